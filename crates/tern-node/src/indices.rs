@@ -1,0 +1,384 @@
+//! Index lifecycle and metadata changes: create, delete, mappings, settings, aliases, open/close,
+//! templates, refresh and flush.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use tern_cluster::{IndicesOptions, MetadataCommand, MetadataOutcome};
+use tern_common::{ErrorKind, EsError};
+use tern_mapping::Mapping;
+use tern_shard::ops::{ShardCommand, ShardReply};
+
+use crate::node::{Node, random_es_id};
+use crate::shard::ShardHandle;
+
+/// Per-shard outcome of a broadcast operation (`_refresh`, `_flush`), rendered as `_shards`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ShardsSummary {
+    pub total: u32,
+    pub successful: u32,
+    pub failed: u32,
+    pub failures: Vec<(String, u32, EsError)>,
+}
+
+impl Node {
+    /// Creates an index and opens its shards; answers after every primary is ready, as ES's
+    /// `wait_for_active_shards=1` default does.
+    pub async fn create_index(&self, name: &str, body: &Value) -> Result<String, EsError> {
+        let _guard = self.metadata_lock.lock().await;
+        let settings = body.get("settings").cloned().unwrap_or(Value::Null);
+        let mut mappings = body.get("mappings").cloned().unwrap_or(Value::Null);
+        if !mappings.is_null() {
+            // Validate (and normalize) the mapping before the index exists.
+            mappings = Mapping::parse(&mappings).map_err(EsError::from)?.to_json();
+        }
+        let aliases = body.get("aliases").cloned().unwrap_or(Value::Null);
+        let uuid = random_es_id()[..22.min(20)].to_string();
+        self.apply_metadata(MetadataCommand::CreateIndex {
+            name: name.to_string(),
+            uuid,
+            settings,
+            mappings,
+            aliases,
+        })?;
+        let meta = self.metadata();
+        let im = meta
+            .indices
+            .get(name)
+            .ok_or_else(|| EsError::internal("index vanished after creation"))?;
+        // Templates may contribute mappings the request did not validate.
+        Mapping::parse(&im.mappings).map_err(EsError::from)?;
+        if let Err(e) = self.open_index_shards(im).await {
+            let uuid = im.uuid.clone();
+            self.close_index_shards(&uuid, true).await;
+            let _ = self.apply_metadata(MetadataCommand::DeleteIndices {
+                names: vec![name.to_string()],
+                options: None,
+            });
+            return Err(e);
+        }
+        Ok(name.to_string())
+    }
+
+    /// Creates the index a write names if it does not exist and `action.auto_create_index` allows it.
+    pub async fn ensure_index_for_write(&self, name: &str) -> Result<(), EsError> {
+        let meta = self.metadata();
+        if meta.has_index(name) || meta.has_alias(name) {
+            return Ok(());
+        }
+        match (
+            meta.cluster_setting("action.auto_create_index"),
+            self.settings.get("action.auto_create_index"),
+        ) {
+            // The node's configuration applies until a cluster setting overrides it.
+            (None, Some(v)) => tern_cluster::AutoCreateIndex::parse(v)
+                .check(
+                    name,
+                    &v.as_str()
+                        .map(String::from)
+                        .unwrap_or_else(|| v.to_string()),
+                )
+                .map_err(EsError::from)?,
+            _ => meta.check_auto_create(name).map_err(EsError::from)?,
+        }
+        match self.create_index(name, &Value::Null).await {
+            Ok(_) => Ok(()),
+            // Two writers raced to create it: fine.
+            Err(e) if e.kind == ErrorKind::ResourceAlreadyExists => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn delete_indices(
+        &self,
+        expr: &[String],
+        opts: &IndicesOptions,
+    ) -> Result<Vec<String>, EsError> {
+        let _guard = self.metadata_lock.lock().await;
+        let outcome = self.apply_metadata(MetadataCommand::DeleteIndices {
+            names: expr.to_vec(),
+            options: Some(*opts),
+        })?;
+        let MetadataOutcome::IndicesDeleted { indices } = outcome else {
+            return Ok(vec![]);
+        };
+        for r in &indices {
+            self.close_index_shards(&r.uuid, true).await;
+        }
+        Ok(indices.into_iter().map(|r| r.name).collect())
+    }
+
+    /// Merges a mapping update into each index and pushes the result to its shards through raft,
+    /// so the new mapping is ordered with the writes around it.
+    pub async fn put_mapping(
+        &self,
+        expr: &[String],
+        opts: &IndicesOptions,
+        body: &Value,
+    ) -> Result<(), EsError> {
+        let _guard = self.metadata_lock.lock().await;
+        let update = Mapping::parse(body).map_err(EsError::from)?;
+        let meta = self.metadata();
+        let names = meta.resolve_indices(expr, opts).map_err(EsError::from)?;
+        if names.is_empty() {
+            return Err(EsError::index_not_found(&expr.join(",")));
+        }
+        let mut merged_all = Vec::new();
+        for name in &names {
+            let im = &meta.indices[name];
+            let mut current = Mapping::parse(&im.mappings).map_err(EsError::from)?;
+            current.merge(&update).map_err(EsError::from)?;
+            merged_all.push((name.clone(), im.uuid.clone(), current.to_json()));
+        }
+        for (name, uuid, mapping) in merged_all {
+            self.apply_metadata(MetadataCommand::PutMapping {
+                indices: vec![name],
+                mappings: mapping.clone(),
+                options: None,
+            })?;
+            self.push_mapping_to_shards(&uuid, &mapping).await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn push_mapping_to_shards(
+        &self,
+        uuid: &str,
+        mapping: &Value,
+    ) -> Result<(), EsError> {
+        let cmd = ShardCommand::SetMapping {
+            mapping_json: mapping.to_string(),
+        };
+        for handle in self.index_shards(uuid) {
+            if let ShardReply::Rejected(f) = handle.propose(&cmd).await? {
+                return Err(f.to_es());
+            }
+        }
+        Ok(())
+    }
+
+    /// Publishes mappings that documents extended dynamically to the metadata and the index's other
+    /// shards.
+    pub(crate) async fn publish_dynamic_mappings(&self, handles: &[Arc<ShardHandle>]) {
+        for handle in handles {
+            let Some(mapping) = handle.engine.take_mapping_update() else {
+                continue;
+            };
+            let _guard = self.metadata_lock.lock().await;
+            let meta = self.metadata();
+            let Some(im) = meta.indices.get(&handle.ident.index) else {
+                continue;
+            };
+            let mut merged = match Mapping::parse(&im.mappings) {
+                Ok(m) => m,
+                Err(_) => continue,
+            };
+            if merged.merge(&mapping).is_err() {
+                continue;
+            }
+            let json = merged.to_json();
+            if json == im.mappings {
+                continue;
+            }
+            let uuid = im.uuid.clone();
+            let name = im.name.clone();
+            if let Err(e) = self.apply_metadata(MetadataCommand::PutMapping {
+                indices: vec![name],
+                mappings: json.clone(),
+                options: None,
+            }) {
+                tracing::warn!(error = %e.reason, "publishing a dynamic mapping failed");
+                continue;
+            }
+            let others: Vec<_> = self
+                .index_shards(&uuid)
+                .into_iter()
+                .filter(|h| h.ident.shard != handle.ident.shard)
+                .collect();
+            let cmd = ShardCommand::SetMapping {
+                mapping_json: json.to_string(),
+            };
+            for other in others {
+                if let Err(e) = other.propose(&cmd).await {
+                    tracing::warn!(error = %e.reason, "propagating a dynamic mapping failed");
+                }
+            }
+        }
+    }
+
+    pub async fn update_settings(
+        &self,
+        expr: &[String],
+        opts: &IndicesOptions,
+        body: &Value,
+        preserve_existing: bool,
+    ) -> Result<(), EsError> {
+        let _guard = self.metadata_lock.lock().await;
+        let meta = self.metadata();
+        let names = meta.resolve_indices(expr, opts).map_err(EsError::from)?;
+        let settings = body
+            .get("settings")
+            .cloned()
+            .unwrap_or_else(|| body.clone());
+        self.apply_metadata(MetadataCommand::UpdateSettings {
+            indices: names.clone(),
+            settings,
+            preserve_existing,
+            options: None,
+        })?;
+        let meta = self.metadata();
+        for name in names {
+            if let Some(im) = meta.indices.get(&name) {
+                let durability = crate::node::durability_of(im);
+                for handle in self.index_shards(&im.uuid) {
+                    self.wal
+                        .log_store(Node::group_id(&im.uuid, handle.ident.shard), durability)
+                        .set_durability(durability);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn update_aliases(&self, body: &Value) -> Result<(), EsError> {
+        let _guard = self.metadata_lock.lock().await;
+        let actions = tern_cluster::AliasAction::parse_actions(body).map_err(EsError::from)?;
+        self.apply_metadata(MetadataCommand::UpdateAliases { actions })?;
+        Ok(())
+    }
+
+    pub async fn open_indices(
+        &self,
+        expr: &[String],
+        opts: &IndicesOptions,
+    ) -> Result<Vec<String>, EsError> {
+        let _guard = self.metadata_lock.lock().await;
+        let meta = self.metadata();
+        let names = meta.resolve_indices(expr, opts).map_err(EsError::from)?;
+        self.apply_metadata(MetadataCommand::OpenIndices {
+            names: names.clone(),
+            options: None,
+        })?;
+        let meta = self.metadata();
+        for name in &names {
+            if let Some(im) = meta.indices.get(name) {
+                self.open_index_shards(im).await?;
+            }
+        }
+        Ok(names)
+    }
+
+    pub async fn close_indices(
+        &self,
+        expr: &[String],
+        opts: &IndicesOptions,
+    ) -> Result<Vec<String>, EsError> {
+        let _guard = self.metadata_lock.lock().await;
+        let meta = self.metadata();
+        let names = meta.resolve_indices(expr, opts).map_err(EsError::from)?;
+        self.apply_metadata(MetadataCommand::CloseIndices {
+            names: names.clone(),
+            options: None,
+        })?;
+        for name in &names {
+            if let Some(im) = meta.indices.get(name) {
+                self.close_index_shards(&im.uuid, false).await;
+            }
+        }
+        Ok(names)
+    }
+
+    pub async fn put_index_template(
+        &self,
+        name: &str,
+        body: &Value,
+        create: bool,
+    ) -> Result<(), EsError> {
+        let _guard = self.metadata_lock.lock().await;
+        self.apply_metadata(MetadataCommand::PutIndexTemplate {
+            name: name.to_string(),
+            body: body.clone(),
+            create,
+        })?;
+        Ok(())
+    }
+
+    pub async fn delete_index_template(&self, name: &str) -> Result<(), EsError> {
+        let _guard = self.metadata_lock.lock().await;
+        self.apply_metadata(MetadataCommand::DeleteIndexTemplate {
+            name: name.to_string(),
+        })?;
+        Ok(())
+    }
+
+    pub async fn put_cluster_settings(&self, body: &Value) -> Result<(), EsError> {
+        let _guard = self.metadata_lock.lock().await;
+        self.apply_metadata(MetadataCommand::PutClusterSettings {
+            persistent: body.get("persistent").cloned().unwrap_or(Value::Null),
+            transient: body.get("transient").cloned().unwrap_or(Value::Null),
+        })?;
+        Ok(())
+    }
+
+    /// The open shards of the indices an expression names.
+    pub(crate) fn shards_of(
+        &self,
+        expr: &[String],
+        opts: &IndicesOptions,
+    ) -> Result<Vec<Arc<ShardHandle>>, EsError> {
+        let meta = self.metadata();
+        let names = meta.resolve_indices(expr, opts).map_err(EsError::from)?;
+        let mut out = Vec::new();
+        for name in names {
+            if let Some(im) = meta.indices.get(&name) {
+                if !im.is_open() {
+                    if opts.ignore_unavailable {
+                        continue;
+                    }
+                    return Err(EsError::new(ErrorKind::IndexClosed, "closed")
+                        .with("index", name.clone())
+                        .with("index_uuid", im.uuid.clone()));
+                }
+                out.extend(self.index_shards(&im.uuid));
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn refresh(
+        &self,
+        expr: &[String],
+        opts: &IndicesOptions,
+    ) -> Result<ShardsSummary, EsError> {
+        let shards = self.shards_of(expr, opts)?;
+        let results = futures::future::join_all(shards.iter().map(|h| h.refresh())).await;
+        Ok(summarize(&shards, results))
+    }
+
+    pub async fn flush(
+        &self,
+        expr: &[String],
+        opts: &IndicesOptions,
+    ) -> Result<ShardsSummary, EsError> {
+        let shards = self.shards_of(expr, opts)?;
+        let results = futures::future::join_all(shards.iter().map(|h| h.flush())).await;
+        Ok(summarize(&shards, results))
+    }
+}
+
+fn summarize(shards: &[Arc<ShardHandle>], results: Vec<Result<(), EsError>>) -> ShardsSummary {
+    let mut s = ShardsSummary {
+        total: shards.len() as u32,
+        ..Default::default()
+    };
+    for (h, r) in shards.iter().zip(results) {
+        match r {
+            Ok(()) => s.successful += 1,
+            Err(e) => {
+                s.failed += 1;
+                s.failures.push((h.ident.index.clone(), h.ident.shard, e));
+            }
+        }
+    }
+    s
+}

@@ -1,0 +1,390 @@
+//! The node: identity, metadata, the shards it hosts, background services.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+use tern_cluster::{ClusterMetadata, IndexMetadata, MetadataCommand, MetadataOutcome};
+use tern_common::EsError;
+use tern_config::Settings;
+use tern_mapping::Mapping;
+use tern_raft::wal::{Durability, Wal, WalOptions};
+use tern_raft::{GroupSettings, RaftGroup};
+use tern_shard::{ShardEngine, ShardIdent, ShardOptions};
+
+use crate::persist::JsonFile;
+use crate::shard::{ShardHandle, ShardStateMachine};
+
+/// What `GET /` and `_nodes` report about this node.
+#[derive(Debug, Clone)]
+pub struct NodeInfo {
+    pub node_id: String,
+    pub node_name: String,
+    pub cluster_name: String,
+    pub roles: Vec<String>,
+    pub attributes: BTreeMap<String, String>,
+    pub http_address: String,
+    pub transport_address: String,
+    pub host: String,
+    pub started_at: Instant,
+    pub start_time_millis: i64,
+    pub version: &'static str,
+}
+
+pub struct NodeOptions {
+    pub settings: Settings,
+    /// Keep everything in memory (`--ephemeral`).
+    pub ephemeral: bool,
+    pub http_address: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct NodeIdentity {
+    node_id: String,
+    /// The raft node id of this node, stable across restarts.
+    raft_id: u64,
+}
+
+pub(crate) type ShardKey = (String, u32);
+
+pub struct Node {
+    pub info: NodeInfo,
+    pub settings: Settings,
+    pub(crate) raft_id: u64,
+    data_path: Option<PathBuf>,
+    /// Holds the temporary directory of an ephemeral node's log for the node's lifetime.
+    _ephemeral_dir: Option<tempfile::TempDir>,
+    pub(crate) wal: Arc<Wal>,
+    pub(crate) metadata: RwLock<Arc<ClusterMetadata>>,
+    metadata_file: JsonFile,
+    /// Serializes metadata changes (the single-node stand-in for the master's task queue).
+    pub(crate) metadata_lock: tokio::sync::Mutex<()>,
+    pub(crate) shards: RwLock<HashMap<ShardKey, Arc<ShardHandle>>>,
+    pub(crate) group_settings: GroupSettings,
+    pub(crate) search_contexts: crate::search::SearchContexts,
+    shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+/// The ES version tern reports: clients check the major version.
+pub const ES_VERSION: &str = "8.15.0";
+
+impl Node {
+    pub async fn start(opts: NodeOptions) -> Result<Arc<Node>, EsError> {
+        let settings = opts.settings;
+        let (data_path, ephemeral_dir) = if opts.ephemeral {
+            let base = if std::path::Path::new("/dev/shm").is_dir() {
+                "/dev/shm"
+            } else {
+                "/tmp"
+            };
+            let dir = tempfile::Builder::new()
+                .prefix("tern-ephemeral-")
+                .tempdir_in(base)
+                .map_err(|e| EsError::internal(format!("cannot create ephemeral dir: {e}")))?;
+            (None, Some(dir))
+        } else {
+            (Some(settings.data_path()), None)
+        };
+        let state_dir = data_path.as_ref().map(|p| p.join("_state"));
+        let identity_file = JsonFile::new(state_dir.as_ref().map(|d| d.join("node.json")));
+        let identity = match identity_file.load::<NodeIdentity>()? {
+            Some(id) => id,
+            None => {
+                let id = NodeIdentity {
+                    node_id: random_es_id(),
+                    raft_id: rand::random::<u64>() >> 1,
+                };
+                identity_file.store(&id)?;
+                id
+            }
+        };
+        let wal_dir = match (&data_path, &ephemeral_dir) {
+            (Some(p), _) => p.join("wal"),
+            (None, Some(t)) => t.path().join("wal"),
+            (None, None) => unreachable!("a node is either persistent or ephemeral"),
+        };
+        let wal = Wal::open(&wal_dir, WalOptions::default()).map_err(|e| {
+            EsError::internal(format!(
+                "cannot open write-ahead log at [{}]: {e}",
+                wal_dir.display()
+            ))
+        })?;
+        let metadata_file = JsonFile::new(state_dir.as_ref().map(|d| d.join("cluster.json")));
+        let metadata = match metadata_file.load::<ClusterMetadata>()? {
+            Some(m) => m,
+            None => {
+                let m = ClusterMetadata::new(random_es_id());
+                metadata_file.store(&m)?;
+                m
+            }
+        };
+        let host = settings.http_host();
+        let transport_port = settings
+            .transport_port()
+            .map_err(|e| EsError::illegal_argument(e.to_string()))?
+            .0;
+        let info = NodeInfo {
+            node_id: identity.node_id.clone(),
+            node_name: settings.node_name(),
+            cluster_name: settings.cluster_name(),
+            roles: settings.node_roles(),
+            attributes: settings.node_attributes(),
+            http_address: opts.http_address,
+            transport_address: format!("{host}:{transport_port}"),
+            host,
+            started_at: Instant::now(),
+            start_time_millis: now_millis(),
+            version: ES_VERSION,
+        };
+        let (shutdown, _) = tokio::sync::watch::channel(false);
+        let node = Arc::new(Node {
+            info,
+            settings,
+            raft_id: identity.raft_id,
+            data_path,
+            _ephemeral_dir: ephemeral_dir,
+            wal,
+            metadata: RwLock::new(Arc::new(metadata)),
+            metadata_file,
+            metadata_lock: tokio::sync::Mutex::new(()),
+            shards: RwLock::new(HashMap::new()),
+            group_settings: GroupSettings::default(),
+            search_contexts: Default::default(),
+            shutdown,
+        });
+        // Reopen the shards of every open index; raft replays each one's log tail.
+        let meta = node.metadata();
+        let opens = meta
+            .indices
+            .values()
+            .filter(|m| m.is_open())
+            .map(|m| node.open_index_shards(m))
+            .collect::<Vec<_>>();
+        for r in futures::future::join_all(opens).await {
+            r?;
+        }
+        node.spawn_refresher();
+        Ok(node)
+    }
+
+    pub fn metadata(&self) -> Arc<ClusterMetadata> {
+        self.metadata.read().clone()
+    }
+
+    /// Applies a metadata command, persists the result, and returns the outcome. Callers hold
+    /// `metadata_lock` when they need to combine a metadata change with shard changes atomically.
+    pub(crate) fn apply_metadata(&self, cmd: MetadataCommand) -> Result<MetadataOutcome, EsError> {
+        let mut next = (**self.metadata.read()).clone();
+        let outcome = next.apply(cmd, now_millis()).map_err(EsError::from)?;
+        self.metadata_file.store(&next)?;
+        *self.metadata.write() = Arc::new(next);
+        Ok(outcome)
+    }
+
+    fn shard_path(&self, index_uuid: &str, shard: u32) -> Option<PathBuf> {
+        self.data_path
+            .as_ref()
+            .map(|p| p.join("indices").join(index_uuid).join(shard.to_string()))
+    }
+
+    pub(crate) fn index_dir(&self, index_uuid: &str) -> Option<PathBuf> {
+        self.data_path
+            .as_ref()
+            .map(|p| p.join("indices").join(index_uuid))
+    }
+
+    /// Raft group ids are derived from the index uuid and shard number, so every node agrees on
+    /// them without coordination (FNV-1a, 63 bits).
+    pub(crate) fn group_id(index_uuid: &str, shard: u32) -> u64 {
+        let mut h: u64 = 0xcbf29ce484222325;
+        for b in index_uuid.bytes().chain(shard.to_le_bytes()) {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x100000001b3);
+        }
+        h >> 1
+    }
+
+    pub(crate) async fn open_index_shards(&self, meta: &IndexMetadata) -> Result<(), EsError> {
+        let mapping = Mapping::parse(&meta.mappings).map_err(EsError::from)?;
+        let n = meta.settings.number_of_shards();
+        let durability = durability_of(meta);
+        let mut opened = Vec::new();
+        for shard in 0..n {
+            let ident = ShardIdent {
+                index: meta.name.clone(),
+                index_uuid: meta.uuid.clone(),
+                shard,
+            };
+            let key = (meta.uuid.clone(), shard);
+            if self.shards.read().contains_key(&key) {
+                continue;
+            }
+            let engine_opts = ShardOptions {
+                ident: ident.clone(),
+                path: self.shard_path(&meta.uuid, shard),
+                mapping: mapping.clone(),
+                analysis: meta.settings.analysis(),
+                writer_memory_bytes: 32 << 20,
+            };
+            let engine = Arc::new(
+                tokio::task::spawn_blocking(move || ShardEngine::open(engine_opts))
+                    .await
+                    .map_err(|e| EsError::internal(e.to_string()))??,
+            );
+            let group_id = Self::group_id(&meta.uuid, shard);
+            let log = self.wal.log_store(group_id, durability);
+            let handler = Arc::new(ShardStateMachine {
+                engine: engine.clone(),
+            });
+            opened.push(async move {
+                let group = RaftGroup::start_single(
+                    group_id,
+                    self.raft_id,
+                    &self.info.transport_address,
+                    log,
+                    handler,
+                    &self.group_settings,
+                )
+                .await
+                .map_err(EsError::from)?;
+                Ok::<_, EsError>((key, Arc::new(ShardHandle::new(ident, engine, group))))
+            });
+        }
+        for r in futures::future::join_all(opened).await {
+            let (key, handle) = r?;
+            self.shards.write().insert(key, handle);
+        }
+        Ok(())
+    }
+
+    /// Stops an index's shards; with `delete`, also removes their files and raft logs.
+    pub(crate) async fn close_index_shards(&self, index_uuid: &str, delete: bool) {
+        let handles: Vec<(ShardKey, Arc<ShardHandle>)> = {
+            let mut shards = self.shards.write();
+            let keys: Vec<ShardKey> = shards
+                .keys()
+                .filter(|(u, _)| u == index_uuid)
+                .cloned()
+                .collect();
+            keys.into_iter()
+                .filter_map(|k| shards.remove(&k).map(|h| (k, h)))
+                .collect()
+        };
+        for ((uuid, shard), handle) in handles {
+            if !delete {
+                if let Err(e) = handle.flush().await {
+                    tracing::warn!(index_uuid = %uuid, shard, error = %e.reason, "flush before close failed");
+                }
+            }
+            handle.group.shutdown().await;
+            if delete {
+                if let Err(e) = self.wal.drop_group(Self::group_id(&uuid, shard)).await {
+                    tracing::warn!(index_uuid = %uuid, shard, error = %e, "dropping raft log failed");
+                }
+            }
+        }
+        if delete {
+            if let Some(dir) = self.index_dir(index_uuid) {
+                if let Err(e) = std::fs::remove_dir_all(&dir) {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        tracing::warn!(dir = %dir.display(), error = %e, "removing index files failed");
+                    }
+                }
+            }
+        }
+    }
+
+    pub(crate) fn shard(&self, index_uuid: &str, shard: u32) -> Option<Arc<ShardHandle>> {
+        self.shards
+            .read()
+            .get(&(index_uuid.to_string(), shard))
+            .cloned()
+    }
+
+    pub(crate) fn index_shards(&self, index_uuid: &str) -> Vec<Arc<ShardHandle>> {
+        let mut v: Vec<Arc<ShardHandle>> = self
+            .shards
+            .read()
+            .iter()
+            .filter(|((u, _), _)| u == index_uuid)
+            .map(|(_, h)| h.clone())
+            .collect();
+        v.sort_by_key(|h| h.ident.shard);
+        v
+    }
+
+    pub(crate) fn all_shards(&self) -> Vec<Arc<ShardHandle>> {
+        self.shards.read().values().cloned().collect()
+    }
+
+    /// Refreshes shards whose `refresh_interval` has elapsed since their last refresh.
+    fn spawn_refresher(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        let mut shutdown = self.shutdown.subscribe();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = shutdown.changed() => break,
+                }
+                let Some(node) = weak.upgrade() else { break };
+                let meta = node.metadata();
+                for handle in node.all_shards() {
+                    let Some(im) = meta.indices.get(&handle.ident.index) else {
+                        continue;
+                    };
+                    let Some(interval) = im.settings.refresh_interval() else {
+                        continue;
+                    };
+                    if handle.last_refresh.lock().elapsed() < interval
+                        || !handle.engine.needs_refresh()
+                    {
+                        continue;
+                    }
+                    if let Err(e) = handle.refresh().await {
+                        tracing::warn!(index = %handle.ident.index, shard = handle.ident.shard, error = %e.reason, "scheduled refresh failed");
+                    }
+                }
+            }
+        });
+    }
+
+    /// Graceful stop: refresh scheduler off, every shard flushed and its raft group stopped.
+    pub async fn shutdown(&self) {
+        self.shutdown.send_replace(true);
+        let uuids: Vec<String> = {
+            let shards = self.shards.read();
+            let mut u: Vec<String> = shards.keys().map(|(u, _)| u.clone()).collect();
+            u.dedup();
+            u
+        };
+        for uuid in uuids {
+            self.close_index_shards(&uuid, false).await;
+        }
+    }
+}
+
+pub(crate) fn durability_of(meta: &IndexMetadata) -> Durability {
+    match meta.settings.translog_durability() {
+        tern_cluster::TranslogDurability::Async => Durability::Async,
+        _ => Durability::Request,
+    }
+}
+
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A 20-character URL-safe base64 id, the shape of ES's auto-generated ids and node ids.
+pub fn random_es_id() -> String {
+    use base64::Engine;
+    let bytes: [u8; 15] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}

@@ -1,0 +1,518 @@
+//! The search coordinator: resolve targets, fan out to shards, merge, and keep scroll cursors.
+//!
+//! Each shard returns its own top `from + size` hits, already fetched; the coordinator merges them by
+//! the request's sort and slices `from..from+size`. Scrolls pin one tantivy searcher per shard (a
+//! point-in-time view that keeps its segments alive) and page through it with per-shard cursors, so
+//! `helpers.scan` sees every document exactly once even while writes continue.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use serde_json::Value;
+use tern_cluster::IndicesOptions;
+use tern_common::{ErrorKind, EsError};
+use tern_query::{QueryAst, SearchRequest, SortOrder, SortSpec};
+use tern_shard::search::{ShardHit, ShardSearchRequest, SortValue, compare_hits};
+
+use crate::node::{Node, now_millis, random_es_id};
+use crate::shard::ShardHandle;
+
+/// One target shard of a search with the filters its index's aliases impose.
+#[derive(Clone)]
+pub struct Target {
+    pub index: String,
+    pub shard: Arc<ShardHandle>,
+    pub alias_filters: Vec<QueryAst>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SearchOutcome {
+    pub took_ms: u64,
+    pub total: u64,
+    pub max_score: Option<f32>,
+    pub hits: Vec<(String, ShardHit)>,
+    pub shards_total: u32,
+    pub shards_successful: u32,
+    pub shards_failed: Vec<(String, u32, EsError)>,
+    pub terminated_early: Option<bool>,
+    pub scroll_id: Option<String>,
+}
+
+struct ScrollContext {
+    request: ShardSearchRequest,
+    shards: Vec<(Target, tern_shard::search::PinnedSearcher, Cursor)>,
+    size: usize,
+    keep_alive: Duration,
+    last_access: Instant,
+    total: u64,
+}
+
+#[derive(Clone, Default)]
+struct Cursor {
+    after: Option<Vec<Value>>,
+    after_doc_key: Option<u64>,
+    exhausted: bool,
+}
+
+/// Open scroll contexts, by id.
+#[derive(Default)]
+pub struct SearchContexts {
+    scrolls: Mutex<HashMap<String, Arc<tokio::sync::Mutex<ScrollContext>>>>,
+}
+
+/// ES's `keep_alive` time values (`1m`, `30s`, `500ms`...).
+pub fn parse_time(v: &str) -> Result<Duration, EsError> {
+    let v = v.trim();
+    let (num, unit) = v
+        .find(|c: char| !c.is_ascii_digit())
+        .map(|i| v.split_at(i))
+        .unwrap_or((v, "ms"));
+    let n: u64 = num.parse().map_err(|_| EsError::illegal_argument(format!("failed to parse setting [keep_alive] with value [{v}] as a time value: unit is missing or unrecognized")))?;
+    let ms = match unit {
+        "nanos" => n / 1_000_000,
+        "micros" => n / 1000,
+        "ms" => n,
+        "s" => n * 1000,
+        "m" => n * 60_000,
+        "h" => n * 3_600_000,
+        "d" => n * 86_400_000,
+        _ => {
+            return Err(EsError::illegal_argument(format!(
+                "failed to parse setting [keep_alive] with value [{v}] as a time value: unit is missing or unrecognized"
+            )));
+        }
+    };
+    Ok(Duration::from_millis(ms))
+}
+
+impl Node {
+    /// Resolves a search's index expression into target shards with alias filters.
+    pub fn search_targets(
+        &self,
+        expr: &[String],
+        opts: &IndicesOptions,
+    ) -> Result<Vec<Target>, EsError> {
+        let meta = self.metadata();
+        let names = meta.resolve_indices(expr, opts).map_err(EsError::from)?;
+        let mut targets = Vec::new();
+        for name in names {
+            let Some(im) = meta.indices.get(&name) else {
+                continue;
+            };
+            if !im.is_open() {
+                if opts.ignore_unavailable {
+                    continue;
+                }
+                return Err(EsError::new(ErrorKind::IndexClosed, "closed")
+                    .with("index_uuid", im.uuid.clone())
+                    .with("index", name.clone()));
+            }
+            meta.check_index_block(&name, tern_cluster::BlockLevel::Read)
+                .map_err(EsError::from)?;
+            // A document visible through filtered aliases must match any one of their filters.
+            let mut alias_filters = Vec::new();
+            if let Some(filters) = meta.alias_filters(&name, expr) {
+                let mut should = Vec::new();
+                for f in filters {
+                    should.push(tern_query::parse_query(&f).map_err(EsError::from)?);
+                }
+                alias_filters.push(tern_query::QueryAst::Bool(tern_query::BoolQuery {
+                    must: vec![],
+                    filter: vec![],
+                    should,
+                    must_not: vec![],
+                    minimum_should_match: None,
+                    adjust_pure_negative: true,
+                    boost: 1.0,
+                    name: None,
+                }));
+            }
+            for shard in self.index_shards(&im.uuid) {
+                *shard.last_search.lock() = Some(Instant::now());
+                targets.push(Target {
+                    index: name.clone(),
+                    shard,
+                    alias_filters: alias_filters.clone(),
+                });
+            }
+        }
+        Ok(targets)
+    }
+
+    /// `max_result_window` of the targets (the smallest applies).
+    fn max_result_window(&self, targets: &[Target]) -> u64 {
+        let meta = self.metadata();
+        targets
+            .iter()
+            .filter_map(|t| {
+                meta.indices
+                    .get(&t.index)
+                    .map(|m| m.settings.max_result_window())
+            })
+            .min()
+            .unwrap_or(10_000)
+    }
+
+    pub async fn search(
+        &self,
+        targets: Vec<Target>,
+        req: &SearchRequest,
+        scroll: Option<Duration>,
+    ) -> Result<SearchOutcome, EsError> {
+        let started = Instant::now();
+        let from = req.from.unwrap_or(0);
+        let size = req.size.unwrap_or(10);
+        if from < 0 {
+            return Err(EsError::illegal_argument(format!(
+                "[from] parameter cannot be negative, found [{from}]"
+            )));
+        }
+        if size < 0 {
+            return Err(EsError::illegal_argument(format!(
+                "[size] parameter cannot be negative, found [{size}]"
+            )));
+        }
+        let window = self.max_result_window(&targets);
+        if scroll.is_none() && (from + size) as u64 > window {
+            return Err(search_failure(EsError::illegal_argument(format!(
+                "Result window is too large, from + size must be less than or equal to: [{window}] but was [{}]. See the scroll api for a more efficient way to request large data sets. This limit can be set by changing the [index.max_result_window] index level setting.",
+                from + size
+            ))));
+        }
+        if scroll.is_some() && from > 0 {
+            return Err(EsError::validation(&[
+                "using [from] is not allowed in a scroll context".into(),
+            ]));
+        }
+        let mut sort = req.sort.clone();
+        if scroll.is_some() && sort.is_empty() {
+            let mut by_score = SortSpec::new("_score");
+            by_score.order = Some(SortOrder::Desc);
+            sort.push(by_score);
+        }
+        let mut filters = Vec::new();
+        if let Some(pf) = &req.post_filter {
+            filters.push(pf.clone());
+        }
+        let shard_req = ShardSearchRequest {
+            query: req.query.clone().unwrap_or_else(QueryAst::match_all),
+            filters,
+            sort,
+            top: (from + size) as usize,
+            search_after: req.search_after.clone(),
+            min_score: req.min_score,
+            terminate_after: req.terminate_after.map(|t| t as u64),
+            track_scores: req.track_scores,
+            now_millis: now_millis(),
+            after_doc_key: None,
+        };
+        let shards_total = targets.len() as u32;
+        if let Some(keep_alive) = scroll {
+            return self
+                .start_scroll(targets, shard_req, size as usize, keep_alive, started)
+                .await;
+        }
+        let (hits, total, max_score, failed, terminated) =
+            run_shards(&targets, &shard_req, None).await;
+        if failed.len() == targets.len() && !targets.is_empty() {
+            let first = failed[0].2.clone();
+            return Err(search_failure(first));
+        }
+        let hits: Vec<(String, ShardHit)> = hits
+            .into_iter()
+            .skip(from as usize)
+            .take(size as usize)
+            .collect();
+        Ok(SearchOutcome {
+            took_ms: started.elapsed().as_millis() as u64,
+            total,
+            max_score,
+            hits,
+            shards_total,
+            shards_successful: shards_total - failed.len() as u32,
+            shards_failed: failed,
+            terminated_early: req.terminate_after.map(|_| terminated),
+            scroll_id: None,
+        })
+    }
+
+    pub async fn count(
+        &self,
+        targets: Vec<Target>,
+        query: Option<QueryAst>,
+    ) -> Result<(u64, u32, Vec<(String, u32, EsError)>), EsError> {
+        let query = query.unwrap_or_else(QueryAst::match_all);
+        let now = now_millis();
+        let jobs = targets.iter().map(|t| {
+            let t = t.clone();
+            let q = query.clone();
+            tokio::task::spawn_blocking(move || t.shard.engine.count(&q, &t.alias_filters, now))
+        });
+        let mut total = 0;
+        let mut failed = Vec::new();
+        for (t, r) in targets.iter().zip(futures::future::join_all(jobs).await) {
+            match r
+                .map_err(|e| EsError::internal(e.to_string()))
+                .and_then(|r| r)
+            {
+                Ok(n) => total += n,
+                Err(e) => failed.push((t.index.clone(), t.shard.ident.shard, e)),
+            }
+        }
+        if !targets.is_empty() && failed.len() == targets.len() {
+            return Err(search_failure(failed[0].2.clone()));
+        }
+        Ok((total, targets.len() as u32, failed))
+    }
+
+    async fn start_scroll(
+        &self,
+        targets: Vec<Target>,
+        req: ShardSearchRequest,
+        size: usize,
+        keep_alive: Duration,
+        started: Instant,
+    ) -> Result<SearchOutcome, EsError> {
+        let shards = targets
+            .into_iter()
+            .map(|t| {
+                let pinned = t.shard.engine.pin();
+                (t, pinned, Cursor::default())
+            })
+            .collect();
+        let ctx = ScrollContext {
+            request: req,
+            shards,
+            size,
+            keep_alive,
+            last_access: Instant::now(),
+            total: 0,
+        };
+        let id = random_es_id();
+        let ctx = Arc::new(tokio::sync::Mutex::new(ctx));
+        self.search_contexts
+            .scrolls
+            .lock()
+            .insert(id.clone(), ctx.clone());
+        let mut out = self.scroll_page(&ctx, true).await?;
+        out.scroll_id = Some(id);
+        out.took_ms = started.elapsed().as_millis() as u64;
+        Ok(out)
+    }
+
+    /// The next page of a scroll.
+    pub async fn scroll(
+        &self,
+        scroll_id: &str,
+        keep_alive: Option<Duration>,
+    ) -> Result<SearchOutcome, EsError> {
+        let started = Instant::now();
+        self.expire_scrolls();
+        let ctx = self
+            .search_contexts
+            .scrolls
+            .lock()
+            .get(scroll_id)
+            .cloned()
+            .ok_or_else(|| {
+                search_failure(EsError::new(
+                    ErrorKind::SearchContextMissing,
+                    format!("No search context found for id [{scroll_id}]"),
+                ))
+                .with_status(404)
+            })?;
+        if let Some(k) = keep_alive {
+            ctx.lock().await.keep_alive = k;
+        }
+        let mut out = self.scroll_page(&ctx, false).await?;
+        out.scroll_id = Some(scroll_id.to_string());
+        out.took_ms = started.elapsed().as_millis() as u64;
+        Ok(out)
+    }
+
+    async fn scroll_page(
+        &self,
+        ctx: &Arc<tokio::sync::Mutex<ScrollContext>>,
+        first: bool,
+    ) -> Result<SearchOutcome, EsError> {
+        let mut c = ctx.lock().await;
+        c.last_access = Instant::now();
+        let size = c.size;
+        let mut per_shard = Vec::new();
+        for (i, (t, pinned, cursor)) in c.shards.iter().enumerate() {
+            if cursor.exhausted {
+                continue;
+            }
+            let mut req = c.request.clone();
+            req.top = size;
+            req.search_after = cursor.after.clone();
+            req.after_doc_key = cursor.after_doc_key;
+            let engine = t.shard.engine.clone();
+            let pinned = pinned.clone();
+            let filters = t.alias_filters.clone();
+            per_shard.push((
+                i,
+                tokio::task::spawn_blocking(move || {
+                    let mut req = req;
+                    req.filters.extend(filters);
+                    engine.search_with(pinned.searcher(), &req)
+                }),
+            ));
+        }
+        let mut merged: Vec<(usize, ShardHit)> = Vec::new();
+        let mut total = 0;
+        let mut max_score: Option<f32> = None;
+        let mut failed = Vec::new();
+        for (i, job) in per_shard {
+            match job
+                .await
+                .map_err(|e| EsError::internal(e.to_string()))
+                .and_then(|r| r)
+            {
+                Ok(r) => {
+                    total += r.total;
+                    if let Some(s) = r.max_score {
+                        max_score = Some(max_score.map_or(s, |m| m.max(s)));
+                    }
+                    if r.hits.is_empty() {
+                        c.shards[i].2.exhausted = true;
+                    }
+                    merged.extend(r.hits.into_iter().map(|h| (i, h)));
+                }
+                Err(e) => failed.push((
+                    c.shards[i].0.index.clone(),
+                    c.shards[i].0.shard.ident.shard,
+                    e,
+                )),
+            }
+        }
+        let sort = c.request.sort.clone();
+        merged.sort_by(|a, b| compare_hits(&a.1, &b.1, &sort));
+        merged.truncate(size);
+        for (i, h) in &merged {
+            let cursor = &mut c.shards[*i].2;
+            cursor.after = Some(
+                h.sort
+                    .iter()
+                    .zip(&sort)
+                    .map(|(v, s)| sort_after_value(v, h, s))
+                    .collect(),
+            );
+            cursor.after_doc_key = Some(h.doc_key);
+        }
+        if first {
+            c.total = total;
+        }
+        let shards_total = c.shards.len() as u32;
+        let hits = merged
+            .into_iter()
+            .map(|(i, h)| (c.shards[i].0.index.clone(), h))
+            .collect();
+        Ok(SearchOutcome {
+            took_ms: 0,
+            total: c.total,
+            max_score,
+            hits,
+            shards_total,
+            shards_successful: shards_total - failed.len() as u32,
+            shards_failed: failed,
+            terminated_early: None,
+            scroll_id: None,
+        })
+    }
+
+    /// Frees scroll contexts; `None` clears all. Returns how many were freed.
+    pub fn clear_scrolls(&self, ids: Option<&[String]>) -> usize {
+        let mut scrolls = self.search_contexts.scrolls.lock();
+        match ids {
+            None => {
+                let n = scrolls.len();
+                scrolls.clear();
+                n
+            }
+            Some(ids) => ids
+                .iter()
+                .filter(|id| scrolls.remove(id.as_str()).is_some())
+                .count(),
+        }
+    }
+
+    pub fn open_scroll_count(&self) -> usize {
+        self.search_contexts.scrolls.lock().len()
+    }
+
+    fn expire_scrolls(&self) {
+        let mut scrolls = self.search_contexts.scrolls.lock();
+        scrolls.retain(|_, c| match c.try_lock() {
+            Ok(c) => c.last_access.elapsed() < c.keep_alive,
+            Err(_) => true,
+        });
+    }
+}
+
+/// The `search_after` value that resumes after a hit: the score for `_score`, the doc key for `_doc`.
+fn sort_after_value(v: &SortValue, h: &ShardHit, spec: &SortSpec) -> Value {
+    match spec.field.as_str() {
+        "_score" => serde_json::Number::from_f64(h.score.unwrap_or(0.0) as f64)
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
+        "_doc" => Value::from(h.doc_key as i64),
+        _ => v.to_json(),
+    }
+}
+
+type ShardRun = (
+    Vec<(String, ShardHit)>,
+    u64,
+    Option<f32>,
+    Vec<(String, u32, EsError)>,
+    bool,
+);
+
+async fn run_shards(targets: &[Target], req: &ShardSearchRequest, _pinned: Option<()>) -> ShardRun {
+    let jobs = targets.iter().map(|t| {
+        let t = t.clone();
+        let mut req = req.clone();
+        req.filters.extend(t.alias_filters.iter().cloned());
+        tokio::task::spawn_blocking(move || t.shard.engine.search(&req))
+    });
+    let results = futures::future::join_all(jobs).await;
+    let mut hits: Vec<(String, ShardHit)> = Vec::new();
+    let mut total = 0;
+    let mut max_score: Option<f32> = None;
+    let mut failed = Vec::new();
+    let mut terminated = false;
+    for (t, r) in targets.iter().zip(results) {
+        match r
+            .map_err(|e| EsError::internal(e.to_string()))
+            .and_then(|r| r)
+        {
+            Ok(r) => {
+                total += r.total;
+                terminated |= r.terminated_early;
+                if let Some(s) = r.max_score {
+                    max_score = Some(max_score.map_or(s, |m| m.max(s)));
+                }
+                hits.extend(r.hits.into_iter().map(|h| (t.index.clone(), h)));
+            }
+            Err(e) => failed.push((t.index.clone(), t.shard.ident.shard, e)),
+        }
+    }
+    hits.sort_by(|a, b| compare_hits(&a.1, &b.1, &req.sort));
+    (hits, total, max_score, failed, terminated)
+}
+
+/// Wraps a shard failure the way ES reports a search that failed on every shard.
+pub fn search_failure(cause: EsError) -> EsError {
+    if cause.kind == ErrorKind::SearchPhaseExecution {
+        return cause;
+    }
+    let status = cause.status();
+    EsError::new(ErrorKind::SearchPhaseExecution, "all shards failed")
+        .with("phase", "query")
+        .with("grouped", true)
+        .with_status(status)
+        .caused_by(cause)
+}

@@ -1,0 +1,371 @@
+//! `search`, `count`, `scroll`, `clear_scroll`.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use serde_json::{Map, Value, json};
+use tern_cluster::IndicesOptions;
+use tern_common::{ErrorKind, EsError};
+use tern_node::Node;
+use tern_node::search::{SearchOutcome, parse_time};
+use tern_query::{SearchRequest, TrackTotalHits};
+
+use crate::context::{Ctx, EsBody};
+use crate::error::ApiResult;
+use crate::params::split_list;
+use crate::source::SourceFilter;
+
+const SEARCH_PARAMS: &[&str] = &[
+    "q",
+    "df",
+    "analyzer",
+    "analyze_wildcard",
+    "default_operator",
+    "lenient",
+    "from",
+    "size",
+    "sort",
+    "_source",
+    "_source_includes",
+    "_source_excludes",
+    "track_total_hits",
+    "track_scores",
+    "timeout",
+    "terminate_after",
+    "explain",
+    "version",
+    "seq_no_primary_term",
+    "stored_fields",
+    "docvalue_fields",
+    "scroll",
+    "search_type",
+    "routing",
+    "preference",
+    "request_cache",
+    "batched_reduce_size",
+    "max_concurrent_shard_requests",
+    "pre_filter_shard_size",
+    "allow_partial_search_results",
+    "expand_wildcards",
+    "ignore_unavailable",
+    "allow_no_indices",
+    "ignore_throttled",
+    "rest_total_hits_as_int",
+    "typed_keys",
+    "ccs_minimize_roundtrips",
+    "min_score",
+    "suggest_field",
+    "suggest_mode",
+    "suggest_size",
+    "suggest_text",
+    "stats",
+    "include_named_queries_score",
+    "force_synthetic_source",
+];
+
+fn indices_of(path: Option<Path<String>>) -> Vec<String> {
+    path.map(|Path(i)| split_list(&i))
+        .unwrap_or_else(|| vec!["_all".to_string()])
+}
+
+/// Merges URL parameters into the body request (URL wins for size/from/sort... as ES does).
+fn build_request(ctx: &Ctx, body: &EsBody) -> Result<SearchRequest, EsError> {
+    let mut req = match body.json()? {
+        Some(v) => tern_query::parse_search_request(&v).map_err(EsError::from)?,
+        None => SearchRequest::default(),
+    };
+    let pairs = ctx.params.pairs();
+    tern_query::apply_uri_search_params(&mut req, &pairs).map_err(EsError::from)?;
+    Ok(req)
+}
+
+/// `GET|POST /_search`, `/{index}/_search`
+pub async fn search(
+    State(node): State<Arc<Node>>,
+    index: Option<Path<String>>,
+    ctx: Ctx,
+    body: EsBody,
+) -> ApiResult<Response> {
+    ctx.params.check(SEARCH_PARAMS)?;
+    let expr = indices_of(index);
+    let opts = ctx
+        .params
+        .indices_options(IndicesOptions::strict_expand_open_forbid_closed())?;
+    let req = build_request(&ctx, &body).map_err(|e| ctx.error(e))?;
+    let scroll = ctx.params.get("scroll").map(parse_time).transpose()?;
+    let targets = node
+        .search_targets(&expr, &opts)
+        .map_err(|e| ctx.error(e))?;
+    let out = node
+        .search(targets, &req, scroll)
+        .await
+        .map_err(|e| ctx.error(e))?;
+    let rest_total_as_int = ctx.params.bool("rest_total_hits_as_int", false)?;
+    ctx.ok(render_search(&out, &req, rest_total_as_int))
+}
+
+/// Renders hits the way ES does.
+pub fn render_search(out: &SearchOutcome, req: &SearchRequest, total_as_int: bool) -> Value {
+    let filter = source_filter(&req.source);
+    let sorted = !req.sort.is_empty() && !(req.sort.len() == 1 && req.sort[0].field == "_score");
+    let show_score = !sorted || req.track_scores;
+    let mut hits = Vec::with_capacity(out.hits.len());
+    for (index, h) in &out.hits {
+        let mut m = Map::new();
+        m.insert("_index".into(), index.clone().into());
+        m.insert("_id".into(), h.doc.id.clone().into());
+        if req.version == Some(true) {
+            m.insert("_version".into(), h.doc.version.into());
+        }
+        if req.seq_no_primary_term == Some(true) {
+            m.insert("_seq_no".into(), h.doc.seq_no.into());
+            m.insert("_primary_term".into(), h.doc.primary_term.into());
+        }
+        m.insert(
+            "_score".into(),
+            if show_score {
+                score_json(h.score)
+            } else {
+                Value::Null
+            },
+        );
+        if let Some(r) = &h.doc.routing {
+            m.insert("_routing".into(), r.clone().into());
+        }
+        if let Some(src) = filter.apply_bytes(&h.doc.source) {
+            m.insert("_source".into(), src);
+        }
+        if !req.sort.is_empty() {
+            let values: Vec<Value> = h
+                .sort
+                .iter()
+                .zip(&req.sort)
+                .map(|(v, s)| match s.field.as_str() {
+                    "_score" => score_json(h.score),
+                    "_doc" => Value::from(h.doc_key as i64),
+                    _ => v.to_json(),
+                })
+                .collect();
+            m.insert("sort".into(), Value::Array(values));
+        }
+        hits.push(Value::Object(m));
+    }
+    let mut hits_obj = Map::new();
+    let track = req.track_total_hits.unwrap_or(TrackTotalHits::DEFAULT);
+    let total = match track {
+        TrackTotalHits::Bool(false) => None,
+        TrackTotalHits::Bool(true) => Some((out.total, "eq")),
+        TrackTotalHits::Count(n) => {
+            let n = n.max(0) as u64;
+            if out.total > n {
+                Some((n, "gte"))
+            } else {
+                Some((out.total, "eq"))
+            }
+        }
+    };
+    if let Some((value, relation)) = total {
+        if total_as_int {
+            hits_obj.insert("total".into(), value.into());
+        } else {
+            hits_obj.insert(
+                "total".into(),
+                json!({"value": value, "relation": relation}),
+            );
+        }
+    }
+    hits_obj.insert(
+        "max_score".into(),
+        if show_score {
+            out.max_score
+                .map(|s| score_json(Some(s)))
+                .unwrap_or(Value::Null)
+        } else {
+            Value::Null
+        },
+    );
+    hits_obj.insert("hits".into(), Value::Array(hits));
+    let mut body = Map::new();
+    if let Some(id) = &out.scroll_id {
+        body.insert("_scroll_id".into(), id.clone().into());
+    }
+    body.insert("took".into(), out.took_ms.into());
+    body.insert("timed_out".into(), false.into());
+    if let Some(t) = out.terminated_early {
+        body.insert("terminated_early".into(), t.into());
+    }
+    body.insert(
+        "_shards".into(),
+        shards_json(out.shards_total, out.shards_successful, &out.shards_failed),
+    );
+    body.insert("hits".into(), Value::Object(hits_obj));
+    Value::Object(body)
+}
+
+pub(crate) fn shards_json(total: u32, successful: u32, failed: &[(String, u32, EsError)]) -> Value {
+    let mut m =
+        json!({"total": total, "successful": successful, "skipped": 0, "failed": failed.len()});
+    if !failed.is_empty() {
+        m["failures"] = Value::Array(
+            failed
+                .iter()
+                .map(|(index, shard, e)| json!({"shard": shard, "index": index, "node": Value::Null, "reason": e.to_cause_json()}))
+                .collect(),
+        );
+    }
+    m
+}
+
+fn score_json(s: Option<f32>) -> Value {
+    match s {
+        Some(s) => serde_json::Number::from_f64(s as f64)
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
+        None => Value::Null,
+    }
+}
+
+fn source_filter(s: &tern_query::SourceFilter) -> SourceFilter {
+    SourceFilter {
+        enabled: s.fetch().unwrap_or(true),
+        includes: s.includes().to_vec(),
+        excludes: s.excludes().to_vec(),
+    }
+}
+
+/// `GET|POST /_count`, `/{index}/_count`
+pub async fn count(
+    State(node): State<Arc<Node>>,
+    index: Option<Path<String>>,
+    ctx: Ctx,
+    body: EsBody,
+) -> ApiResult<Response> {
+    ctx.params.check(&[
+        "q",
+        "df",
+        "analyzer",
+        "analyze_wildcard",
+        "default_operator",
+        "lenient",
+        "routing",
+        "preference",
+        "min_score",
+        "terminate_after",
+        "expand_wildcards",
+        "ignore_unavailable",
+        "allow_no_indices",
+        "ignore_throttled",
+    ])?;
+    let expr = indices_of(index);
+    let opts = ctx
+        .params
+        .indices_options(IndicesOptions::strict_expand_open_forbid_closed())?;
+    let query = match body.json()? {
+        Some(v) => {
+            let Some(obj) = v.as_object() else {
+                return Err(ctx.error(EsError::parsing("request body must be an object")));
+            };
+            for k in obj.keys() {
+                if k != "query" {
+                    return Err(
+                        ctx.error(EsError::parsing(format!("request does not support [{k}]")))
+                    );
+                }
+            }
+            match obj.get("query") {
+                Some(q) => Some(
+                    tern_query::parse_query(q)
+                        .map_err(EsError::from)
+                        .map_err(|e| ctx.error(e))?,
+                ),
+                None => None,
+            }
+        }
+        None => None,
+    };
+    let query = match (query, ctx.params.get("q")) {
+        (q, None) => q,
+        (_, Some(_)) => {
+            let mut req = SearchRequest::default();
+            tern_query::apply_uri_search_params(&mut req, &ctx.params.pairs())
+                .map_err(EsError::from)?;
+            req.query
+        }
+    };
+    let targets = node
+        .search_targets(&expr, &opts)
+        .map_err(|e| ctx.error(e))?;
+    let (count, total, failed) = node.count(targets, query).await.map_err(|e| ctx.error(e))?;
+    ctx.ok(json!({"count": count, "_shards": shards_json(total, total - failed.len() as u32, &failed)}))
+}
+
+/// `GET|POST /_search/scroll` (and `/_search/scroll/{scroll_id}`)
+pub async fn scroll(
+    State(node): State<Arc<Node>>,
+    id: Option<Path<String>>,
+    ctx: Ctx,
+    body: EsBody,
+) -> ApiResult<Response> {
+    ctx.params
+        .check(&["scroll", "scroll_id", "rest_total_hits_as_int"])?;
+    let body = body.json()?;
+    let scroll_id = body
+        .as_ref()
+        .and_then(|b| b.get("scroll_id"))
+        .and_then(Value::as_str)
+        .map(String::from)
+        .or_else(|| ctx.params.get("scroll_id").map(String::from))
+        .or(id.map(|Path(i)| i))
+        .ok_or_else(|| EsError::validation(&["scrollId is missing".into()]))?;
+    let keep_alive = body
+        .as_ref()
+        .and_then(|b| b.get("scroll"))
+        .and_then(Value::as_str)
+        .map(String::from)
+        .or_else(|| ctx.params.get("scroll").map(String::from))
+        .map(|s| parse_time(&s))
+        .transpose()?;
+    let out = node
+        .scroll(&scroll_id, keep_alive)
+        .await
+        .map_err(|e| ctx.error(e))?;
+    let req = SearchRequest::default();
+    ctx.ok(render_search(
+        &out,
+        &req,
+        ctx.params.bool("rest_total_hits_as_int", false)?,
+    ))
+}
+
+/// `DELETE /_search/scroll` (body or path ids, `_all`)
+pub async fn clear_scroll(
+    State(node): State<Arc<Node>>,
+    id: Option<Path<String>>,
+    ctx: Ctx,
+    body: EsBody,
+) -> ApiResult<Response> {
+    ctx.params.check(&["scroll_id"])?;
+    let mut ids: Vec<String> = id.map(|Path(i)| split_list(&i)).unwrap_or_default();
+    if let Some(b) = body.json()? {
+        match b.get("scroll_id") {
+            Some(Value::String(s)) => ids.extend(split_list(s)),
+            Some(Value::Array(a)) => {
+                ids.extend(a.iter().filter_map(|v| v.as_str().map(String::from)))
+            }
+            _ => {}
+        }
+    }
+    let freed = if ids.iter().any(|i| i == "_all") {
+        node.clear_scrolls(None)
+    } else {
+        node.clear_scrolls(Some(&ids))
+    };
+    let status = if freed == 0 && !ids.is_empty() {
+        axum::http::StatusCode::NOT_FOUND
+    } else {
+        axum::http::StatusCode::OK
+    };
+    let _ = ErrorKind::Internal;
+    ctx.json(status, json!({"succeeded": true, "num_freed": freed}))
+}

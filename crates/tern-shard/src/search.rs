@@ -1,0 +1,1432 @@
+//! Query execution in one shard: `QueryAst` -> tantivy query -> top hits.
+//!
+//! Compilation happens here because only the shard knows both the mapping (is `status` a keyword or
+//! a long? which analyzer does `title` use?) and the tantivy layout (which text slot holds `title`).
+//! ES semantics kept on the way: filter clauses do not score, a `bool` with only negative clauses
+//! matches everything else with score 0, numbers are normalized as tantivy indexes them, and dates
+//! compare as epoch milliseconds.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::ops::Bound;
+use std::sync::Arc;
+
+use serde_json::Value;
+use tantivy::collector::{Collector, SegmentCollector};
+use tantivy::columnar::{Column, StrColumn};
+use tantivy::query::{
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, DisjunctionMaxQuery, EmptyQuery,
+    FuzzyTermQuery, Occur, PhraseQuery, Query, RangeQuery, RegexQuery, TermQuery, TermSetQuery,
+};
+use tantivy::schema::{IndexRecordOption, Term};
+use tantivy::{DocAddress, DocId, Score, Searcher, SegmentOrdinal, SegmentReader};
+use tern_common::{ErrorKind, EsError};
+use tern_mapping::Mapping;
+use tern_query::{QueryAst, SortOrder, SortSpec};
+
+use crate::analysis::Analyzer;
+use crate::engine::{ShardEngine, StoredDoc};
+use crate::mapping_ext::{FieldKind, MappingExt};
+use crate::schema::TextTarget;
+
+/// What the coordinator asks of one shard.
+#[derive(Debug, Clone)]
+pub struct ShardSearchRequest {
+    pub query: QueryAst,
+    /// Filters that restrict without scoring (filtered aliases, `post_filter`).
+    pub filters: Vec<QueryAst>,
+    pub sort: Vec<SortSpec>,
+    /// How many top hits to return (`from + size` of the request).
+    pub top: usize,
+    pub search_after: Option<Vec<Value>>,
+    pub min_score: Option<f32>,
+    pub terminate_after: Option<u64>,
+    /// Compute scores even when sorting by fields (`track_scores`).
+    pub track_scores: bool,
+    pub now_millis: i64,
+    /// Tie-breaker for `search_after` within this shard: only documents after this position
+    /// (`doc_key` of the last hit returned) when all sort values are equal. Used by scroll cursors.
+    pub after_doc_key: Option<u64>,
+}
+
+/// A sort value as ES renders it in `hits[].sort`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SortValue {
+    I64(i64),
+    F64(f64),
+    Str(String),
+    Missing,
+}
+
+impl SortValue {
+    pub fn to_json(&self) -> Value {
+        match self {
+            SortValue::I64(n) => Value::from(*n),
+            SortValue::F64(f) => serde_json::Number::from_f64(*f)
+                .map(Value::Number)
+                .unwrap_or(Value::Null),
+            SortValue::Str(s) => Value::from(s.clone()),
+            SortValue::Missing => Value::Null,
+        }
+    }
+
+    fn cmp_values(a: &SortValue, b: &SortValue) -> Ordering {
+        match (a, b) {
+            (SortValue::I64(x), SortValue::I64(y)) => x.cmp(y),
+            (SortValue::F64(x), SortValue::F64(y)) => x.total_cmp(y),
+            (SortValue::I64(x), SortValue::F64(y)) => (*x as f64).total_cmp(y),
+            (SortValue::F64(x), SortValue::I64(y)) => x.total_cmp(&(*y as f64)),
+            (SortValue::Str(x), SortValue::Str(y)) => x.cmp(y),
+            (SortValue::Missing, SortValue::Missing) => Ordering::Equal,
+            (SortValue::Str(_), _) => Ordering::Greater,
+            (_, SortValue::Str(_)) => Ordering::Less,
+            (SortValue::Missing, _) | (_, SortValue::Missing) => Ordering::Equal,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ShardHit {
+    pub score: Option<f32>,
+    pub sort: Vec<SortValue>,
+    pub doc: StoredDoc,
+    pub shard: u32,
+    /// Position of the document in the shard, for `_doc` order and tie-breaking.
+    pub doc_key: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ShardSearchResult {
+    pub total: u64,
+    pub max_score: Option<f32>,
+    pub hits: Vec<ShardHit>,
+    pub terminated_early: bool,
+}
+
+/// One resolved sort criterion.
+#[derive(Debug, Clone)]
+enum SortKey {
+    Score {
+        desc: bool,
+    },
+    Doc {
+        desc: bool,
+    },
+    Field {
+        column: String,
+        kind: ColumnKind,
+        desc: bool,
+        missing_first: bool,
+        missing_value: Option<SortValue>,
+        min_mode: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum ColumnKind {
+    Numeric,
+    Str,
+    /// Unmapped field with `unmapped_type`, or `_id`-like columns.
+    Absent,
+}
+
+/// Compares two hits by the request's sort (ES order: criteria in turn, then shard and doc order).
+pub fn compare_hits(a: &ShardHit, b: &ShardHit, sort: &[SortSpec]) -> Ordering {
+    if sort.is_empty() {
+        return b
+            .score
+            .unwrap_or(0.0)
+            .total_cmp(&a.score.unwrap_or(0.0))
+            .then(a.shard.cmp(&b.shard))
+            .then(a.doc_key.cmp(&b.doc_key));
+    }
+    for (i, spec) in sort.iter().enumerate() {
+        let desc = is_desc(spec);
+        let (x, y) = (&a.sort[i], &b.sort[i]);
+        let ord = match (x, y) {
+            (SortValue::Missing, SortValue::Missing) => Ordering::Equal,
+            (SortValue::Missing, _) => {
+                if missing_first(spec) {
+                    Ordering::Less
+                } else {
+                    Ordering::Greater
+                }
+            }
+            (_, SortValue::Missing) => {
+                if missing_first(spec) {
+                    Ordering::Greater
+                } else {
+                    Ordering::Less
+                }
+            }
+            _ => {
+                let o = SortValue::cmp_values(x, y);
+                if desc { o.reverse() } else { o }
+            }
+        };
+        if ord != Ordering::Equal {
+            return ord;
+        }
+    }
+    a.shard.cmp(&b.shard).then(a.doc_key.cmp(&b.doc_key))
+}
+
+fn is_desc(spec: &SortSpec) -> bool {
+    match spec.order {
+        Some(SortOrder::Desc) => true,
+        Some(SortOrder::Asc) => false,
+        None => spec.field == "_score",
+    }
+}
+
+fn missing_first(spec: &SortSpec) -> bool {
+    matches!(
+        spec.missing.as_ref().and_then(Value::as_str),
+        Some("_first")
+    )
+}
+
+impl ShardEngine {
+    /// Runs a search over the last refreshed view.
+    pub fn search(&self, req: &ShardSearchRequest) -> Result<ShardSearchResult, EsError> {
+        self.search_with(&self.searcher(), req)
+    }
+
+    /// Runs a search on a pinned point-in-time view (scroll and PIT keep one per shard).
+    pub fn search_with(
+        &self,
+        searcher: &Searcher,
+        req: &ShardSearchRequest,
+    ) -> Result<ShardSearchResult, EsError> {
+        let started = std::time::Instant::now();
+        let mapping = self.mapping();
+        let compiler = Compiler {
+            engine: self,
+            mapping: &mapping,
+            now: req.now_millis,
+        };
+        let mut query = compiler.compile(&req.query)?;
+        if !req.filters.is_empty() {
+            let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, query)];
+            for f in &req.filters {
+                clauses.push((
+                    Occur::Must,
+                    Box::new(ConstScoreQuery::new(compiler.compile(f)?, 0.0)),
+                ));
+            }
+            query = Box::new(BooleanQuery::new(clauses));
+        }
+        let keys = self.sort_keys(&mapping, &req.sort)?;
+        let needs_score = req.sort.is_empty()
+            || req.track_scores
+            || req.min_score.is_some()
+            || keys.iter().any(|k| matches!(k, SortKey::Score { .. }));
+        let after = match &req.search_after {
+            Some(values) => Some(parse_search_after(values, &req.sort, &keys)?),
+            None => None,
+        };
+        let collector = TopCollector {
+            top: req.top,
+            keys: Arc::new(keys),
+            needs_score,
+            min_score: req.min_score,
+            terminate_after: req.terminate_after,
+            after: after.map(Arc::new),
+            after_doc_key: req.after_doc_key,
+            sort: Arc::new(req.sort.clone()),
+        };
+        let fruit = searcher
+            .search(&*query, &collector)
+            .map_err(|e| EsError::new(ErrorKind::QueryShardException, e.to_string()))?;
+        let mut hits = Vec::with_capacity(fruit.hits.len());
+        for c in fruit.hits {
+            let addr = DocAddress::new(c.segment, c.doc);
+            let Some(doc) = self.load_stored(searcher, addr) else {
+                continue;
+            };
+            hits.push(ShardHit {
+                score: if needs_score { Some(c.score) } else { None },
+                sort: c.sort,
+                doc,
+                shard: self.ident().shard,
+                doc_key: ((c.segment as u64) << 32) | c.doc as u64,
+            });
+        }
+        let counters = &self.counters;
+        counters
+            .query_total
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        counters.query_time_nanos.fetch_add(
+            started.elapsed().as_nanos() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        counters
+            .fetch_total
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(ShardSearchResult {
+            total: fruit.total,
+            max_score: if needs_score { fruit.max_score } else { None },
+            hits,
+            terminated_early: fruit.terminated,
+        })
+    }
+
+    /// Counts matching documents (`_count`).
+    pub fn count(
+        &self,
+        query: &QueryAst,
+        filters: &[QueryAst],
+        now_millis: i64,
+    ) -> Result<u64, EsError> {
+        let req = ShardSearchRequest {
+            query: query.clone(),
+            filters: filters.to_vec(),
+            sort: vec![],
+            top: 0,
+            search_after: None,
+            min_score: None,
+            terminate_after: None,
+            track_scores: false,
+            now_millis,
+            after_doc_key: None,
+        };
+        Ok(self.search(&req)?.total)
+    }
+
+    /// Every matching document's id, seq_no and primary term (delete/update by query).
+    pub fn matching_docs(
+        &self,
+        query: &QueryAst,
+        now_millis: i64,
+    ) -> Result<Vec<StoredDoc>, EsError> {
+        let req = ShardSearchRequest {
+            query: query.clone(),
+            filters: vec![],
+            sort: vec![SortSpec::new("_doc")],
+            top: usize::MAX,
+            search_after: None,
+            min_score: None,
+            terminate_after: None,
+            track_scores: false,
+            now_millis,
+            after_doc_key: None,
+        };
+        Ok(self.search(&req)?.hits.into_iter().map(|h| h.doc).collect())
+    }
+
+    fn sort_keys(&self, mapping: &Mapping, sort: &[SortSpec]) -> Result<Vec<SortKey>, EsError> {
+        sort.iter()
+            .map(|s| {
+                let desc = is_desc(s);
+                Ok(match s.field.as_str() {
+                    "_score" => SortKey::Score { desc },
+                    "_doc" => SortKey::Doc { desc },
+                    field => {
+                        let kind = match mapping.field_kind(field) {
+                            Some(FieldKind::Keyword) | Some(FieldKind::Ip) => ColumnKind::Str,
+                            Some(FieldKind::Numeric) | Some(FieldKind::Date) | Some(FieldKind::Boolean) => ColumnKind::Numeric,
+                            Some(FieldKind::Text) => {
+                                return Err(EsError::illegal_argument(format!(
+                                    "Text fields are not optimised for operations that require per-document field data like aggregations and sorting, so these operations are disabled by default. Please use a keyword field instead. Alternatively, set fielddata=true on [{field}] in order to load field data by uninverting the inverted index. Note that this can use significant memory."
+                                )));
+                            }
+                            Some(FieldKind::Object) | None => {
+                                if s.unmapped_type.is_some() {
+                                    ColumnKind::Absent
+                                } else {
+                                    return Err(EsError::new(ErrorKind::QueryShardException, format!("No mapping found for [{field}] in order to sort on")));
+                                }
+                            }
+                        };
+                        let missing_value = match s.missing.as_ref() {
+                            None => None,
+                            Some(Value::String(m)) if m == "_last" || m == "_first" => None,
+                            Some(v) => Some(match v {
+                                Value::Number(n) => n.as_i64().map(SortValue::I64).unwrap_or_else(|| SortValue::F64(n.as_f64().unwrap_or(0.0))),
+                                Value::String(s) => SortValue::Str(s.clone()),
+                                other => SortValue::Str(other.to_string()),
+                            }),
+                        };
+                        let min_mode = match s.mode {
+                            Some(tern_query::SortMode::Min) => true,
+                            Some(tern_query::SortMode::Max) => false,
+                            _ => !desc,
+                        };
+                        SortKey::Field { column: format!("_k.{field}"), kind, desc, missing_first: missing_first(s), missing_value, min_mode }
+                    }
+                })
+            })
+            .collect()
+    }
+}
+
+fn parse_search_after(
+    values: &[Value],
+    sort: &[SortSpec],
+    keys: &[SortKey],
+) -> Result<Vec<SortValue>, EsError> {
+    if values.len() != sort.len() || sort.is_empty() {
+        return Err(EsError::illegal_argument(format!(
+            "search_after has {} value(s) but sort has {}.",
+            values.len(),
+            sort.len()
+        )));
+    }
+    Ok(values
+        .iter()
+        .zip(keys)
+        .map(|(v, k)| match (v, k) {
+            (Value::Null, _) => SortValue::Missing,
+            (Value::Number(n), _) => n
+                .as_i64()
+                .map(SortValue::I64)
+                .unwrap_or_else(|| SortValue::F64(n.as_f64().unwrap_or(0.0))),
+            (
+                Value::String(s),
+                SortKey::Field {
+                    kind: ColumnKind::Numeric,
+                    ..
+                },
+            ) => s
+                .parse::<i64>()
+                .map(SortValue::I64)
+                .unwrap_or_else(|_| SortValue::Str(s.clone())),
+            (Value::String(s), _) => SortValue::Str(s.clone()),
+            (other, _) => SortValue::Str(other.to_string()),
+        })
+        .collect())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Collection
+
+struct Candidate {
+    score: f32,
+    sort: Vec<SortValue>,
+    segment: SegmentOrdinal,
+    doc: DocId,
+}
+
+struct Ranked {
+    cand: Candidate,
+    keys: Arc<Vec<SortKey>>,
+}
+
+impl Ranked {
+    /// Ordering where "greater" means "ranks later" (so the heap's max is the worst kept hit).
+    fn rank_cmp(&self, other: &Ranked) -> Ordering {
+        rank(&self.cand, &other.cand, &self.keys)
+    }
+}
+
+fn rank(a: &Candidate, b: &Candidate, keys: &[SortKey]) -> Ordering {
+    if keys.is_empty() {
+        return b
+            .score
+            .total_cmp(&a.score)
+            .then(a.segment.cmp(&b.segment))
+            .then(a.doc.cmp(&b.doc));
+    }
+    for (i, k) in keys.iter().enumerate() {
+        let ord = match k {
+            SortKey::Score { desc } => {
+                let o = a.score.total_cmp(&b.score);
+                if *desc { o.reverse() } else { o }
+            }
+            SortKey::Doc { desc } => {
+                let o = (a.segment, a.doc).cmp(&(b.segment, b.doc));
+                if *desc { o.reverse() } else { o }
+            }
+            SortKey::Field {
+                desc,
+                missing_first,
+                ..
+            } => match (&a.sort[i], &b.sort[i]) {
+                (SortValue::Missing, SortValue::Missing) => Ordering::Equal,
+                (SortValue::Missing, _) => {
+                    if *missing_first {
+                        Ordering::Less
+                    } else {
+                        Ordering::Greater
+                    }
+                }
+                (_, SortValue::Missing) => {
+                    if *missing_first {
+                        Ordering::Greater
+                    } else {
+                        Ordering::Less
+                    }
+                }
+                (x, y) => {
+                    let o = SortValue::cmp_values(x, y);
+                    if *desc { o.reverse() } else { o }
+                }
+            },
+        };
+        if ord != Ordering::Equal {
+            return ord;
+        }
+    }
+    (a.segment, a.doc).cmp(&(b.segment, b.doc))
+}
+
+impl PartialEq for Ranked {
+    fn eq(&self, other: &Self) -> bool {
+        self.rank_cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Ranked {}
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.rank_cmp(other)
+    }
+}
+
+struct TopCollector {
+    top: usize,
+    keys: Arc<Vec<SortKey>>,
+    needs_score: bool,
+    min_score: Option<f32>,
+    terminate_after: Option<u64>,
+    after: Option<Arc<Vec<SortValue>>>,
+    after_doc_key: Option<u64>,
+    sort: Arc<Vec<SortSpec>>,
+}
+
+struct TopFruit {
+    total: u64,
+    max_score: Option<f32>,
+    hits: Vec<Candidate>,
+    terminated: bool,
+}
+
+enum ColumnReader {
+    I64(Column<i64>),
+    F64(Column<f64>),
+    U64(Column<u64>),
+    Bool(Column<bool>),
+    Str(StrColumn),
+    None,
+}
+
+struct TopSegment {
+    segment: SegmentOrdinal,
+    top: usize,
+    keys: Arc<Vec<SortKey>>,
+    columns: Vec<ColumnReader>,
+    heap: BinaryHeap<Ranked>,
+    total: u64,
+    max_score: Option<f32>,
+    min_score: Option<f32>,
+    terminate_after: Option<u64>,
+    terminated: bool,
+    after: Option<Arc<Vec<SortValue>>>,
+    after_doc_key: Option<u64>,
+    sort: Arc<Vec<SortSpec>>,
+    scratch: String,
+}
+
+impl Collector for TopCollector {
+    type Fruit = TopFruit;
+    type Child = TopSegment;
+
+    fn for_segment(
+        &self,
+        segment: SegmentOrdinal,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<TopSegment> {
+        let ff = reader.fast_fields();
+        let mut columns = Vec::with_capacity(self.keys.len());
+        for k in self.keys.iter() {
+            let col = match k {
+                SortKey::Field {
+                    column,
+                    kind: ColumnKind::Numeric,
+                    ..
+                } => {
+                    if let Some(c) = ff.column_opt::<i64>(column)? {
+                        ColumnReader::I64(c)
+                    } else if let Some(c) = ff.column_opt::<f64>(column)? {
+                        ColumnReader::F64(c)
+                    } else if let Some(c) = ff.column_opt::<u64>(column)? {
+                        ColumnReader::U64(c)
+                    } else if let Some(c) = ff.column_opt::<bool>(column)? {
+                        ColumnReader::Bool(c)
+                    } else {
+                        ColumnReader::None
+                    }
+                }
+                SortKey::Field {
+                    column,
+                    kind: ColumnKind::Str,
+                    ..
+                } => match ff.str(column)? {
+                    Some(c) => ColumnReader::Str(c),
+                    None => ColumnReader::None,
+                },
+                _ => ColumnReader::None,
+            };
+            columns.push(col);
+        }
+        Ok(TopSegment {
+            segment,
+            top: self.top,
+            keys: self.keys.clone(),
+            columns,
+            heap: BinaryHeap::new(),
+            total: 0,
+            max_score: None,
+            min_score: self.min_score,
+            terminate_after: self.terminate_after,
+            terminated: false,
+            after: self.after.clone(),
+            after_doc_key: self.after_doc_key,
+            sort: self.sort.clone(),
+            scratch: String::new(),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        self.needs_score
+    }
+
+    fn merge_fruits(&self, fruits: Vec<TopFruit>) -> tantivy::Result<TopFruit> {
+        let mut total = 0;
+        let mut max_score: Option<f32> = None;
+        let mut all = Vec::new();
+        let mut terminated = false;
+        for f in fruits {
+            total += f.total;
+            terminated |= f.terminated;
+            if let Some(s) = f.max_score {
+                max_score = Some(max_score.map_or(s, |m| m.max(s)));
+            }
+            all.extend(f.hits);
+        }
+        all.sort_by(|a, b| rank(a, b, &self.keys));
+        all.truncate(self.top);
+        if let Some(limit) = self.terminate_after {
+            total = total.min(limit);
+        }
+        Ok(TopFruit {
+            total,
+            max_score,
+            hits: all,
+            terminated,
+        })
+    }
+}
+
+impl TopSegment {
+    fn values(&mut self, doc: DocId) -> Vec<SortValue> {
+        let mut out = Vec::with_capacity(self.keys.len());
+        for (k, col) in self.keys.iter().zip(&self.columns) {
+            let v = match (k, col) {
+                (
+                    SortKey::Field {
+                        min_mode,
+                        missing_value,
+                        ..
+                    },
+                    col,
+                ) => {
+                    let v = match col {
+                        ColumnReader::I64(c) => {
+                            pick(c.values_for_doc(doc), *min_mode, |a, b| a.cmp(b))
+                                .map(SortValue::I64)
+                        }
+                        ColumnReader::U64(c) => {
+                            pick(c.values_for_doc(doc), *min_mode, |a, b| a.cmp(b))
+                                .map(|v| SortValue::I64(v as i64))
+                        }
+                        ColumnReader::F64(c) => {
+                            pick(c.values_for_doc(doc), *min_mode, |a, b| a.total_cmp(b))
+                                .map(SortValue::F64)
+                        }
+                        ColumnReader::Bool(c) => {
+                            pick(c.values_for_doc(doc), *min_mode, |a, b| a.cmp(b))
+                                .map(|b| SortValue::I64(b as i64))
+                        }
+                        ColumnReader::Str(c) => {
+                            let ord = pick(c.term_ords(doc), *min_mode, |a, b| a.cmp(b));
+                            ord.and_then(|o| {
+                                self.scratch.clear();
+                                c.ord_to_str(o, &mut self.scratch)
+                                    .ok()
+                                    .filter(|f| *f)
+                                    .map(|_| SortValue::Str(self.scratch.clone()))
+                            })
+                        }
+                        ColumnReader::None => None,
+                    };
+                    v.or_else(|| missing_value.clone())
+                        .unwrap_or(SortValue::Missing)
+                }
+                _ => SortValue::Missing,
+            };
+            out.push(v);
+        }
+        out
+    }
+
+    /// Whether a candidate comes after the `search_after` point.
+    fn is_after(&self, cand: &Candidate) -> bool {
+        let Some(after) = &self.after else {
+            return true;
+        };
+        for (i, k) in self.keys.iter().enumerate() {
+            let spec = &self.sort[i];
+            let (x, y) = (
+                match k {
+                    SortKey::Score { .. } => SortValue::F64(cand.score as f64),
+                    SortKey::Doc { .. } => {
+                        SortValue::I64(((cand.segment as i64) << 32) | cand.doc as i64)
+                    }
+                    _ => cand.sort[i].clone(),
+                },
+                after[i].clone(),
+            );
+            let ord = match (&x, &y) {
+                (SortValue::Missing, SortValue::Missing) => Ordering::Equal,
+                (SortValue::Missing, _) => {
+                    if missing_first(spec) {
+                        Ordering::Less
+                    } else {
+                        Ordering::Greater
+                    }
+                }
+                (_, SortValue::Missing) => {
+                    if missing_first(spec) {
+                        Ordering::Greater
+                    } else {
+                        Ordering::Less
+                    }
+                }
+                _ => {
+                    let o = SortValue::cmp_values(&x, &y);
+                    if is_desc(spec) { o.reverse() } else { o }
+                }
+            };
+            match ord {
+                Ordering::Greater => return true,
+                Ordering::Less => return false,
+                Ordering::Equal => continue,
+            }
+        }
+        match self.after_doc_key {
+            Some(key) => (((cand.segment as u64) << 32) | cand.doc as u64) > key,
+            None => false,
+        }
+    }
+}
+
+fn pick<T, I: Iterator<Item = T>>(it: I, min: bool, cmp: impl Fn(&T, &T) -> Ordering) -> Option<T> {
+    if min {
+        it.min_by(|a, b| cmp(a, b))
+    } else {
+        it.max_by(|a, b| cmp(a, b))
+    }
+}
+
+impl SegmentCollector for TopSegment {
+    type Fruit = TopFruit;
+
+    fn collect(&mut self, doc: DocId, score: Score) {
+        if self.terminated {
+            return;
+        }
+        if let Some(min) = self.min_score {
+            if score < min {
+                return;
+            }
+        }
+        if let Some(limit) = self.terminate_after {
+            if self.total >= limit {
+                self.terminated = true;
+                return;
+            }
+        }
+        let sort = self.values(doc);
+        let cand = Candidate {
+            score,
+            sort,
+            segment: self.segment,
+            doc,
+        };
+        if self.after.is_some() && !self.is_after(&cand) {
+            return;
+        }
+        self.total += 1;
+        self.max_score = Some(self.max_score.map_or(score, |m| m.max(score)));
+        if self.top == 0 {
+            return;
+        }
+        let ranked = Ranked {
+            cand,
+            keys: self.keys.clone(),
+        };
+        if self.heap.len() < self.top {
+            self.heap.push(ranked);
+        } else if let Some(worst) = self.heap.peek() {
+            if ranked.cmp(worst) == Ordering::Less {
+                self.heap.pop();
+                self.heap.push(ranked);
+            }
+        }
+    }
+
+    fn harvest(self) -> TopFruit {
+        TopFruit {
+            total: self.total,
+            max_score: self.max_score,
+            hits: self.heap.into_iter().map(|r| r.cand).collect(),
+            terminated: self.terminated,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compilation
+
+struct Compiler<'a> {
+    engine: &'a ShardEngine,
+    mapping: &'a Mapping,
+    now: i64,
+}
+
+fn boosted(q: Box<dyn Query>, boost: f32) -> Box<dyn Query> {
+    if (boost - 1.0).abs() < f32::EPSILON {
+        q
+    } else {
+        Box::new(BoostQuery::new(q, boost))
+    }
+}
+
+fn none() -> Box<dyn Query> {
+    Box::new(EmptyQuery)
+}
+
+/// A typed value ready for a `_k` term.
+enum KwValue {
+    Str(String),
+    I64(i64),
+    F64(f64),
+    Bool(bool),
+}
+
+impl<'a> Compiler<'a> {
+    /// Compiles a query; its `boost` is applied once here for every query type.
+    fn compile(&self, ast: &QueryAst) -> Result<Box<dyn Query>, EsError> {
+        let q = self.compile_unboosted(ast)?;
+        Ok(match ast {
+            // These carry their boost in the constant score they produce.
+            QueryAst::Terms(_)
+            | QueryAst::Ids(_)
+            | QueryAst::ConstantScore(_)
+            | QueryAst::Exists(_) => q,
+            _ => boosted(q, ast.boost()),
+        })
+    }
+
+    fn compile_unboosted(&self, ast: &QueryAst) -> Result<Box<dyn Query>, EsError> {
+        Ok(match ast {
+            QueryAst::MatchAll(_) => Box::new(AllQuery),
+            QueryAst::MatchNone(_) => none(),
+            QueryAst::Bool(b) => {
+                let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+                for q in &b.must {
+                    clauses.push((Occur::Must, self.compile(q)?));
+                }
+                for q in &b.filter {
+                    clauses.push((
+                        Occur::Must,
+                        Box::new(ConstScoreQuery::new(self.compile(q)?, 0.0)),
+                    ));
+                }
+                for q in &b.should {
+                    clauses.push((Occur::Should, self.compile(q)?));
+                }
+                for q in &b.must_not {
+                    clauses.push((Occur::MustNot, self.compile(q)?));
+                }
+                let positive = !b.must.is_empty() || !b.filter.is_empty();
+                let required_should = match &b.minimum_should_match {
+                    Some(m) => m.resolve(b.should.len()),
+                    None if positive => 0,
+                    None => usize::from(!b.should.is_empty()),
+                };
+                if required_should > b.should.len() {
+                    return Ok(none());
+                }
+                if !positive && b.should.is_empty() {
+                    // Only negative clauses: everything else matches, with score 0 as in ES.
+                    clauses.push((
+                        Occur::Must,
+                        Box::new(ConstScoreQuery::new(Box::new(AllQuery), 0.0)),
+                    ));
+                }
+                if required_should > 0 && !b.should.is_empty() {
+                    Box::new(BooleanQuery::with_minimum_required_clauses(
+                        clauses,
+                        required_should,
+                    ))
+                } else {
+                    Box::new(BooleanQuery::new(clauses))
+                }
+            }
+            QueryAst::Term(t) => self.term_query(&t.field, &t.value, t.case_insensitive)?,
+            QueryAst::Terms(t) => {
+                let mut terms = Vec::new();
+                for v in &t.values {
+                    terms.extend(self.exact_terms(&t.field, v, false)?);
+                }
+                let q: Box<dyn Query> = if terms.is_empty() {
+                    none()
+                } else {
+                    Box::new(TermSetQuery::new(terms))
+                };
+                Box::new(ConstScoreQuery::new(q, t.boost))
+            }
+            QueryAst::Ids(ids) => {
+                let terms: Vec<Term> = ids
+                    .values
+                    .iter()
+                    .map(|id| Term::from_field_text(self.engine.fields().id, id))
+                    .collect();
+                Box::new(ConstScoreQuery::new(
+                    Box::new(TermSetQuery::new(terms)),
+                    ids.boost,
+                ))
+            }
+            QueryAst::Exists(e) => {
+                let field = &e.field;
+                let term = Term::from_field_text(self.engine.fields().field_names, field);
+                let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(
+                    Occur::Should,
+                    Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
+                )];
+                // An object field exists when any of its sub-fields does.
+                let prefix = format!("{field}.");
+                for path in self.mapping.field_paths() {
+                    if path.starts_with(&prefix) {
+                        let t = Term::from_field_text(self.engine.fields().field_names, &path);
+                        clauses.push((
+                            Occur::Should,
+                            Box::new(TermQuery::new(t, IndexRecordOption::Basic)),
+                        ));
+                    }
+                }
+                Box::new(ConstScoreQuery::new(
+                    Box::new(BooleanQuery::new(clauses)),
+                    e.boost,
+                ))
+            }
+            QueryAst::Range(r) => Box::new(ConstScoreQuery::new(
+                self.range_query(
+                    &r.field,
+                    &r.gt,
+                    &r.gte,
+                    &r.lt,
+                    &r.lte,
+                    r.format.as_deref(),
+                    r.time_zone.as_deref(),
+                )?,
+                1.0,
+            )),
+            QueryAst::Match(m) => self.match_query(
+                &m.field,
+                &m.query,
+                m.operator,
+                m.minimum_should_match.as_ref(),
+                m.fuzziness.as_ref(),
+                m.analyzer.as_deref(),
+                m.zero_terms_query,
+            )?,
+            QueryAst::MatchPhrase(m) => {
+                self.phrase_query(&m.field, &m.query, m.slop, m.analyzer.as_deref())?
+            }
+            QueryAst::Prefix(p) => {
+                let pattern = format!("{}.*", regex_escape(&p.value));
+                Box::new(ConstScoreQuery::new(
+                    self.regex_query(&p.field, &pattern, p.case_insensitive)?,
+                    1.0,
+                ))
+            }
+            QueryAst::Wildcard(w) => {
+                let pattern = wildcard_to_regex(&w.value);
+                Box::new(ConstScoreQuery::new(
+                    self.regex_query(&w.field, &pattern, w.case_insensitive)?,
+                    1.0,
+                ))
+            }
+            QueryAst::Regexp(r) => Box::new(ConstScoreQuery::new(
+                self.regex_query(&r.field, &r.value, r.case_insensitive)?,
+                1.0,
+            )),
+            QueryAst::ConstantScore(c) => {
+                Box::new(ConstScoreQuery::new(self.compile(&c.filter)?, c.boost))
+            }
+            QueryAst::DisMax(d) => {
+                let qs = d
+                    .queries
+                    .iter()
+                    .map(|q| self.compile(q))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Box::new(DisjunctionMaxQuery::with_tie_breaker(qs, d.tie_breaker))
+            }
+            other => {
+                return Err(EsError::new(
+                    ErrorKind::QueryShardException,
+                    format!(
+                        "query [{}] is not supported by this version of tern",
+                        other.query_type()
+                    ),
+                ));
+            }
+        })
+    }
+
+    fn kind(&self, field: &str) -> Option<FieldKind> {
+        self.mapping.field_kind(field)
+    }
+
+    /// Terms for an exact (not analyzed) value against a field.
+    fn exact_terms(
+        &self,
+        field: &str,
+        value: &Value,
+        case_insensitive: bool,
+    ) -> Result<Vec<Term>, EsError> {
+        let fields = self.engine.fields();
+        if field == "_id" {
+            return Ok(vec![Term::from_field_text(fields.id, &value_string(value))]);
+        }
+        if field == "_routing" {
+            return Ok(vec![Term::from_field_text(
+                fields.routing,
+                &value_string(value),
+            )]);
+        }
+        let _ = case_insensitive;
+        match self.kind(field) {
+            None | Some(FieldKind::Object) => Ok(vec![]),
+            Some(FieldKind::Text) => {
+                let s = value_string(value);
+                Ok(match self.engine.text_target(field) {
+                    Some(TextTarget::Slot(f)) => vec![Term::from_field_text(f, &s)],
+                    Some(TextTarget::Overflow) => {
+                        let mut t = Term::from_field_json_path(fields.text_overflow, field, true);
+                        t.append_type_and_str(&s);
+                        vec![t]
+                    }
+                    None => vec![],
+                })
+            }
+            Some(kind) => {
+                let v = self.typed_value(field, kind, value)?;
+                Ok(vec![self.kw_term(field, v)])
+            }
+        }
+    }
+
+    fn kw_term(&self, field: &str, v: KwValue) -> Term {
+        let mut t = Term::from_field_json_path(self.engine.fields().kw, field, true);
+        match v {
+            KwValue::Str(s) => t.append_type_and_str(&s),
+            KwValue::I64(n) => t.append_type_and_fast_value(n),
+            KwValue::F64(f) => {
+                // tantivy indexes integral floats as i64: query the same representation.
+                if f.fract() == 0.0 && f.abs() < 9.0e15 {
+                    t.append_type_and_fast_value(f as i64)
+                } else {
+                    t.append_type_and_fast_value(f)
+                }
+            }
+            KwValue::Bool(b) => t.append_type_and_fast_value(b),
+        }
+        t
+    }
+
+    fn typed_value(&self, field: &str, kind: FieldKind, value: &Value) -> Result<KwValue, EsError> {
+        let bad = |what: &str| {
+            EsError::new(
+                ErrorKind::QueryShardException,
+                format!("failed to create query: {what}"),
+            )
+            .with("index", self.engine.ident().index.clone())
+            .with("index_uuid", self.engine.ident().index_uuid.clone())
+        };
+        Ok(match kind {
+            FieldKind::Keyword => {
+                KwValue::Str(self.mapping.normalize_keyword(field, &value_string(value)))
+            }
+            FieldKind::Ip => KwValue::Str(value_string(value)),
+            FieldKind::Boolean => match value {
+                Value::Bool(b) => KwValue::Bool(*b),
+                Value::String(s) if s == "true" => KwValue::Bool(true),
+                Value::String(s) if s == "false" => KwValue::Bool(false),
+                other => {
+                    return Err(bad(&format!(
+                        "Can't parse boolean value [{}], expected [true] or [false]",
+                        value_string(other)
+                    )));
+                }
+            },
+            FieldKind::Date => {
+                let ms = self
+                    .mapping
+                    .parse_date_value(field, value, self.now, false, None, None)
+                    .map_err(|e| bad(&e.reason))?;
+                KwValue::I64(ms)
+            }
+            FieldKind::Numeric => {
+                let n = match value {
+                    Value::Number(n) => n.clone(),
+                    Value::String(s) => s
+                        .trim()
+                        .parse::<serde_json::Number>()
+                        .map_err(|_| bad(&format!("For input string: \"{s}\"")))?,
+                    other => {
+                        return Err(bad(&format!(
+                            "For input string: \"{}\"",
+                            value_string(other)
+                        )));
+                    }
+                };
+                if self.mapping.is_integer_field(field) {
+                    match n.as_i64() {
+                        Some(i) => KwValue::I64(i),
+                        None => {
+                            let f = n.as_f64().unwrap_or(f64::NAN);
+                            if f.fract() != 0.0 {
+                                // A fractional value can never equal an integer field's value.
+                                KwValue::F64(f)
+                            } else {
+                                KwValue::I64(f as i64)
+                            }
+                        }
+                    }
+                } else {
+                    KwValue::F64(n.as_f64().unwrap_or(f64::NAN))
+                }
+            }
+            FieldKind::Text | FieldKind::Object => KwValue::Str(value_string(value)),
+        })
+    }
+
+    fn term_query(
+        &self,
+        field: &str,
+        value: &Value,
+        case_insensitive: bool,
+    ) -> Result<Box<dyn Query>, EsError> {
+        if case_insensitive {
+            let pattern = format!("(?i){}", regex_escape(&value_string(value)));
+            return self.regex_query(field, &pattern, false);
+        }
+        let terms = self.exact_terms(field, value, case_insensitive)?;
+        Ok(match terms.len() {
+            0 => none(),
+            1 => Box::new(TermQuery::new(
+                terms.into_iter().next().expect("one term"),
+                IndexRecordOption::WithFreqs,
+            )),
+            _ => Box::new(TermSetQuery::new(terms)),
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn range_query(
+        &self,
+        field: &str,
+        gt: &Option<Value>,
+        gte: &Option<Value>,
+        lt: &Option<Value>,
+        lte: &Option<Value>,
+        format: Option<&str>,
+        time_zone: Option<&str>,
+    ) -> Result<Box<dyn Query>, EsError> {
+        let Some(kind) = self.kind(field) else {
+            return Ok(none());
+        };
+        let bound =
+            |v: &Option<Value>, inclusive: bool, round_up: bool| -> Result<Bound<Term>, EsError> {
+                let Some(v) = v else {
+                    return Ok(Bound::Unbounded);
+                };
+                if v.is_null() {
+                    return Ok(Bound::Unbounded);
+                }
+                let kv = match kind {
+                    FieldKind::Date => KwValue::I64(
+                        self.mapping
+                            .parse_date_value(field, v, self.now, round_up, format, time_zone)?,
+                    ),
+                    FieldKind::Text => KwValue::Str(value_string(v)),
+                    other => self.typed_value(field, other, v)?,
+                };
+                let term = match (kind, kv) {
+                    (FieldKind::Text, KwValue::Str(s)) => match self.engine.text_target(field) {
+                        Some(TextTarget::Slot(f)) => Term::from_field_text(f, &s),
+                        _ => return Ok(Bound::Unbounded),
+                    },
+                    // Range bounds keep their float form so fractional limits stay exact.
+                    (_, KwValue::F64(f)) => {
+                        let mut t =
+                            Term::from_field_json_path(self.engine.fields().kw, field, true);
+                        t.append_type_and_fast_value(f);
+                        t
+                    }
+                    (_, kv) => self.kw_term(field, kv),
+                };
+                Ok(if inclusive {
+                    Bound::Included(term)
+                } else {
+                    Bound::Excluded(term)
+                })
+            };
+        let lower = match (gte, gt) {
+            (Some(_), _) => bound(gte, true, false)?,
+            (None, Some(_)) => bound(gt, false, true)?,
+            _ => Bound::Unbounded,
+        };
+        let upper = match (lte, lt) {
+            (Some(_), _) => bound(lte, true, true)?,
+            (None, Some(_)) => bound(lt, false, false)?,
+            _ => Bound::Unbounded,
+        };
+        if matches!((&lower, &upper), (Bound::Unbounded, Bound::Unbounded)) {
+            return Ok(Box::new(TermQuery::new(
+                Term::from_field_text(self.engine.fields().field_names, field),
+                IndexRecordOption::Basic,
+            )));
+        }
+        Ok(Box::new(RangeQuery::new(lower, upper)))
+    }
+
+    fn analyzer_for(&self, field: &str, analyzer: Option<&str>) -> Result<Analyzer, EsError> {
+        match analyzer {
+            Some(name) => self.engine.analyzers().resolve(name),
+            None => Ok(self.engine.search_analyzer(field)),
+        }
+    }
+
+    fn text_term(&self, field: &str, token: &str) -> Option<Term> {
+        match self.engine.text_target(field)? {
+            TextTarget::Slot(f) => Some(Term::from_field_text(f, token)),
+            TextTarget::Overflow => {
+                let mut t =
+                    Term::from_field_json_path(self.engine.fields().text_overflow, field, true);
+                t.append_type_and_str(token);
+                Some(t)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn match_query(
+        &self,
+        field: &str,
+        query: &Value,
+        operator: tern_query::Operator,
+        msm: Option<&tern_query::MinimumShouldMatch>,
+        fuzziness: Option<&tern_query::Fuzziness>,
+        analyzer: Option<&str>,
+        zero_terms: tern_query::ZeroTermsQuery,
+    ) -> Result<Box<dyn Query>, EsError> {
+        match self.kind(field) {
+            Some(FieldKind::Text) => {}
+            None | Some(FieldKind::Object) => return Ok(none()),
+            Some(_) => return self.term_query(field, query, false),
+        }
+        let text = value_string(query);
+        let tokens = self.analyzer_for(field, analyzer)?.terms(&text);
+        if tokens.is_empty() {
+            return Ok(match zero_terms {
+                tern_query::ZeroTermsQuery::All => Box::new(AllQuery),
+                tern_query::ZeroTermsQuery::None | tern_query::ZeroTermsQuery::Null => none(),
+            });
+        }
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let occur = match operator {
+            tern_query::Operator::And => Occur::Must,
+            tern_query::Operator::Or => Occur::Should,
+        };
+        for tok in &tokens {
+            let Some(term) = self.text_term(field, tok) else {
+                return Ok(none());
+            };
+            let q: Box<dyn Query> = match fuzziness {
+                Some(f) => {
+                    let edits = f.edits_for(tok.chars().count());
+                    if edits == 0 {
+                        Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs))
+                    } else {
+                        Box::new(FuzzyTermQuery::new(term, edits, true))
+                    }
+                }
+                None => Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)),
+            };
+            clauses.push((occur, q));
+        }
+        if clauses.len() == 1 {
+            return Ok(clauses.pop().expect("one clause").1);
+        }
+        if occur == Occur::Should {
+            if let Some(m) = msm {
+                let n = m.resolve(clauses.len());
+                if n > clauses.len() {
+                    return Ok(none());
+                }
+                return Ok(Box::new(BooleanQuery::with_minimum_required_clauses(
+                    clauses,
+                    n.max(1),
+                )));
+            }
+        }
+        Ok(Box::new(BooleanQuery::new(clauses)))
+    }
+
+    fn phrase_query(
+        &self,
+        field: &str,
+        query: &str,
+        slop: u32,
+        analyzer: Option<&str>,
+    ) -> Result<Box<dyn Query>, EsError> {
+        match self.kind(field) {
+            Some(FieldKind::Text) => {}
+            None | Some(FieldKind::Object) => return Ok(none()),
+            Some(_) => return self.term_query(field, &Value::String(query.to_string()), false),
+        }
+        let tokens = self.analyzer_for(field, analyzer)?.analyze(query);
+        if tokens.is_empty() {
+            return Ok(none());
+        }
+        let mut terms = Vec::new();
+        for t in &tokens {
+            let Some(term) = self.text_term(field, &t.text) else {
+                return Ok(none());
+            };
+            terms.push((t.position, term));
+        }
+        if terms.len() == 1 {
+            return Ok(Box::new(TermQuery::new(
+                terms.pop().expect("one").1,
+                IndexRecordOption::WithFreqs,
+            )));
+        }
+        Ok(Box::new(PhraseQuery::new_with_offset_and_slop(terms, slop)))
+    }
+
+    fn regex_query(
+        &self,
+        field: &str,
+        pattern: &str,
+        case_insensitive: bool,
+    ) -> Result<Box<dyn Query>, EsError> {
+        let pattern = if case_insensitive {
+            format!("(?i){pattern}")
+        } else {
+            pattern.to_string()
+        };
+        let fields = self.engine.fields();
+        let bad = |e: tantivy::TantivyError| {
+            EsError::new(
+                ErrorKind::QueryShardException,
+                format!("failed to create query: {e}"),
+            )
+        };
+        match self.kind(field) {
+            Some(FieldKind::Text) => match self.engine.text_target(field) {
+                Some(TextTarget::Slot(f)) => Ok(Box::new(
+                    RegexQuery::from_pattern(&pattern, f).map_err(bad)?,
+                )),
+                _ => Ok(none()),
+            },
+            Some(FieldKind::Keyword) | Some(FieldKind::Ip) => {
+                // tantivy's regex query knows nothing of JSON paths, but a JSON term's dictionary key
+                // is `path, end-of-path byte, type byte, value`: anchor the pattern behind that prefix.
+                let prefix = Term::from_field_json_path(fields.kw, field, true);
+                let mut key_prefix: String = prefix
+                    .serialized_value_bytes()
+                    .iter()
+                    .map(|b| {
+                        if b.is_ascii_alphanumeric() || *b == b'_' {
+                            (*b as char).to_string()
+                        } else {
+                            format!("\\x{b:02x}")
+                        }
+                    })
+                    .collect();
+                key_prefix.push('s');
+                let full = format!("{key_prefix}(?:{pattern})");
+                Ok(Box::new(
+                    RegexQuery::from_pattern(&full, fields.kw).map_err(bad)?,
+                ))
+            }
+            _ if field == "_id" => Ok(Box::new(
+                RegexQuery::from_pattern(&pattern, fields.id).map_err(bad)?,
+            )),
+            _ => Ok(none()),
+        }
+    }
+}
+
+fn value_string(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+pub fn regex_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$#&-~\"<>@".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// ES wildcard (`*`, `?`, `\` escapes) to a regex.
+pub fn wildcard_to_regex(w: &str) -> String {
+    let mut out = String::new();
+    let mut chars = w.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '*' => out.push_str(".*"),
+            '?' => out.push('.'),
+            '\\' => {
+                if let Some(n) = chars.next() {
+                    out.push_str(&regex_escape(&n.to_string()));
+                }
+            }
+            c => out.push_str(&regex_escape(&c.to_string())),
+        }
+    }
+    out
+}
+
+/// A point-in-time view of a shard: holding it keeps its segments alive.
+#[derive(Clone)]
+pub struct PinnedSearcher(Searcher);
+
+impl PinnedSearcher {
+    pub fn searcher(&self) -> &Searcher {
+        &self.0
+    }
+}
+
+impl ShardEngine {
+    pub fn pin(&self) -> PinnedSearcher {
+        PinnedSearcher(self.searcher())
+    }
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Builds the tern image FROM scratch with the locally built release binary and exactly the shared
+# libraries it links (found with ldd), so no base image has to be pulled.
+# Usage: docker/build-local-image.sh [image-tag]   (default tern:local)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+tag=${1:-tern:local}
+bin="$root/target/release/tern"
+if [ ! -x "$bin" ]; then
+  (cd "$root" && cargo build --release -p tern-server)
+fi
+stage="$here/.stage/rootfs"
+rm -rf "$here/.stage"
+mkdir -p "$stage/usr/local/bin" "$stage/etc/tern" "$stage/data" "$stage/tmp"
+cp "$bin" "$stage/usr/local/bin/tern"
+strip "$stage/usr/local/bin/tern" 2>/dev/null || true
+cp "$root/config/tern.yml" "$stage/etc/tern/tern.yml"
+# The dynamic loader and every library the binary needs, at the same paths.
+for lib in $(ldd "$bin" | awk '/=>/ {print $3} !/=>/ && /^\s*\// {print $1}'); do
+  [ -f "$lib" ] || continue
+  mkdir -p "$stage$(dirname "$lib")"
+  cp -L "$lib" "$stage$lib"
+done
+chmod 1777 "$stage/tmp"
+docker build -q -f "$here/Dockerfile.local" -t "$tag" "$here" >/dev/null
+size=$(docker image inspect "$tag" --format '{{.Size}}')
+echo "built $tag ($((size / 1024 / 1024)) MiB)"
