@@ -65,9 +65,7 @@ impl AliasMetadata {
             Value::Null => return Ok(meta),
             Value::Object(o) => o,
             _ => {
-                return Err(ClusterError::illegal_argument(format!(
-                    "alias [{alias}] must be an object"
-                )));
+                return Err(ClusterError::illegal_argument(format!("alias [{alias}] must be an object")));
             }
         };
         let mut routing: Option<String> = None;
@@ -84,9 +82,7 @@ impl AliasMetadata {
                 "is_write_index" => meta.is_write_index = bool_field(alias, field, value)?,
                 "is_hidden" => meta.is_hidden = bool_field(alias, field, value)?,
                 other => {
-                    return Err(ClusterError::illegal_argument(format!(
-                        "Unknown field [{other}] in alias [{alias}]"
-                    )));
+                    return Err(ClusterError::illegal_argument(format!("Unknown field [{other}] in alias [{alias}]")));
                 }
             }
         }
@@ -100,13 +96,7 @@ impl AliasMetadata {
 
 pub(crate) fn split_routing(routing: Option<&str>) -> Vec<String> {
     routing
-        .map(|r| {
-            r.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect()
-        })
+        .map(|r| r.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
         .unwrap_or_default()
 }
 
@@ -115,9 +105,7 @@ fn parse_filter(alias: &str, value: &Value) -> Result<Option<Value>, ClusterErro
         Value::Null => Ok(None),
         Value::Object(o) if o.is_empty() => Ok(None),
         Value::Object(_) => Ok(Some(value.clone())),
-        _ => Err(ClusterError::illegal_argument(format!(
-            "failed to parse filter for alias [{alias}]"
-        ))),
+        _ => Err(ClusterError::illegal_argument(format!("failed to parse filter for alias [{alias}]"))),
     }
 }
 
@@ -126,9 +114,7 @@ fn routing_string(alias: &str, field: &str, value: &Value) -> Result<Option<Stri
         Value::Null => Ok(None),
         Value::String(s) => Ok(Some(s.clone())),
         Value::Number(n) => Ok(Some(n.to_string())),
-        _ => Err(ClusterError::illegal_argument(format!(
-            "Unsupported value for field [{field}] in alias [{alias}]"
-        ))),
+        _ => Err(ClusterError::illegal_argument(format!("Unsupported value for field [{field}] in alias [{alias}]"))),
     }
 }
 
@@ -138,9 +124,7 @@ fn bool_field(alias: &str, field: &str, value: &Value) -> Result<Option<bool>, C
         Value::Bool(b) => Ok(Some(*b)),
         Value::String(s) if s == "true" => Ok(Some(true)),
         Value::String(s) if s == "false" => Ok(Some(false)),
-        _ => Err(ClusterError::illegal_argument(format!(
-            "Unsupported value for field [{field}] in alias [{alias}]"
-        ))),
+        _ => Err(ClusterError::illegal_argument(format!("Unsupported value for field [{field}] in alias [{alias}]"))),
     }
 }
 
@@ -158,9 +142,7 @@ pub fn validate_alias(alias: &str, meta: &AliasMetadata) -> Result<(), ClusterEr
 }
 
 /// Parses an `aliases` section of a create-index request or template: `{"a1":{..},"a2":{}}`.
-pub fn parse_aliases_section(
-    value: &Value,
-) -> Result<BTreeMap<String, AliasMetadata>, ClusterError> {
+pub fn parse_aliases_section(value: &Value) -> Result<BTreeMap<String, AliasMetadata>, ClusterError> {
     let mut out = BTreeMap::new();
     match value {
         Value::Null => {}
@@ -172,9 +154,7 @@ pub fn parse_aliases_section(
             }
         }
         _ => {
-            return Err(ClusterError::XContentParse(
-                "[aliases] must be an object".into(),
-            ));
+            return Err(ClusterError::XContentParse("[aliases] must be an object".into()));
         }
     }
     Ok(out)
@@ -226,11 +206,7 @@ impl AliasAction {
 
     /// A simple `remove` of one alias from one index.
     pub fn remove(index: impl Into<String>, alias: impl Into<String>) -> AliasAction {
-        AliasAction::Remove {
-            indices: vec![index.into()],
-            aliases: vec![alias.into()],
-            must_exist: None,
-        }
+        AliasAction::Remove { indices: vec![index.into()], aliases: vec![alias.into()], must_exist: None }
     }
 
     fn kind_name(&self) -> &'static str {
@@ -252,23 +228,19 @@ impl AliasAction {
 
     /// Parses the body of `POST _aliases`: `{"actions":[{"add":{...}},{"remove":{...}}]}`.
     pub fn parse_actions(body: &Value) -> Result<Vec<AliasAction>, ClusterError> {
-        let obj = body.as_object().ok_or_else(|| {
-            ClusterError::XContentParse("[aliases] request body must be an object".into())
-        })?;
+        let obj = body
+            .as_object()
+            .ok_or_else(|| ClusterError::XContentParse("[aliases] request body must be an object".into()))?;
         let mut actions = Vec::new();
         for (field, value) in obj {
             if field != "actions" {
-                return Err(ClusterError::XContentParse(format!(
-                    "[aliases] unknown field [{field}]"
-                )));
+                return Err(ClusterError::XContentParse(format!("[aliases] unknown field [{field}]")));
             }
             let items: Vec<&Value> = match value {
                 Value::Array(items) => items.iter().collect(),
                 Value::Object(_) => vec![value],
                 _ => {
-                    return Err(ClusterError::XContentParse(
-                        "[aliases] actions must be an array".into(),
-                    ));
+                    return Err(ClusterError::XContentParse("[aliases] actions must be an array".into()));
                 }
             };
             for item in items {
@@ -278,9 +250,10 @@ impl AliasAction {
                             .into(),
                     )
                 })?;
-                let (kind, spec) = action_obj.iter().next().ok_or_else(|| {
-                    ClusterError::XContentParse("[alias_action] empty action".into())
-                })?;
+                let (kind, spec) = action_obj
+                    .iter()
+                    .next()
+                    .ok_or_else(|| ClusterError::XContentParse("[alias_action] empty action".into()))?;
                 actions.push(Self::parse_one(kind, spec)?);
             }
         }
@@ -296,9 +269,7 @@ impl AliasAction {
                 ));
             }
             match action {
-                AliasAction::Add { aliases, .. } | AliasAction::Remove { aliases, .. }
-                    if aliases.is_empty() =>
-                {
+                AliasAction::Add { aliases, .. } | AliasAction::Remove { aliases, .. } if aliases.is_empty() => {
                     errors.push(format!(
                         "Alias action [{}]: Property [alias/aliases] is either missing or null",
                         action.kind_name()
@@ -314,9 +285,9 @@ impl AliasAction {
     }
 
     fn parse_one(kind: &str, spec: &Value) -> Result<AliasAction, ClusterError> {
-        let obj = spec.as_object().ok_or_else(|| {
-            ClusterError::XContentParse(format!("[{kind}] action must be an object"))
-        })?;
+        let obj = spec
+            .as_object()
+            .ok_or_else(|| ClusterError::XContentParse(format!("[{kind}] action must be an object")))?;
         let mut indices: Option<Vec<String>> = None;
         let mut aliases: Option<Vec<String>> = None;
         let mut meta_fields = Map::new();
@@ -325,17 +296,13 @@ impl AliasAction {
             match field.as_str() {
                 "index" | "indices" => {
                     if indices.is_some() {
-                        return Err(ClusterError::illegal_argument(
-                            "Only one of [index] and [indices] is supported",
-                        ));
+                        return Err(ClusterError::illegal_argument("Only one of [index] and [indices] is supported"));
                     }
                     indices = Some(string_list(field, value)?);
                 }
                 "alias" | "aliases" => {
                     if aliases.is_some() {
-                        return Err(ClusterError::illegal_argument(
-                            "Only one of [alias] and [aliases] is supported",
-                        ));
+                        return Err(ClusterError::illegal_argument("Only one of [alias] and [aliases] is supported"));
                     }
                     aliases = Some(string_list(field, value)?);
                 }
@@ -344,22 +311,17 @@ impl AliasAction {
                         Value::Bool(b) => Some(*b),
                         Value::Null => None,
                         _ => {
-                            return Err(ClusterError::XContentParse(
-                                "[must_exist] must be a boolean".into(),
-                            ));
+                            return Err(ClusterError::XContentParse("[must_exist] must be a boolean".into()));
                         }
                     }
                 }
-                "filter" | "routing" | "index_routing" | "search_routing" | "is_write_index"
-                | "is_hidden"
+                "filter" | "routing" | "index_routing" | "search_routing" | "is_write_index" | "is_hidden"
                     if kind == "add" =>
                 {
                     meta_fields.insert(field.clone(), value.clone());
                 }
                 other => {
-                    return Err(ClusterError::XContentParse(format!(
-                        "[{kind}] unknown field [{other}]"
-                    )));
+                    return Err(ClusterError::XContentParse(format!("[{kind}] unknown field [{other}]")));
                 }
             }
         }
@@ -368,9 +330,7 @@ impl AliasAction {
         match kind {
             "add" => {
                 if must_exist.is_some() {
-                    return Err(ClusterError::illegal_argument(
-                        "[must_exist] is unsupported for [ADD]",
-                    ));
+                    return Err(ClusterError::illegal_argument("[must_exist] is unsupported for [ADD]"));
                 }
                 let label = aliases_list.first().cloned().unwrap_or_default();
                 let meta = AliasMetadata::parse(&label, &Value::Object(meta_fields))?;
@@ -384,27 +344,17 @@ impl AliasAction {
                     is_hidden: meta.is_hidden,
                 })
             }
-            "remove" => Ok(AliasAction::Remove {
-                indices,
-                aliases: aliases_list,
-                must_exist,
-            }),
+            "remove" => Ok(AliasAction::Remove { indices, aliases: aliases_list, must_exist }),
             "remove_index" => {
                 if !aliases_list.is_empty() {
-                    return Err(ClusterError::illegal_argument(
-                        "aliases are not supported for [REMOVE_INDEX]",
-                    ));
+                    return Err(ClusterError::illegal_argument("aliases are not supported for [REMOVE_INDEX]"));
                 }
                 if must_exist.is_some() {
-                    return Err(ClusterError::illegal_argument(
-                        "[must_exist] is unsupported for [REMOVE_INDEX]",
-                    ));
+                    return Err(ClusterError::illegal_argument("[must_exist] is unsupported for [REMOVE_INDEX]"));
                 }
                 Ok(AliasAction::RemoveIndex { indices })
             }
-            other => Err(ClusterError::XContentParse(format!(
-                "[alias_action] unknown field [{other}]"
-            ))),
+            other => Err(ClusterError::XContentParse(format!("[alias_action] unknown field [{other}]"))),
         }
     }
 }
@@ -415,15 +365,13 @@ fn string_list(field: &str, value: &Value) -> Result<Vec<String>, ClusterError> 
         Value::Array(items) => items
             .iter()
             .map(|v| {
-                v.as_str().map(String::from).ok_or_else(|| {
-                    ClusterError::XContentParse(format!("[{field}] must contain strings"))
-                })
+                v.as_str()
+                    .map(String::from)
+                    .ok_or_else(|| ClusterError::XContentParse(format!("[{field}] must contain strings")))
             })
             .collect(),
         Value::Null => Ok(Vec::new()),
-        _ => Err(ClusterError::XContentParse(format!(
-            "[{field}] must be a string or an array of strings"
-        ))),
+        _ => Err(ClusterError::XContentParse(format!("[{field}] must be a string or an array of strings"))),
     }
 }
 
@@ -437,23 +385,15 @@ mod tests {
         let m = AliasMetadata::parse("a", &json!({"routing": 1})).unwrap();
         assert_eq!(m.index_routing.as_deref(), Some("1"));
         assert_eq!(m.search_routing.as_deref(), Some("1"));
-        let m =
-            AliasMetadata::parse("a", &json!({"routing": "1", "search_routing": "2,3"})).unwrap();
+        let m = AliasMetadata::parse("a", &json!({"routing": "1", "search_routing": "2,3"})).unwrap();
         assert_eq!(m.index_routing.as_deref(), Some("1"));
         assert_eq!(m.search_routing_values(), vec!["2", "3"]);
     }
 
     #[test]
     fn renders_only_set_fields() {
-        let m = AliasMetadata::parse(
-            "a",
-            &json!({"filter": {"term": {"user": "k"}}, "is_write_index": true}),
-        )
-        .unwrap();
-        assert_eq!(
-            m.to_json(),
-            json!({"filter": {"term": {"user": "k"}}, "is_write_index": true})
-        );
+        let m = AliasMetadata::parse("a", &json!({"filter": {"term": {"user": "k"}}, "is_write_index": true})).unwrap();
+        assert_eq!(m.to_json(), json!({"filter": {"term": {"user": "k"}}, "is_write_index": true}));
         assert_eq!(AliasMetadata::default().to_json(), json!({}));
     }
 
@@ -477,14 +417,7 @@ mod tests {
         .unwrap();
         assert_eq!(actions.len(), 4);
         match &actions[0] {
-            AliasAction::Add {
-                indices,
-                aliases,
-                is_write_index,
-                index_routing,
-                search_routing,
-                ..
-            } => {
+            AliasAction::Add { indices, aliases, is_write_index, index_routing, search_routing, .. } => {
                 assert_eq!(indices, &vec!["i1".to_string()]);
                 assert_eq!(aliases, &vec!["a1".to_string()]);
                 assert_eq!(*is_write_index, Some(true));
@@ -495,41 +428,27 @@ mod tests {
         }
         assert_eq!(
             actions[2],
-            AliasAction::Remove {
-                indices: vec!["i*".into()],
-                aliases: vec!["a*".into()],
-                must_exist: Some(true)
-            }
+            AliasAction::Remove { indices: vec!["i*".into()], aliases: vec!["a*".into()], must_exist: Some(true) }
         );
-        assert_eq!(
-            actions[3],
-            AliasAction::RemoveIndex {
-                indices: vec!["old".into()]
-            }
-        );
+        assert_eq!(actions[3], AliasAction::RemoveIndex { indices: vec!["old".into()] });
     }
 
     #[test]
     fn action_validation_errors() {
-        let e =
-            AliasAction::parse_actions(&json!({"actions": [{"add": {"alias": "a"}}]})).unwrap_err();
+        let e = AliasAction::parse_actions(&json!({"actions": [{"add": {"alias": "a"}}]})).unwrap_err();
         assert_eq!(
             e.to_string(),
             "Validation Failed: 1: Alias action [add]: Property [index/indices] is either missing or null;"
         );
         assert_eq!(e.es_type(), "action_request_validation_exception");
         let e = AliasAction::parse_actions(&json!({"actions": []})).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "Validation Failed: 1: Must specify at least one alias action;"
-        );
+        assert_eq!(e.to_string(), "Validation Failed: 1: Must specify at least one alias action;");
         let e = AliasAction::parse_actions(
             &json!({"actions": [{"add": {"index": "i", "alias": "a", "must_exist": true}}]}),
         )
         .unwrap_err();
         assert_eq!(e.to_string(), "[must_exist] is unsupported for [ADD]");
-        let e = AliasAction::parse_actions(&json!({"actions": [{"explode": {"index": "i"}}]}))
-            .unwrap_err();
+        let e = AliasAction::parse_actions(&json!({"actions": [{"explode": {"index": "i"}}]})).unwrap_err();
         assert_eq!(e.es_type(), "x_content_parse_exception");
     }
 

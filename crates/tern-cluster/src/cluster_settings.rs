@@ -11,83 +11,37 @@ pub const ACTION_AUTO_CREATE_INDEX: &str = "action.auto_create_index";
 pub const ACTION_DESTRUCTIVE_REQUIRES_NAME: &str = "action.destructive_requires_name";
 
 const fn cdef(key: &'static str, kind: Kind, default: Option<&'static str>) -> SettingDef {
-    SettingDef {
-        key,
-        kind,
-        dynamic: true,
-        is_final: false,
-        private: false,
-        default,
-    }
+    SettingDef { key, kind, dynamic: true, is_final: false, private: false, default }
 }
 
 fn cluster_setting_defs() -> Vec<SettingDef> {
     vec![
         cdef(ACTION_AUTO_CREATE_INDEX, Kind::Any, Some("true")),
         cdef(ACTION_DESTRUCTIVE_REQUIRES_NAME, Kind::Bool, Some("true")),
-        cdef(
-            "cluster.max_shards_per_node",
-            Kind::Int {
-                min: 1,
-                max: i64::from(i32::MAX),
-            },
-            Some("1000"),
-        ),
-        cdef(
-            "indices.recovery.max_bytes_per_sec",
-            Kind::Bytes { min: 0 },
-            Some("40mb"),
-        ),
+        cdef("cluster.max_shards_per_node", Kind::Int { min: 1, max: i64::from(i32::MAX) }, Some("1000")),
+        cdef("indices.recovery.max_bytes_per_sec", Kind::Bytes { min: 0 }, Some("40mb")),
         cdef(
             "cluster.routing.allocation.enable",
             Kind::Enum(&["all", "primaries", "new_primaries", "none"]),
             Some("all"),
         ),
-        cdef(
-            "cluster.routing.rebalance.enable",
-            Kind::Enum(&["all", "primaries", "replicas", "none"]),
-            Some("all"),
-        ),
-        cdef(
-            "cluster.routing.allocation.awareness.attributes",
-            Kind::Any,
-            Some("[]"),
-        ),
+        cdef("cluster.routing.rebalance.enable", Kind::Enum(&["all", "primaries", "replicas", "none"]), Some("all")),
+        cdef("cluster.routing.allocation.awareness.attributes", Kind::Any, Some("[]")),
         cdef("remote_sync.force_synchronize", Kind::Bool, Some("false")),
-        cdef(
-            "remote_sync.chunk_size",
-            Kind::Bytes { min: 1024 * 1024 },
-            Some("1mb"),
-        ),
-        cdef(
-            "remote_sync.max_concurrent_file_chunks",
-            Kind::Int { min: 1, max: 100 },
-            Some("10"),
-        ),
-        cdef(
-            "remote_sync.max_bytes_per_sec",
-            Kind::Bytes { min: 0 },
-            Some("40mb"),
-        ),
+        cdef("remote_sync.chunk_size", Kind::Bytes { min: 1024 * 1024 }, Some("1mb")),
+        cdef("remote_sync.max_concurrent_file_chunks", Kind::Int { min: 1, max: 100 }, Some("10")),
+        cdef("remote_sync.max_bytes_per_sec", Kind::Bytes { min: 0 }, Some("40mb")),
     ]
 }
 
 /// Groups accepted under a prefix (values are not interpreted here).
-const CLUSTER_PREFIXES: &[&str] = &[
-    "cluster.routing.allocation.",
-    "search.",
-    "cluster.remote.",
-    "logger.",
-];
+const CLUSTER_PREFIXES: &[&str] = &["cluster.routing.allocation.", "search.", "cluster.remote.", "logger."];
 
 fn lookup_cluster_setting(key: &str) -> Option<Kind> {
     if let Some(d) = cluster_setting_defs().iter().find(|d| d.key == key) {
         return Some(d.kind);
     }
-    CLUSTER_PREFIXES
-        .iter()
-        .any(|p| key.starts_with(p) && key.len() > p.len())
-        .then_some(Kind::Any)
+    CLUSTER_PREFIXES.iter().any(|p| key.starts_with(p) && key.len() > p.len()).then_some(Kind::Any)
 }
 
 /// Whether `key` is a cluster setting tern knows.
@@ -97,25 +51,17 @@ pub fn is_known_cluster_setting(key: &str) -> bool {
 
 /// The defaults ES reports for `GET _cluster/settings?include_defaults`.
 pub fn cluster_setting_defaults() -> FlatSettings {
-    cluster_setting_defs()
-        .into_iter()
-        .filter_map(|d| d.default.map(|v| (d.key.to_string(), Value::from(v))))
-        .collect()
+    cluster_setting_defs().into_iter().filter_map(|d| d.default.map(|v| (d.key.to_string(), Value::from(v)))).collect()
 }
 
 /// Validates one scope (`persistent` or `transient`) of an update, including `null` resets.
-pub(crate) fn validate_cluster_update(
-    scope: &str,
-    update: &FlatSettings,
-) -> Result<(), ClusterError> {
+pub(crate) fn validate_cluster_update(scope: &str, update: &FlatSettings) -> Result<(), ClusterError> {
     for (key, value) in update {
         if value.is_null() && (key.ends_with('*') || is_wildcard(key)) {
             continue;
         }
         let Some(kind) = lookup_cluster_setting(key) else {
-            return Err(ClusterError::illegal_argument(format!(
-                "{scope} setting [{key}], not recognized"
-            )));
+            return Err(ClusterError::illegal_argument(format!("{scope} setting [{key}], not recognized")));
         };
         validate_value(key, kind, value)?;
     }
@@ -124,10 +70,7 @@ pub(crate) fn validate_cluster_update(
 
 /// Applies a validated update to one scope; returns the non-null settings that were applied (what ES
 /// echoes back in the response).
-pub(crate) fn apply_cluster_update(
-    target: &mut FlatSettings,
-    update: &FlatSettings,
-) -> FlatSettings {
+pub(crate) fn apply_cluster_update(target: &mut FlatSettings, update: &FlatSettings) -> FlatSettings {
     let mut applied = FlatSettings::new();
     for (key, value) in update {
         if value.is_null() {
@@ -156,11 +99,7 @@ pub enum AutoCreateIndex {
 impl AutoCreateIndex {
     pub fn parse(value: &Value) -> AutoCreateIndex {
         let text = match value {
-            Value::Array(items) => items
-                .iter()
-                .map(display_value)
-                .collect::<Vec<_>>()
-                .join(","),
+            Value::Array(items) => items.iter().map(display_value).collect::<Vec<_>>().join(","),
             other => display_value(other),
         };
         match parse_bool(text.trim()) {
@@ -184,15 +123,10 @@ impl AutoCreateIndex {
 
     /// ES's `AutoCreateIndex.shouldAutoCreate` decision for one index name, with its messages.
     pub fn check(&self, index: &str, raw: &str) -> Result<(), ClusterError> {
-        let not_found = |detail: String| ClusterError::IndexNotFound {
-            index: index.to_string(),
-            detail: Some(detail),
-        };
+        let not_found = |detail: String| ClusterError::IndexNotFound { index: index.to_string(), detail: Some(detail) };
         match self {
             AutoCreateIndex::Allowed => Ok(()),
-            AutoCreateIndex::Forbidden => Err(not_found(format!(
-                "[{ACTION_AUTO_CREATE_INDEX}] is [false]"
-            ))),
+            AutoCreateIndex::Forbidden => Err(not_found(format!("[{ACTION_AUTO_CREATE_INDEX}] is [false]"))),
             AutoCreateIndex::Patterns(patterns) => {
                 for (allow, pattern) in patterns {
                     if wildcard_match(pattern, index) {
@@ -205,9 +139,7 @@ impl AutoCreateIndex {
                         };
                     }
                 }
-                Err(not_found(format!(
-                    "[{ACTION_AUTO_CREATE_INDEX}] ([{raw}]) doesn't match"
-                )))
+                Err(not_found(format!("[{ACTION_AUTO_CREATE_INDEX}] ([{raw}]) doesn't match")))
             }
         }
     }
@@ -223,15 +155,11 @@ mod tests {
     fn unknown_cluster_settings_are_rejected_with_scope() {
         let update = flatten_settings(&json!({"cluster": {"foo": "bar"}})).unwrap();
         assert_eq!(
-            validate_cluster_update("persistent", &update)
-                .unwrap_err()
-                .to_string(),
+            validate_cluster_update("persistent", &update).unwrap_err().to_string(),
             "persistent setting [cluster.foo], not recognized"
         );
         assert_eq!(
-            validate_cluster_update("transient", &update)
-                .unwrap_err()
-                .to_string(),
+            validate_cluster_update("transient", &update).unwrap_err().to_string(),
             "transient setting [cluster.foo], not recognized"
         );
         let reset_unknown = flatten_settings(&json!({"cluster.foo": null})).unwrap();
@@ -257,17 +185,12 @@ mod tests {
         validate_cluster_update("persistent", &ok).unwrap();
         let bad = flatten_settings(&json!({"action.destructive_requires_name": "nope"})).unwrap();
         assert_eq!(
-            validate_cluster_update("persistent", &bad)
-                .unwrap_err()
-                .to_string(),
+            validate_cluster_update("persistent", &bad).unwrap_err().to_string(),
             "Failed to parse value [nope] as only [true] or [false] are allowed."
         );
-        let bad =
-            flatten_settings(&json!({"remote_sync.max_concurrent_file_chunks": 500})).unwrap();
+        let bad = flatten_settings(&json!({"remote_sync.max_concurrent_file_chunks": 500})).unwrap();
         assert_eq!(
-            validate_cluster_update("persistent", &bad)
-                .unwrap_err()
-                .to_string(),
+            validate_cluster_update("persistent", &bad).unwrap_err().to_string(),
             "Failed to parse value [500] for setting [remote_sync.max_concurrent_file_chunks] must be <= 100"
         );
         let bad = flatten_settings(&json!({"remote_sync.chunk_size": "1kb"})).unwrap();
@@ -286,10 +209,8 @@ mod tests {
         let applied = apply_cluster_update(&mut target, &up);
         assert_eq!(applied.len(), 3);
         assert_eq!(target["search.max_buckets"], json!("100"));
-        let reset = flatten_settings(
-            &json!({"cluster.routing.allocation.*": null, "search.max_buckets": null}),
-        )
-        .unwrap();
+        let reset =
+            flatten_settings(&json!({"cluster.routing.allocation.*": null, "search.max_buckets": null})).unwrap();
         validate_cluster_update("persistent", &reset).unwrap();
         let applied = apply_cluster_update(&mut target, &reset);
         assert!(applied.is_empty());
@@ -298,16 +219,9 @@ mod tests {
 
     #[test]
     fn auto_create_index_decisions() {
-        assert!(
-            AutoCreateIndex::parse(&json!("true"))
-                .check("x", "true")
-                .is_ok()
-        );
+        assert!(AutoCreateIndex::parse(&json!("true")).check("x", "true").is_ok());
         assert_eq!(
-            AutoCreateIndex::parse(&json!("false"))
-                .check("x", "false")
-                .unwrap_err()
-                .to_string(),
+            AutoCreateIndex::parse(&json!("false")).check("x", "false").unwrap_err().to_string(),
             "no such index [x] and [action.auto_create_index] is [false]"
         );
         let p = AutoCreateIndex::parse(&json!("+logs-*,-tmp*"));

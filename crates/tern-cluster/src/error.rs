@@ -17,11 +17,7 @@ pub struct BlockDescription {
 
 impl BlockDescription {
     fn status_name(&self) -> &'static str {
-        if self.status == 429 {
-            "TOO_MANY_REQUESTS"
-        } else {
-            "FORBIDDEN"
-        }
+        if self.status == 429 { "TOO_MANY_REQUESTS" } else { "FORBIDDEN" }
     }
 }
 
@@ -32,11 +28,7 @@ impl std::fmt::Display for BlockDescription {
 }
 
 fn join_blocks(blocks: &[BlockDescription]) -> String {
-    blocks
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
+    blocks.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
 
 fn validation_reason(messages: &[String]) -> String {
@@ -52,10 +44,7 @@ fn validation_reason(messages: &[String]) -> String {
 pub enum ClusterError {
     /// `index_not_found_exception` (404): `no such index [x]`, optionally followed by ` and <detail>`.
     #[error("no such index [{index}]{}", detail.as_ref().map(|d| format!(" and {d}")).unwrap_or_default())]
-    IndexNotFound {
-        index: String,
-        detail: Option<String>,
-    },
+    IndexNotFound { index: String, detail: Option<String> },
     /// `resource_already_exists_exception` (400): `index [foo/<uuid>] already exists`.
     #[error("index [{index}/{uuid}] already exists")]
     IndexAlreadyExists { index: String, uuid: String },
@@ -104,10 +93,7 @@ pub enum ClusterError {
     IndexClosed { index: String, uuid: String },
     /// `cluster_block_exception` (403, or 429 when every block is a flood-stage block).
     #[error("index [{index}] blocked by: [{}];", join_blocks(blocks))]
-    ClusterBlock {
-        index: String,
-        blocks: Vec<BlockDescription>,
-    },
+    ClusterBlock { index: String, blocks: Vec<BlockDescription> },
     /// `x_content_parse_exception` (400), for bodies with unknown or mistyped fields.
     #[error("{0}")]
     XContentParse(String),
@@ -116,10 +102,7 @@ pub enum ClusterError {
 impl ClusterError {
     /// `no such index [name]`.
     pub fn index_not_found(index: impl Into<String>) -> Self {
-        ClusterError::IndexNotFound {
-            index: index.into(),
-            detail: None,
-        }
+        ClusterError::IndexNotFound { index: index.into(), detail: None }
     }
 
     pub fn illegal_argument(reason: impl Into<String>) -> Self {
@@ -149,14 +132,10 @@ impl From<ClusterError> for EsError {
                 e
             }
             ClusterError::IndexAlreadyExists { index, uuid } => {
-                EsError::new(ErrorKind::ResourceAlreadyExists, reason)
-                    .with("index_uuid", uuid)
-                    .with("index", index)
+                EsError::new(ErrorKind::ResourceAlreadyExists, reason).with("index_uuid", uuid).with("index", index)
             }
             ClusterError::InvalidIndexName { index, .. } => {
-                EsError::new(ErrorKind::InvalidIndexName, reason)
-                    .with("index_uuid", "_na_")
-                    .with("index", index)
+                EsError::new(ErrorKind::InvalidIndexName, reason).with("index_uuid", "_na_").with("index", index)
             }
             ClusterError::InvalidAliasName { index, .. } => {
                 let e = EsError::new(ErrorKind::InvalidAliasName, reason);
@@ -167,41 +146,27 @@ impl From<ClusterError> for EsError {
             }
             ClusterError::IllegalArgument(_) => EsError::new(ErrorKind::IllegalArgument, reason),
             ClusterError::IllegalState(_) => EsError::new(ErrorKind::IllegalState, reason),
-            ClusterError::IndexTemplateMissing { .. } => {
-                EsError::new(ErrorKind::IndexTemplateMissing, reason)
-            }
+            ClusterError::IndexTemplateMissing { .. } => EsError::new(ErrorKind::IndexTemplateMissing, reason),
             ClusterError::ResourceNotFound(_) => EsError::new(ErrorKind::ResourceNotFound, reason),
             ClusterError::AliasesNotFound { aliases } => {
-                let id = if aliases.len() == 1 {
-                    Value::from(aliases[0].clone())
-                } else {
-                    Value::from(aliases)
-                };
+                let id = if aliases.len() == 1 { Value::from(aliases[0].clone()) } else { Value::from(aliases) };
                 EsError::new(ErrorKind::AliasesNotFound, reason)
                     .with("resource.type", "aliases")
                     .with("resource.id", id)
             }
             ClusterError::InvalidIndexTemplate { .. } => {
-                EsError::new(ErrorKind::IllegalArgument, reason)
-                    .with_type("invalid_index_template_exception")
+                EsError::new(ErrorKind::IllegalArgument, reason).with_type("invalid_index_template_exception")
             }
-            ClusterError::Validation(_) => EsError::new(ErrorKind::ActionRequestValidation, reason)
-                .with_type("validation_exception"),
-            ClusterError::ActionRequestValidation(_) => {
-                EsError::new(ErrorKind::ActionRequestValidation, reason)
+            ClusterError::Validation(_) => {
+                EsError::new(ErrorKind::ActionRequestValidation, reason).with_type("validation_exception")
             }
+            ClusterError::ActionRequestValidation(_) => EsError::new(ErrorKind::ActionRequestValidation, reason),
             ClusterError::IndexClosed { index, uuid } => {
-                EsError::new(ErrorKind::IndexClosed, reason)
-                    .with("index_uuid", uuid)
-                    .with("index", index)
+                EsError::new(ErrorKind::IndexClosed, reason).with("index_uuid", uuid).with("index", index)
             }
             ClusterError::ClusterBlock { blocks, .. } => {
                 let e = EsError::new(ErrorKind::ClusterBlock, reason);
-                if !blocks.is_empty() && blocks.iter().all(|b| b.status == 429) {
-                    e.with_status(429)
-                } else {
-                    e
-                }
+                if !blocks.is_empty() && blocks.iter().all(|b| b.status == 429) { e.with_status(429) } else { e }
             }
             ClusterError::XContentParse(_) => EsError::new(ErrorKind::XContentParse, reason),
         }
@@ -214,11 +179,7 @@ mod tests {
 
     #[test]
     fn already_exists_renders_like_es() {
-        let e: EsError = ClusterError::IndexAlreadyExists {
-            index: "foo".into(),
-            uuid: "u1".into(),
-        }
-        .into();
+        let e: EsError = ClusterError::IndexAlreadyExists { index: "foo".into(), uuid: "u1".into() }.into();
         let body = e.to_body();
         assert_eq!(body["status"], 400);
         assert_eq!(body["error"]["type"], "resource_already_exists_exception");
@@ -229,11 +190,8 @@ mod tests {
 
     #[test]
     fn invalid_index_name_carries_na_uuid() {
-        let e: EsError = ClusterError::InvalidIndexName {
-            index: "FOO".into(),
-            reason: "must be lowercase".into(),
-        }
-        .into();
+        let e: EsError =
+            ClusterError::InvalidIndexName { index: "FOO".into(), reason: "must be lowercase".into() }.into();
         assert_eq!(e.es_type(), "invalid_index_name_exception");
         assert_eq!(e.reason, "Invalid index name [FOO], must be lowercase");
         assert_eq!(e.metadata["index_uuid"], "_na_");
@@ -246,10 +204,7 @@ mod tests {
             reason: "must not start with '_', '-', or '+'".into(),
             index: None,
         };
-        assert_eq!(
-            a.to_string(),
-            "Invalid alias name [_a]: must not start with '_', '-', or '+'"
-        );
+        assert_eq!(a.to_string(), "Invalid alias name [_a]: must not start with '_', '-', or '+'");
         let b = ClusterError::InvalidAliasName {
             alias: "foo".into(),
             reason: "an index or data stream exists with the same name as the alias".into(),
@@ -264,10 +219,7 @@ mod tests {
 
     #[test]
     fn aliases_missing_and_template_missing() {
-        let e: EsError = ClusterError::AliasesNotFound {
-            aliases: vec!["x".into()],
-        }
-        .into();
+        let e: EsError = ClusterError::AliasesNotFound { aliases: vec!["x".into()] }.into();
         assert_eq!(e.status(), 404);
         assert_eq!(e.reason, "aliases [x] missing");
         assert_eq!(e.metadata["resource.id"], "x");
@@ -279,19 +231,9 @@ mod tests {
 
     #[test]
     fn blocks_render_and_pick_status() {
-        let write = BlockDescription {
-            id: 8,
-            description: "index write (api)",
-            status: 403,
-        };
-        let e = ClusterError::ClusterBlock {
-            index: "foo".into(),
-            blocks: vec![write],
-        };
-        assert_eq!(
-            e.to_string(),
-            "index [foo] blocked by: [FORBIDDEN/8/index write (api)];"
-        );
+        let write = BlockDescription { id: 8, description: "index write (api)", status: 403 };
+        let e = ClusterError::ClusterBlock { index: "foo".into(), blocks: vec![write] };
+        assert_eq!(e.to_string(), "index [foo] blocked by: [FORBIDDEN/8/index write (api)];");
         assert_eq!(e.status(), 403);
         let flood = ClusterError::ClusterBlock {
             index: "foo".into(),
@@ -306,28 +248,20 @@ mod tests {
 
     #[test]
     fn validation_variants() {
-        let v = ClusterError::Validation(vec![
-            "private index setting [index.uuid] can not be set explicitly".into(),
-        ]);
+        let v = ClusterError::Validation(vec!["private index setting [index.uuid] can not be set explicitly".into()]);
         assert_eq!(v.es_type(), "validation_exception");
         assert_eq!(
             v.to_string(),
             "Validation Failed: 1: private index setting [index.uuid] can not be set explicitly;"
         );
-        let closed = ClusterError::IndexClosed {
-            index: "foo".into(),
-            uuid: "u".into(),
-        };
+        let closed = ClusterError::IndexClosed { index: "foo".into(), uuid: "u".into() };
         assert_eq!(closed.es_type(), "index_closed_exception");
         let nf = ClusterError::IndexNotFound {
             index: "foo".into(),
             detail: Some("[action.auto_create_index] is [false]".into()),
         };
         let e: EsError = nf.into();
-        assert_eq!(
-            e.reason,
-            "no such index [foo] and [action.auto_create_index] is [false]"
-        );
+        assert_eq!(e.reason, "no such index [foo] and [action.auto_create_index] is [false]");
         assert_eq!(e.metadata["index"], "foo");
     }
 }

@@ -47,17 +47,14 @@ pub use alias::{AliasAction, AliasMetadata};
 pub use cluster_settings::{AutoCreateIndex, cluster_setting_defaults, is_known_cluster_setting};
 pub use error::{BlockDescription, ClusterError};
 pub use metadata::{
-    BlockLevel, ClusterMetadata, ComposedIndex, IndexMetadata, IndexRef, IndexState,
-    MetadataCommand, MetadataOutcome,
+    BlockLevel, ClusterMetadata, ComposedIndex, IndexMetadata, IndexRef, IndexState, MetadataCommand, MetadataOutcome,
 };
 pub use names::{validate_alias_name, validate_index_name};
 pub use options::{ExpandWildcards, IndicesOptions};
 pub use resolve::{AliasLookup, WriteTarget};
-pub use routing::{
-    default_routing_num_shards, murmur3_x86_32, routing_hash, shard_id, shard_id_partitioned,
-};
+pub use routing::{default_routing_num_shards, murmur3_x86_32, routing_hash, shard_id, shard_id_partitioned};
 pub use settings::{
-    AutoExpandReplicas, FlatSettings, IndexBlocks, IndexSettings, TranslogDurability,
-    flatten_settings, nest_settings, parse_time_value,
+    AutoExpandReplicas, FlatSettings, IndexBlocks, IndexSettings, TranslogDurability, flatten_settings, nest_settings,
+    parse_time_value,
 };
 pub use template::{ComponentTemplate, IndexTemplate, Template};

@@ -13,10 +13,9 @@ use crate::options::IndicesOptions;
 use crate::routing::{shard_id, shard_id_partitioned};
 use crate::settings::{
     FlatSettings, INDEX_VERSION_CREATED, IndexSettings, SETTING_CREATION_DATE, SETTING_HIDDEN,
-    SETTING_NUMBER_OF_REPLICAS, SETTING_NUMBER_OF_SHARDS, SETTING_PROVIDED_NAME,
-    SETTING_TIER_PREFERENCE, SETTING_UUID, SETTING_VERSION_CREATED, cross_validate,
-    flatten_settings, index_unknown_setting_error, lookup_index_setting, parse_index_settings,
-    validate_index_settings, validate_value,
+    SETTING_NUMBER_OF_REPLICAS, SETTING_NUMBER_OF_SHARDS, SETTING_PROVIDED_NAME, SETTING_TIER_PREFERENCE, SETTING_UUID,
+    SETTING_VERSION_CREATED, cross_validate, flatten_settings, index_unknown_setting_error, lookup_index_setting,
+    parse_index_settings, validate_index_settings, validate_value,
 };
 use crate::template::{ComponentTemplate, IndexTemplate, deep_merge, validate_template_parts};
 use crate::wildcard::{is_match_all, is_wildcard, patterns_intersect, wildcard_match};
@@ -47,26 +46,10 @@ pub enum BlockLevel {
     MetadataWrite,
 }
 
-const BLOCK_READ_ONLY: BlockDescription = BlockDescription {
-    id: 5,
-    description: "index read-only (api)",
-    status: 403,
-};
-const BLOCK_READ: BlockDescription = BlockDescription {
-    id: 7,
-    description: "index read (api)",
-    status: 403,
-};
-const BLOCK_WRITE: BlockDescription = BlockDescription {
-    id: 8,
-    description: "index write (api)",
-    status: 403,
-};
-const BLOCK_METADATA: BlockDescription = BlockDescription {
-    id: 9,
-    description: "index metadata (api)",
-    status: 403,
-};
+const BLOCK_READ_ONLY: BlockDescription = BlockDescription { id: 5, description: "index read-only (api)", status: 403 };
+const BLOCK_READ: BlockDescription = BlockDescription { id: 7, description: "index read (api)", status: 403 };
+const BLOCK_WRITE: BlockDescription = BlockDescription { id: 8, description: "index write (api)", status: 403 };
+const BLOCK_METADATA: BlockDescription = BlockDescription { id: 9, description: "index metadata (api)", status: 403 };
 const BLOCK_READ_ONLY_ALLOW_DELETE: BlockDescription = BlockDescription {
     id: 12,
     description: "disk usage exceeded flood-stage watermark, index has read-only-allow-delete block",
@@ -156,9 +139,7 @@ impl IndexMetadata {
         if b.metadata && matches!(level, BlockLevel::MetadataRead | BlockLevel::MetadataWrite) {
             out.push(BLOCK_METADATA);
         }
-        if b.read_only_allow_delete
-            && matches!(level, BlockLevel::Write | BlockLevel::MetadataWrite)
-        {
+        if b.read_only_allow_delete && matches!(level, BlockLevel::Write | BlockLevel::MetadataWrite) {
             out.push(BLOCK_READ_ONLY_ALLOW_DELETE);
         }
         out
@@ -167,24 +148,12 @@ impl IndexMetadata {
     /// Fails with ES's `cluster_block_exception` when a block applies.
     pub fn check_block(&self, level: BlockLevel) -> Result<(), ClusterError> {
         let blocks = self.blocks_for(level);
-        if blocks.is_empty() {
-            Ok(())
-        } else {
-            Err(ClusterError::ClusterBlock {
-                index: self.name.clone(),
-                blocks,
-            })
-        }
+        if blocks.is_empty() { Ok(()) } else { Err(ClusterError::ClusterBlock { index: self.name.clone(), blocks }) }
     }
 
     /// The aliases rendered like `GET {index}` does.
     pub fn aliases_json(&self) -> Value {
-        Value::Object(
-            self.aliases
-                .iter()
-                .map(|(k, v)| (k.clone(), v.to_json()))
-                .collect(),
-        )
+        Value::Object(self.aliases.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
     }
 
     /// ES's `GET {index}` entry for this index: `{"aliases":..,"mappings":..,"settings":..}` (plus
@@ -372,30 +341,17 @@ pub struct ClusterMetadata {
 }
 
 fn split_names(names: &[String]) -> Vec<String> {
-    names
-        .iter()
-        .flat_map(|n| n.split(','))
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(String::from)
-        .collect()
+    names.iter().flat_map(|n| n.split(',')).map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
 }
 
 impl ClusterMetadata {
     pub fn new(cluster_uuid: impl Into<String>) -> Self {
-        ClusterMetadata {
-            cluster_uuid: cluster_uuid.into(),
-            ..Default::default()
-        }
+        ClusterMetadata { cluster_uuid: cluster_uuid.into(), ..Default::default() }
     }
 
     /// Applies one command. All-or-nothing: on error the state is untouched. `version` grows by one
     /// when the state changed.
-    pub fn apply(
-        &mut self,
-        cmd: MetadataCommand,
-        now_millis: i64,
-    ) -> Result<MetadataOutcome, ClusterError> {
+    pub fn apply(&mut self, cmd: MetadataCommand, now_millis: i64) -> Result<MetadataOutcome, ClusterError> {
         let mut next = self.clone();
         let outcome = next.apply_to_copy(cmd, now_millis)?;
         next.validate_alias_invariants()?;
@@ -407,57 +363,29 @@ impl ClusterMetadata {
         Ok(outcome)
     }
 
-    fn apply_to_copy(
-        &mut self,
-        cmd: MetadataCommand,
-        now_millis: i64,
-    ) -> Result<MetadataOutcome, ClusterError> {
+    fn apply_to_copy(&mut self, cmd: MetadataCommand, now_millis: i64) -> Result<MetadataOutcome, ClusterError> {
         match cmd {
-            MetadataCommand::CreateIndex {
-                name,
-                uuid,
-                settings,
-                mappings,
-                aliases,
-            } => self.create_index(name, uuid, &settings, &mappings, &aliases, now_millis),
-            MetadataCommand::DeleteIndices { names, options } => {
-                self.delete_indices(&names, options)
+            MetadataCommand::CreateIndex { name, uuid, settings, mappings, aliases } => {
+                self.create_index(name, uuid, &settings, &mappings, &aliases, now_millis)
             }
-            MetadataCommand::PutMapping {
-                indices,
-                mappings,
-                options,
-            } => self.put_mapping(&indices, mappings, options),
-            MetadataCommand::UpdateSettings {
-                indices,
-                settings,
-                preserve_existing,
-                options,
-            } => self.update_settings(&indices, &settings, preserve_existing, options),
+            MetadataCommand::DeleteIndices { names, options } => self.delete_indices(&names, options),
+            MetadataCommand::PutMapping { indices, mappings, options } => self.put_mapping(&indices, mappings, options),
+            MetadataCommand::UpdateSettings { indices, settings, preserve_existing, options } => {
+                self.update_settings(&indices, &settings, preserve_existing, options)
+            }
             MetadataCommand::UpdateAliases { actions } => self.update_aliases(&actions),
-            MetadataCommand::OpenIndices { names, options } => {
-                self.set_state(&names, options, IndexState::Open)
-            }
-            MetadataCommand::CloseIndices { names, options } => {
-                self.set_state(&names, options, IndexState::Close)
-            }
-            MetadataCommand::PutIndexTemplate { name, body, create } => {
-                self.put_index_template(name, &body, create)
-            }
+            MetadataCommand::OpenIndices { names, options } => self.set_state(&names, options, IndexState::Open),
+            MetadataCommand::CloseIndices { names, options } => self.set_state(&names, options, IndexState::Close),
+            MetadataCommand::PutIndexTemplate { name, body, create } => self.put_index_template(name, &body, create),
             MetadataCommand::DeleteIndexTemplate { name } => self.delete_index_templates(&name),
             MetadataCommand::PutComponentTemplate { name, body, create } => {
                 self.put_component_template(name, &body, create)
             }
-            MetadataCommand::DeleteComponentTemplate { name } => {
-                self.delete_component_templates(&name)
+            MetadataCommand::DeleteComponentTemplate { name } => self.delete_component_templates(&name),
+            MetadataCommand::PutClusterSettings { persistent, transient } => {
+                self.put_cluster_settings(&persistent, &transient)
             }
-            MetadataCommand::PutClusterSettings {
-                persistent,
-                transient,
-            } => self.put_cluster_settings(&persistent, &transient),
-            MetadataCommand::BumpPrimaryTerm { index, shard } => {
-                self.bump_primary_term(&index, shard)
-            }
+            MetadataCommand::BumpPrimaryTerm { index, shard } => self.bump_primary_term(&index, shard),
         }
     }
 
@@ -467,11 +395,7 @@ impl ClusterMetadata {
 
     /// The highest-priority composable template matching `index` (ties broken by name). With
     /// `hidden == true` (the request sets `index.hidden: true`) match-all templates are skipped.
-    pub fn find_matching_template(
-        &self,
-        index: &str,
-        hidden: bool,
-    ) -> Option<(&str, &IndexTemplate)> {
+    pub fn find_matching_template(&self, index: &str, hidden: bool) -> Option<(&str, &IndexTemplate)> {
         let mut best: Option<(&str, &IndexTemplate)> = None;
         for (name, t) in &self.templates {
             if hidden && t.index_patterns.iter().any(|p| is_match_all(p)) {
@@ -497,10 +421,7 @@ impl ClusterMetadata {
         request_mappings: &Value,
         request_aliases: &BTreeMap<String, AliasMetadata>,
     ) -> Result<ComposedIndex, ClusterError> {
-        let hidden = request_settings
-            .get(SETTING_HIDDEN)
-            .and_then(Value::as_str)
-            .is_some_and(|v| v == "true");
+        let hidden = request_settings.get(SETTING_HIDDEN).and_then(Value::as_str).is_some_and(|v| v == "true");
         let mut settings = FlatSettings::new();
         let mut mappings = Value::Object(Map::new());
         let mut aliases = BTreeMap::new();
@@ -534,28 +455,16 @@ impl ClusterMetadata {
                 }
             }
         }
-        settings.extend(
-            request_settings
-                .iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (k.clone(), v.clone())),
-        );
+        settings.extend(request_settings.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())));
         match request_mappings {
             Value::Null => {}
             Value::Object(_) => deep_merge(&mut mappings, request_mappings),
             _ => {
-                return Err(ClusterError::illegal_argument(
-                    "Failed to parse mapping: mappings must be an object",
-                ));
+                return Err(ClusterError::illegal_argument("Failed to parse mapping: mappings must be an object"));
             }
         }
         aliases.extend(request_aliases.iter().map(|(k, v)| (k.clone(), v.clone())));
-        Ok(ComposedIndex {
-            template: template_name,
-            settings,
-            mappings,
-            aliases,
-        })
+        Ok(ComposedIndex { template: template_name, settings, mappings, aliases })
     }
 
     fn create_index(
@@ -569,26 +478,16 @@ impl ClusterMetadata {
     ) -> Result<MetadataOutcome, ClusterError> {
         validate_index_name(&name)?;
         if let Some(existing) = self.indices.get(&name) {
-            return Err(ClusterError::IndexAlreadyExists {
-                index: name,
-                uuid: existing.uuid.clone(),
-            });
+            return Err(ClusterError::IndexAlreadyExists { index: name, uuid: existing.uuid.clone() });
         }
         if self.has_alias(&name) {
-            return Err(ClusterError::InvalidIndexName {
-                index: name,
-                reason: "already exists as alias".into(),
-            });
+            return Err(ClusterError::InvalidIndexName { index: name, reason: "already exists as alias".into() });
         }
         if uuid.is_empty() {
-            return Err(ClusterError::illegal_argument(
-                "the index uuid must be generated by the proposer",
-            ));
+            return Err(ClusterError::illegal_argument("the index uuid must be generated by the proposer"));
         }
-        let request_settings: FlatSettings = parse_index_settings(settings)?
-            .into_iter()
-            .filter(|(_, v)| !v.is_null())
-            .collect();
+        let request_settings: FlatSettings =
+            parse_index_settings(settings)?.into_iter().filter(|(_, v)| !v.is_null()).collect();
         let private: Vec<String> = [SETTING_UUID, SETTING_VERSION_CREATED]
             .into_iter()
             .filter(|k| request_settings.contains_key(*k))
@@ -602,19 +501,12 @@ impl ClusterMetadata {
         let mut flat = composed.settings;
         validate_index_settings(&flat)?;
 
-        flat.entry(SETTING_NUMBER_OF_SHARDS.into())
-            .or_insert_with(|| Value::from("1"));
-        flat.entry(SETTING_NUMBER_OF_REPLICAS.into())
-            .or_insert_with(|| Value::from("1"));
-        flat.entry(SETTING_TIER_PREFERENCE.into())
-            .or_insert_with(|| Value::from("data_content"));
-        flat.entry(SETTING_CREATION_DATE.into())
-            .or_insert_with(|| Value::from(now_millis.to_string()));
+        flat.entry(SETTING_NUMBER_OF_SHARDS.into()).or_insert_with(|| Value::from("1"));
+        flat.entry(SETTING_NUMBER_OF_REPLICAS.into()).or_insert_with(|| Value::from("1"));
+        flat.entry(SETTING_TIER_PREFERENCE.into()).or_insert_with(|| Value::from("data_content"));
+        flat.entry(SETTING_CREATION_DATE.into()).or_insert_with(|| Value::from(now_millis.to_string()));
         flat.insert(SETTING_UUID.into(), Value::from(uuid.clone()));
-        flat.insert(
-            SETTING_VERSION_CREATED.into(),
-            Value::from(INDEX_VERSION_CREATED),
-        );
+        flat.insert(SETTING_VERSION_CREATED.into(), Value::from(INDEX_VERSION_CREATED));
         flat.insert(SETTING_PROVIDED_NAME.into(), Value::from(name.clone()));
         cross_validate(&flat)?;
         let settings = IndexSettings::from_flat(flat);
@@ -646,11 +538,7 @@ impl ClusterMetadata {
             aliases_version: 1,
         };
         self.indices.insert(name.clone(), index);
-        Ok(MetadataOutcome::IndexCreated {
-            index: name,
-            uuid,
-            template: composed.template,
-        })
+        Ok(MetadataOutcome::IndexCreated { index: name, uuid, template: composed.template })
     }
 
     /// `action.destructive_requires_name` (default true in ES 8): no wildcards or `_all` in
@@ -661,9 +549,7 @@ impl ClusterMetadata {
         }
         let parts = split_names(names);
         if parts.is_empty() || parts.iter().any(|p| p == "_all" || is_wildcard(p)) {
-            return Err(ClusterError::illegal_argument(
-                "Wildcard expressions or all indices are not allowed",
-            ));
+            return Err(ClusterError::illegal_argument("Wildcard expressions or all indices are not allowed"));
         }
         Ok(())
     }
@@ -679,10 +565,7 @@ impl ClusterMetadata {
         let mut deleted = Vec::new();
         for name in resolved {
             if let Some(meta) = self.indices.remove(&name) {
-                deleted.push(IndexRef {
-                    name: meta.name,
-                    uuid: meta.uuid,
-                });
+                deleted.push(IndexRef { name: meta.name, uuid: meta.uuid });
             }
         }
         Ok(MetadataOutcome::IndicesDeleted { indices: deleted })
@@ -695,9 +578,7 @@ impl ClusterMetadata {
         options: Option<IndicesOptions>,
     ) -> Result<MetadataOutcome, ClusterError> {
         if !mappings.is_object() {
-            return Err(ClusterError::illegal_argument(
-                "Failed to parse mapping: mappings must be an object",
-            ));
+            return Err(ClusterError::illegal_argument("Failed to parse mapping: mappings must be an object"));
         }
         let opts = options.unwrap_or(IndicesOptions::update_default());
         let resolved = self.resolve_indices(indices, &opts)?;
@@ -726,16 +607,12 @@ impl ClusterMetadata {
     ) -> Result<MetadataOutcome, ClusterError> {
         // `PUT _settings` accepts the settings bare or wrapped in `{"settings": ...}`.
         let body = match settings {
-            Value::Object(o) if o.len() == 1 && o.get("settings").is_some_and(Value::is_object) => {
-                &o["settings"]
-            }
+            Value::Object(o) if o.len() == 1 && o.get("settings").is_some_and(Value::is_object) => &o["settings"],
             other => other,
         };
         let update = parse_index_settings(body)?;
         if update.is_empty() {
-            return Err(ClusterError::ActionRequestValidation(vec![
-                "no settings to update".into(),
-            ]));
+            return Err(ClusterError::ActionRequestValidation(vec!["no settings to update".into()]));
         }
         let mut static_keys = BTreeSet::new();
         let mut final_keys = BTreeSet::new();
@@ -746,8 +623,7 @@ impl ClusterMetadata {
                 }
                 return Err(index_unknown_setting_error(key));
             }
-            let known =
-                lookup_index_setting(key).ok_or_else(|| index_unknown_setting_error(key))?;
+            let known = lookup_index_setting(key).ok_or_else(|| index_unknown_setting_error(key))?;
             if known.private {
                 return Err(ClusterError::illegal_argument(format!(
                     "can not update private setting [{key}]; this setting is managed by Elasticsearch"
@@ -792,9 +668,7 @@ impl ClusterMetadata {
                 continue;
             };
             if let Some(key) = final_keys.iter().next() {
-                return Err(ClusterError::illegal_argument(format!(
-                    "final {name} setting [{key}], not updateable"
-                )));
+                return Err(ClusterError::illegal_argument(format!("final {name} setting [{key}], not updateable")));
             }
             let before = meta.settings.clone();
             let flat = meta.settings.flat_mut();
@@ -845,26 +719,13 @@ impl ClusterMetadata {
         })
     }
 
-    fn bump_primary_term(
-        &mut self,
-        index: &str,
-        shard: u32,
-    ) -> Result<MetadataOutcome, ClusterError> {
-        let meta = self
-            .indices
-            .get_mut(index)
-            .ok_or_else(|| ClusterError::index_not_found(index))?;
+    fn bump_primary_term(&mut self, index: &str, shard: u32) -> Result<MetadataOutcome, ClusterError> {
+        let meta = self.indices.get_mut(index).ok_or_else(|| ClusterError::index_not_found(index))?;
         let term = meta.primary_terms.get_mut(shard as usize).ok_or_else(|| {
-            ClusterError::illegal_argument(format!(
-                "shard [{shard}] does not exist in index [{index}]"
-            ))
+            ClusterError::illegal_argument(format!("shard [{shard}] does not exist in index [{index}]"))
         })?;
         *term += 1;
-        Ok(MetadataOutcome::PrimaryTermBumped {
-            index: index.to_string(),
-            shard,
-            primary_term: *term,
-        })
+        Ok(MetadataOutcome::PrimaryTermBumped { index: index.to_string(), shard, primary_term: *term })
     }
 
     // -----------------------------------------------------------------------------------------
@@ -873,15 +734,12 @@ impl ClusterMetadata {
 
     fn update_aliases(&mut self, actions: &[AliasAction]) -> Result<MetadataOutcome, ClusterError> {
         if actions.is_empty() {
-            return Err(ClusterError::ActionRequestValidation(vec![
-                "Must specify at least one alias action".into(),
-            ]));
+            return Err(ClusterError::ActionRequestValidation(vec!["Must specify at least one alias action".into()]));
         }
         // Blocks are checked against the state before the request, like ES's `checkBlock`.
         for action in actions {
-            let resolved = self
-                .resolve_indices(action.indices(), &IndicesOptions::aliases_default())
-                .unwrap_or_default();
+            let resolved =
+                self.resolve_indices(action.indices(), &IndicesOptions::aliases_default()).unwrap_or_default();
             for name in resolved {
                 if let Some(meta) = self.indices.get(&name) {
                     meta.check_block(BlockLevel::MetadataWrite)?;
@@ -904,12 +762,9 @@ impl ClusterMetadata {
                     is_hidden,
                 } => {
                     all_aliases.extend(aliases.iter().cloned());
-                    let resolved =
-                        self.resolve_indices(indices, &IndicesOptions::aliases_default())?;
+                    let resolved = self.resolve_indices(indices, &IndicesOptions::aliases_default())?;
                     let meta = AliasMetadata {
-                        filter: filter
-                            .clone()
-                            .filter(|f| f.as_object().is_some_and(|o| !o.is_empty())),
+                        filter: filter.clone().filter(|f| f.as_object().is_some_and(|o| !o.is_empty())),
                         index_routing: index_routing.clone(),
                         search_routing: search_routing.clone(),
                         is_write_index: *is_write_index,
@@ -920,9 +775,7 @@ impl ClusterMetadata {
                         if self.indices.contains_key(alias) {
                             return Err(ClusterError::InvalidAliasName {
                                 alias: alias.clone(),
-                                reason:
-                                    "an index or data stream exists with the same name as the alias"
-                                        .into(),
+                                reason: "an index or data stream exists with the same name as the alias".into(),
                                 index: None,
                             });
                         }
@@ -940,17 +793,12 @@ impl ClusterMetadata {
                         }
                     }
                 }
-                AliasAction::Remove {
-                    indices,
-                    aliases,
-                    must_exist,
-                } => {
+                AliasAction::Remove { indices, aliases, must_exist } => {
                     all_aliases.extend(aliases.iter().cloned());
                     if *must_exist == Some(false) {
                         lenient_remove = true;
                     }
-                    let resolved =
-                        self.resolve_indices(indices, &IndicesOptions::aliases_default())?;
+                    let resolved = self.resolve_indices(indices, &IndicesOptions::aliases_default())?;
                     let mut removed_any = false;
                     for index in &resolved {
                         let Some(im) = self.indices.get_mut(index) else {
@@ -982,14 +830,11 @@ impl ClusterMetadata {
                     if removed_any {
                         applied_any = true;
                     } else if *must_exist == Some(true) {
-                        return Err(ClusterError::AliasesNotFound {
-                            aliases: aliases.clone(),
-                        });
+                        return Err(ClusterError::AliasesNotFound { aliases: aliases.clone() });
                     }
                 }
                 AliasAction::RemoveIndex { indices } => {
-                    let resolved =
-                        self.resolve_indices(indices, &IndicesOptions::delete_index_default())?;
+                    let resolved = self.resolve_indices(indices, &IndicesOptions::delete_index_default())?;
                     for index in resolved {
                         if self.indices.remove(&index).is_some() {
                             applied_any = true;
@@ -1000,9 +845,7 @@ impl ClusterMetadata {
             }
         }
         if !applied_any && !lenient_remove {
-            return Err(ClusterError::AliasesNotFound {
-                aliases: all_aliases.into_iter().collect(),
-            });
+            return Err(ClusterError::AliasesNotFound { aliases: all_aliases.into_iter().collect() });
         }
         for index in touched {
             if let Some(im) = self.indices.get_mut(&index) {
@@ -1022,28 +865,19 @@ impl ClusterMetadata {
             }
         }
         for (alias, members) in by_alias {
-            let writers: Vec<&str> = members
-                .iter()
-                .filter(|(_, am)| am.is_write_index == Some(true))
-                .map(|(i, _)| *i)
-                .collect();
+            let writers: Vec<&str> =
+                members.iter().filter(|(_, am)| am.is_write_index == Some(true)).map(|(i, _)| *i).collect();
             if writers.len() > 1 {
                 return Err(ClusterError::IllegalState(format!(
                     "alias [{alias}] has more than one write index [{}]",
                     writers.join(",")
                 )));
             }
-            let hidden: Vec<&str> = members
-                .iter()
-                .filter(|(_, am)| am.is_hidden == Some(true))
-                .map(|(i, _)| *i)
-                .collect();
+            let hidden: Vec<&str> =
+                members.iter().filter(|(_, am)| am.is_hidden == Some(true)).map(|(i, _)| *i).collect();
             if !hidden.is_empty() && hidden.len() != members.len() {
-                let visible: Vec<&str> = members
-                    .iter()
-                    .filter(|(_, am)| am.is_hidden != Some(true))
-                    .map(|(i, _)| *i)
-                    .collect();
+                let visible: Vec<&str> =
+                    members.iter().filter(|(_, am)| am.is_hidden != Some(true)).map(|(i, _)| *i).collect();
                 return Err(ClusterError::IllegalState(format!(
                     "alias [{alias}] has is_hidden set to true on indices [{}] but does not have is_hidden set to true on indices [{}]; alias must have the same is_hidden setting on all indices",
                     hidden.join(","),
@@ -1066,9 +900,7 @@ impl ClusterMetadata {
     ) -> Result<MetadataOutcome, ClusterError> {
         let template = IndexTemplate::parse(body)?;
         if create && self.templates.contains_key(&name) {
-            return Err(ClusterError::illegal_argument(format!(
-                "index template [{name}] already exists"
-            )));
+            return Err(ClusterError::illegal_argument(format!("index template [{name}] already exists")));
         }
         validate_template_parts(&name, &template.index_patterns, template.template.as_ref())?;
         let missing: Vec<&str> = template
@@ -1090,23 +922,14 @@ impl ClusterMetadata {
             .iter()
             .filter(|(other, t)| **other != name && t.priority_or_zero() == priority)
             .filter(|(_, t)| {
-                t.index_patterns.iter().any(|a| {
-                    template
-                        .index_patterns
-                        .iter()
-                        .any(|b| patterns_intersect(a, b))
-                })
+                t.index_patterns.iter().any(|a| template.index_patterns.iter().any(|b| patterns_intersect(a, b)))
             })
             .collect();
         if !overlaps.is_empty() {
             return Err(ClusterError::illegal_argument(format!(
                 "index template [{name}] has index patterns [{}] matching patterns from existing templates [{}] with patterns ({}) that have the same priority [{priority}], multiple index templates may not match during index creation, please use a different priority",
                 template.index_patterns.join(", "),
-                overlaps
-                    .iter()
-                    .map(|(n, _)| n.as_str())
-                    .collect::<Vec<_>>()
-                    .join(","),
+                overlaps.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(","),
                 overlaps
                     .iter()
                     .map(|(n, t)| format!("{n} => [{}]", t.index_patterns.join(", ")))
@@ -1124,12 +947,7 @@ impl ClusterMetadata {
         let mut missing = Vec::new();
         for n in &names {
             if is_wildcard(n) {
-                to_delete.extend(
-                    self.templates
-                        .keys()
-                        .filter(|k| wildcard_match(n, k))
-                        .cloned(),
-                );
+                to_delete.extend(self.templates.keys().filter(|k| wildcard_match(n, k)).cloned());
             } else if self.templates.contains_key(n) {
                 to_delete.insert(n.clone());
             } else {
@@ -1137,21 +955,15 @@ impl ClusterMetadata {
             }
         }
         if !missing.is_empty() {
-            return Err(ClusterError::IndexTemplateMissing {
-                name: missing.join(","),
-            });
+            return Err(ClusterError::IndexTemplateMissing { name: missing.join(",") });
         }
         if to_delete.is_empty() && !names.iter().all(|n| is_match_all(n)) {
-            return Err(ClusterError::IndexTemplateMissing {
-                name: name.to_string(),
-            });
+            return Err(ClusterError::IndexTemplateMissing { name: name.to_string() });
         }
         for n in &to_delete {
             self.templates.remove(n);
         }
-        Ok(MetadataOutcome::IndexTemplatesDeleted {
-            names: to_delete.into_iter().collect(),
-        })
+        Ok(MetadataOutcome::IndexTemplatesDeleted { names: to_delete.into_iter().collect() })
     }
 
     fn put_component_template(
@@ -1162,9 +974,7 @@ impl ClusterMetadata {
     ) -> Result<MetadataOutcome, ClusterError> {
         let component = ComponentTemplate::parse(body)?;
         if create && self.component_templates.contains_key(&name) {
-            return Err(ClusterError::illegal_argument(format!(
-                "component template [{name}] already exists"
-            )));
+            return Err(ClusterError::illegal_argument(format!("component template [{name}] already exists")));
         }
         validate_template_parts(&name, &[], Some(&component.template))?;
         self.component_templates.insert(name.clone(), component);
@@ -1177,12 +987,7 @@ impl ClusterMetadata {
         let mut missing = Vec::new();
         for n in &names {
             if is_wildcard(n) {
-                to_delete.extend(
-                    self.component_templates
-                        .keys()
-                        .filter(|k| wildcard_match(n, k))
-                        .cloned(),
-                );
+                to_delete.extend(self.component_templates.keys().filter(|k| wildcard_match(n, k)).cloned());
             } else if self.component_templates.contains_key(n) {
                 to_delete.insert(n.clone());
             } else {
@@ -1216,35 +1021,24 @@ impl ClusterMetadata {
         for n in &to_delete {
             self.component_templates.remove(n);
         }
-        Ok(MetadataOutcome::ComponentTemplatesDeleted {
-            names: to_delete.into_iter().collect(),
-        })
+        Ok(MetadataOutcome::ComponentTemplatesDeleted { names: to_delete.into_iter().collect() })
     }
 
     // -----------------------------------------------------------------------------------------
     // Cluster settings
     // -----------------------------------------------------------------------------------------
 
-    fn put_cluster_settings(
-        &mut self,
-        persistent: &Value,
-        transient: &Value,
-    ) -> Result<MetadataOutcome, ClusterError> {
+    fn put_cluster_settings(&mut self, persistent: &Value, transient: &Value) -> Result<MetadataOutcome, ClusterError> {
         let persistent = flatten_settings(persistent)?;
         let transient = flatten_settings(transient)?;
         if persistent.is_empty() && transient.is_empty() {
-            return Err(ClusterError::ActionRequestValidation(vec![
-                "no settings to update".into(),
-            ]));
+            return Err(ClusterError::ActionRequestValidation(vec!["no settings to update".into()]));
         }
         validate_cluster_update("persistent", &persistent)?;
         validate_cluster_update("transient", &transient)?;
         let applied_persistent = apply_cluster_update(&mut self.persistent_settings, &persistent);
         let applied_transient = apply_cluster_update(&mut self.transient_settings, &transient);
-        Ok(MetadataOutcome::ClusterSettingsUpdated {
-            persistent: applied_persistent,
-            transient: applied_transient,
-        })
+        Ok(MetadataOutcome::ClusterSettingsUpdated { persistent: applied_persistent, transient: applied_transient })
     }
 }
 

@@ -14,9 +14,7 @@ const INVALID_FILENAME_CHARS_TEXT: &str = "[ , \", *, \\, <, |, ,, >, /, ?]";
 /// The checks shared by index and alias names; returns the reason text of the first violation.
 fn index_or_alias_name_problem(name: &str) -> Option<String> {
     if name.chars().any(|c| INVALID_FILENAME_CHARS.contains(&c)) {
-        return Some(format!(
-            "must not contain the following characters {INVALID_FILENAME_CHARS_TEXT}"
-        ));
+        return Some(format!("must not contain the following characters {INVALID_FILENAME_CHARS_TEXT}"));
     }
     if name.is_empty() {
         return Some("must not be empty".into());
@@ -32,9 +30,7 @@ fn index_or_alias_name_problem(name: &str) -> Option<String> {
     }
     let bytes = name.len();
     if bytes > MAX_INDEX_NAME_BYTES {
-        return Some(format!(
-            "index name is too long, ({bytes} > {MAX_INDEX_NAME_BYTES})"
-        ));
+        return Some(format!("index name is too long, ({bytes} > {MAX_INDEX_NAME_BYTES})"));
     }
     if name == "." || name == ".." {
         return Some("must not be '.' or '..'".into());
@@ -44,10 +40,7 @@ fn index_or_alias_name_problem(name: &str) -> Option<String> {
 
 /// Validates the syntax of an index name (not whether it already exists).
 pub fn validate_index_name(name: &str) -> Result<(), ClusterError> {
-    let invalid = |reason: String| ClusterError::InvalidIndexName {
-        index: name.to_string(),
-        reason,
-    };
+    let invalid = |reason: String| ClusterError::InvalidIndexName { index: name.to_string(), reason };
     if let Some(reason) = index_or_alias_name_problem(name) {
         return Err(invalid(reason));
     }
@@ -63,11 +56,7 @@ pub fn validate_alias_name(name: &str) -> Result<(), ClusterError> {
         return Err(ClusterError::illegal_argument("alias name is required"));
     }
     if let Some(reason) = index_or_alias_name_problem(name) {
-        return Err(ClusterError::InvalidAliasName {
-            alias: name.to_string(),
-            reason,
-            index: None,
-        });
+        return Err(ClusterError::InvalidAliasName { alias: name.to_string(), reason, index: None });
     }
     Ok(())
 }
@@ -90,36 +79,15 @@ mod tests {
             reason("foo bar"),
             "Invalid index name [foo bar], must not contain the following characters [ , \", *, \\, <, |, ,, >, /, ?]"
         );
-        assert_eq!(
-            reason("_foo"),
-            "Invalid index name [_foo], must not start with '_', '-', or '+'"
-        );
-        assert_eq!(
-            reason("-foo"),
-            "Invalid index name [-foo], must not start with '_', '-', or '+'"
-        );
-        assert_eq!(
-            reason("."),
-            "Invalid index name [.], must not be '.' or '..'"
-        );
-        assert_eq!(
-            reason(".."),
-            "Invalid index name [..], must not be '.' or '..'"
-        );
-        assert_eq!(
-            reason("a#b"),
-            "Invalid index name [a#b], must not contain '#'"
-        );
-        assert_eq!(
-            reason("a:b"),
-            "Invalid index name [a:b], must not contain ':'"
-        );
+        assert_eq!(reason("_foo"), "Invalid index name [_foo], must not start with '_', '-', or '+'");
+        assert_eq!(reason("-foo"), "Invalid index name [-foo], must not start with '_', '-', or '+'");
+        assert_eq!(reason("."), "Invalid index name [.], must not be '.' or '..'");
+        assert_eq!(reason(".."), "Invalid index name [..], must not be '.' or '..'");
+        assert_eq!(reason("a#b"), "Invalid index name [a#b], must not contain '#'");
+        assert_eq!(reason("a:b"), "Invalid index name [a:b], must not contain ':'");
         assert_eq!(reason(""), "Invalid index name [], must not be empty");
         let long = "a".repeat(256);
-        assert_eq!(
-            reason(&long),
-            format!("Invalid index name [{long}], index name is too long, (256 > 255)")
-        );
+        assert_eq!(reason(&long), format!("Invalid index name [{long}], index name is too long, (256 > 255)"));
         assert!(validate_index_name(&"a".repeat(255)).is_ok());
         for c in INVALID_FILENAME_CHARS {
             assert!(validate_index_name(&format!("a{c}b")).is_err(), "{c}");
@@ -138,13 +106,7 @@ mod tests {
             validate_alias_name("_a").unwrap_err().to_string(),
             "Invalid alias name [_a]: must not start with '_', '-', or '+'"
         );
-        assert_eq!(
-            validate_alias_name("a*").unwrap_err().es_type(),
-            "invalid_alias_name_exception"
-        );
-        assert_eq!(
-            validate_alias_name("").unwrap_err().to_string(),
-            "alias name is required"
-        );
+        assert_eq!(validate_alias_name("a*").unwrap_err().es_type(), "invalid_alias_name_exception");
+        assert_eq!(validate_alias_name("").unwrap_err().to_string(), "alias name is required");
     }
 }

@@ -14,31 +14,11 @@ pub struct ExpandWildcards {
 }
 
 impl ExpandWildcards {
-    pub const OPEN: ExpandWildcards = ExpandWildcards {
-        open: true,
-        closed: false,
-        hidden: false,
-    };
-    pub const CLOSED: ExpandWildcards = ExpandWildcards {
-        open: false,
-        closed: true,
-        hidden: false,
-    };
-    pub const OPEN_CLOSED: ExpandWildcards = ExpandWildcards {
-        open: true,
-        closed: true,
-        hidden: false,
-    };
-    pub const ALL: ExpandWildcards = ExpandWildcards {
-        open: true,
-        closed: true,
-        hidden: true,
-    };
-    pub const NONE: ExpandWildcards = ExpandWildcards {
-        open: false,
-        closed: false,
-        hidden: false,
-    };
+    pub const OPEN: ExpandWildcards = ExpandWildcards { open: true, closed: false, hidden: false };
+    pub const CLOSED: ExpandWildcards = ExpandWildcards { open: false, closed: true, hidden: false };
+    pub const OPEN_CLOSED: ExpandWildcards = ExpandWildcards { open: true, closed: true, hidden: false };
+    pub const ALL: ExpandWildcards = ExpandWildcards { open: true, closed: true, hidden: true };
+    pub const NONE: ExpandWildcards = ExpandWildcards { open: false, closed: false, hidden: false };
 
     /// Parses `expand_wildcards` (`open,closed,hidden,none,all`, comma separated).
     pub fn parse(value: &str) -> Result<ExpandWildcards, ClusterError> {
@@ -51,9 +31,7 @@ impl ExpandWildcards {
                 "none" => out = ExpandWildcards::NONE,
                 "all" => out = ExpandWildcards::ALL,
                 other => {
-                    return Err(ClusterError::illegal_argument(format!(
-                        "No valid expand wildcard value [{other}]"
-                    )));
+                    return Err(ClusterError::illegal_argument(format!("No valid expand wildcard value [{other}]")));
                 }
             }
         }
@@ -102,58 +80,37 @@ impl IndicesOptions {
 
     /// The search default: like `strict_expand_open` but naming a closed index fails.
     pub const fn strict_expand_open_forbid_closed() -> Self {
-        IndicesOptions {
-            forbid_closed_indices: true,
-            ..IndicesOptions::strict_expand_open()
-        }
+        IndicesOptions { forbid_closed_indices: true, ..IndicesOptions::strict_expand_open() }
     }
 
     /// `ignore_unavailable=true, allow_no_indices=true, expand_wildcards=open`.
     pub const fn lenient_expand_open() -> Self {
-        IndicesOptions {
-            ignore_unavailable: true,
-            ..IndicesOptions::strict_expand_open()
-        }
+        IndicesOptions { ignore_unavailable: true, ..IndicesOptions::strict_expand_open() }
     }
 
     /// `ignore_unavailable=false, allow_no_indices=true, expand_wildcards=open,closed`.
     pub const fn strict_expand_open_closed() -> Self {
-        IndicesOptions {
-            expand_wildcards: ExpandWildcards::OPEN_CLOSED,
-            ..IndicesOptions::strict_expand_open()
-        }
+        IndicesOptions { expand_wildcards: ExpandWildcards::OPEN_CLOSED, ..IndicesOptions::strict_expand_open() }
     }
 
     /// Delete index: open and closed, no aliases.
     pub const fn delete_index_default() -> Self {
-        IndicesOptions {
-            ignore_aliases: true,
-            ..IndicesOptions::strict_expand_open_closed()
-        }
+        IndicesOptions { ignore_aliases: true, ..IndicesOptions::strict_expand_open_closed() }
     }
 
     /// Open index: wildcards expand to closed indices.
     pub const fn open_index_default() -> Self {
-        IndicesOptions {
-            expand_wildcards: ExpandWildcards::CLOSED,
-            ..IndicesOptions::strict_expand_open()
-        }
+        IndicesOptions { expand_wildcards: ExpandWildcards::CLOSED, ..IndicesOptions::strict_expand_open() }
     }
 
     /// Update settings / put mapping: open and closed, at least one index.
     pub const fn update_default() -> Self {
-        IndicesOptions {
-            allow_no_indices: false,
-            ..IndicesOptions::strict_expand_open_closed()
-        }
+        IndicesOptions { allow_no_indices: false, ..IndicesOptions::strict_expand_open_closed() }
     }
 
     /// `POST _aliases` index expressions: open and closed, at least one index.
     pub const fn aliases_default() -> Self {
-        IndicesOptions {
-            allow_no_indices: false,
-            ..IndicesOptions::strict_expand_open_closed()
-        }
+        IndicesOptions { allow_no_indices: false, ..IndicesOptions::strict_expand_open_closed() }
     }
 
     /// Builds options from the REST parameters, starting from the API's defaults.
@@ -194,24 +151,12 @@ mod tests {
 
     #[test]
     fn parses_expand_wildcards() {
-        assert_eq!(
-            ExpandWildcards::parse("open").unwrap(),
-            ExpandWildcards::OPEN
-        );
-        assert_eq!(
-            ExpandWildcards::parse("open,closed").unwrap(),
-            ExpandWildcards::OPEN_CLOSED
-        );
+        assert_eq!(ExpandWildcards::parse("open").unwrap(), ExpandWildcards::OPEN);
+        assert_eq!(ExpandWildcards::parse("open,closed").unwrap(), ExpandWildcards::OPEN_CLOSED);
         assert_eq!(ExpandWildcards::parse("all").unwrap(), ExpandWildcards::ALL);
-        assert_eq!(
-            ExpandWildcards::parse("none").unwrap(),
-            ExpandWildcards::NONE
-        );
+        assert_eq!(ExpandWildcards::parse("none").unwrap(), ExpandWildcards::NONE);
         assert!(ExpandWildcards::parse("open,hidden").unwrap().hidden);
-        assert_eq!(
-            ExpandWildcards::parse("bogus").unwrap_err().to_string(),
-            "No valid expand wildcard value [bogus]"
-        );
+        assert_eq!(ExpandWildcards::parse("bogus").unwrap_err().to_string(), "No valid expand wildcard value [bogus]");
     }
 
     #[test]
@@ -227,12 +172,8 @@ mod tests {
         assert!(!o.allow_no_indices);
         assert_eq!(o.expand_wildcards, ExpandWildcards::ALL);
         assert!(o.forbid_closed_indices);
-        let o =
-            IndicesOptions::from_params(Some(""), None, None, IndicesOptions::default()).unwrap();
+        let o = IndicesOptions::from_params(Some(""), None, None, IndicesOptions::default()).unwrap();
         assert!(o.ignore_unavailable);
-        assert!(
-            IndicesOptions::from_params(Some("yes"), None, None, IndicesOptions::default())
-                .is_err()
-        );
+        assert!(IndicesOptions::from_params(Some("yes"), None, None, IndicesOptions::default()).is_err());
     }
 }

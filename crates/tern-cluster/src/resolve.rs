@@ -6,9 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use crate::alias::{AliasMetadata, split_routing};
-use crate::cluster_settings::{
-    ACTION_AUTO_CREATE_INDEX, ACTION_DESTRUCTIVE_REQUIRES_NAME, AutoCreateIndex,
-};
+use crate::cluster_settings::{ACTION_AUTO_CREATE_INDEX, ACTION_DESTRUCTIVE_REQUIRES_NAME, AutoCreateIndex};
 use crate::error::ClusterError;
 use crate::metadata::{BlockLevel, ClusterMetadata, IndexMetadata, IndexState};
 use crate::options::IndicesOptions;
@@ -33,10 +31,7 @@ pub struct WriteTarget {
 impl WriteTarget {
     /// The routing a write must use: the alias's index routing wins, and a different explicit
     /// routing is rejected (ES's `Metadata.resolveIndexRouting`).
-    pub fn effective_routing(
-        &self,
-        request_routing: Option<&str>,
-    ) -> Result<Option<String>, ClusterError> {
+    pub fn effective_routing(&self, request_routing: Option<&str>) -> Result<Option<String>, ClusterError> {
         let Some(alias_routing) = &self.index_routing else {
             return Ok(request_routing.map(String::from));
         };
@@ -76,11 +71,7 @@ struct ResolvedName {
 }
 
 fn split_expressions(expr: &[String]) -> Vec<&str> {
-    expr.iter()
-        .flat_map(|e| e.split(','))
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .collect()
+    expr.iter().flat_map(|e| e.split(',')).map(str::trim).filter(|s| !s.is_empty()).collect()
 }
 
 fn is_all(parts: &[&str]) -> bool {
@@ -107,33 +98,22 @@ impl ClusterMetadata {
 
     /// The indices an alias points to, sorted by name.
     pub fn alias_indices(&self, alias: &str) -> Vec<&IndexMetadata> {
-        self.indices
-            .values()
-            .filter(|m| m.aliases.contains_key(alias))
-            .collect()
+        self.indices.values().filter(|m| m.aliases.contains_key(alias)).collect()
     }
 
     /// Every alias name in the cluster.
     pub fn all_aliases(&self) -> BTreeSet<&str> {
-        self.indices
-            .values()
-            .flat_map(|m| m.aliases.keys().map(String::as_str))
-            .collect()
+        self.indices.values().flat_map(|m| m.aliases.keys().map(String::as_str)).collect()
     }
 
     /// The aliases of one index (empty for unknown indices).
     pub fn aliases_for(&self, index: &str) -> &BTreeMap<String, AliasMetadata> {
-        self.indices
-            .get(index)
-            .map(|m| &m.aliases)
-            .unwrap_or(&NO_ALIASES)
+        self.indices.get(index).map(|m| &m.aliases).unwrap_or(&NO_ALIASES)
     }
 
     /// An index by exact name, or `index_not_found_exception`.
     pub fn concrete_index(&self, name: &str) -> Result<&IndexMetadata, ClusterError> {
-        self.indices
-            .get(name)
-            .ok_or_else(|| ClusterError::index_not_found(name))
+        self.indices.get(name).ok_or_else(|| ClusterError::index_not_found(name))
     }
 
     /// Fails with `cluster_block_exception` when an `index.blocks.*` block applies to `level`.
@@ -147,9 +127,7 @@ impl ClusterMetadata {
 
     /// The effective value of a cluster setting: transient over persistent.
     pub fn cluster_setting(&self, key: &str) -> Option<&Value> {
-        self.transient_settings
-            .get(key)
-            .or_else(|| self.persistent_settings.get(key))
+        self.transient_settings.get(key).or_else(|| self.persistent_settings.get(key))
     }
 
     /// `action.destructive_requires_name` (ES 8 default: true).
@@ -190,18 +168,12 @@ impl ClusterMetadata {
 
     /// `GET _index_template[/{name}]`: all templates, or those matching a (comma list of) name or
     /// wildcard. A concrete name that does not exist is a 404.
-    pub fn get_index_templates(
-        &self,
-        name: Option<&str>,
-    ) -> Result<Vec<(&str, &IndexTemplate)>, ClusterError> {
+    pub fn get_index_templates(&self, name: Option<&str>) -> Result<Vec<(&str, &IndexTemplate)>, ClusterError> {
         lookup_templates(&self.templates, name, "index template")
     }
 
     /// `GET _component_template[/{name}]`.
-    pub fn get_component_templates(
-        &self,
-        name: Option<&str>,
-    ) -> Result<Vec<(&str, &ComponentTemplate)>, ClusterError> {
+    pub fn get_component_templates(&self, name: Option<&str>) -> Result<Vec<(&str, &ComponentTemplate)>, ClusterError> {
         lookup_templates(&self.component_templates, name, "component template")
     }
 
@@ -216,22 +188,15 @@ impl ClusterMetadata {
             IndexState::Close => opts.expand_wildcards.closed,
         };
         let hidden = meta.is_hidden() || meta.name.starts_with('.');
-        let hidden_ok = !hidden
-            || opts.expand_wildcards.hidden
-            || (meta.name.starts_with('.') && pattern.starts_with('.'));
+        let hidden_ok =
+            !hidden || opts.expand_wildcards.hidden || (meta.name.starts_with('.') && pattern.starts_with('.'));
         state_ok && hidden_ok
     }
 
     fn alias_visible(&self, alias: &str, pattern: &str, opts: &IndicesOptions) -> bool {
         let hidden = alias.starts_with('.')
-            || self.indices.values().any(|m| {
-                m.aliases
-                    .get(alias)
-                    .is_some_and(|a| a.is_hidden == Some(true))
-            });
-        !hidden
-            || opts.expand_wildcards.hidden
-            || (alias.starts_with('.') && pattern.starts_with('.'))
+            || self.indices.values().any(|m| m.aliases.get(alias).is_some_and(|a| a.is_hidden == Some(true)));
+        !hidden || opts.expand_wildcards.hidden || (alias.starts_with('.') && pattern.starts_with('.'))
     }
 
     fn state_matches(meta: &IndexMetadata, opts: &IndicesOptions) -> bool {
@@ -257,15 +222,8 @@ impl ClusterMetadata {
         let mut seen: BTreeSet<(String, bool)> = BTreeSet::new();
         let mut push = |out: &mut Vec<ResolvedName>, name: &str, is_alias: bool, explicit: bool| {
             if seen.insert((name.to_string(), is_alias)) {
-                out.push(ResolvedName {
-                    name: name.to_string(),
-                    is_alias,
-                    explicit,
-                });
-            } else if explicit
-                && let Some(existing) = out
-                    .iter_mut()
-                    .find(|r| r.name == name && r.is_alias == is_alias)
+                out.push(ResolvedName { name: name.to_string(), is_alias, explicit });
+            } else if explicit && let Some(existing) = out.iter_mut().find(|r| r.name == name && r.is_alias == is_alias)
             {
                 existing.explicit = true;
             }
@@ -286,17 +244,13 @@ impl ClusterMetadata {
                 }
                 let before = out.len();
                 for meta in self.indices.values() {
-                    if wildcard_match(pattern, &meta.name)
-                        && self.index_visible(meta, pattern, opts)
-                    {
+                    if wildcard_match(pattern, &meta.name) && self.index_visible(meta, pattern, opts) {
                         push(&mut out, &meta.name, false, false);
                     }
                 }
                 if !opts.ignore_aliases {
                     for alias in self.all_aliases() {
-                        if !wildcard_match(pattern, alias)
-                            || !self.alias_visible(alias, pattern, opts)
-                        {
+                        if !wildcard_match(pattern, alias) || !self.alias_visible(alias, pattern, opts) {
                             continue;
                         }
                         if preserve_aliases {
@@ -335,11 +289,7 @@ impl ClusterMetadata {
     /// wildcard, aliases) to concrete index names, honouring `expand_wildcards` (hidden and
     /// dot-prefixed indices only match wildcards with `hidden`, or a pattern that itself starts with
     /// `.`), `ignore_unavailable`, `allow_no_indices` and the closed-index rules.
-    pub fn resolve_indices(
-        &self,
-        expr: &[String],
-        opts: &IndicesOptions,
-    ) -> Result<Vec<String>, ClusterError> {
+    pub fn resolve_indices(&self, expr: &[String], opts: &IndicesOptions) -> Result<Vec<String>, ClusterError> {
         let names = match self.resolve_names(expr, opts, false)? {
             None => {
                 let all: Vec<String> = self
@@ -360,9 +310,7 @@ impl ClusterMetadata {
         for r in names {
             if r.is_alias {
                 for meta in self.alias_indices(&r.name) {
-                    if meta.is_closed()
-                        && (opts.forbid_closed_indices || !opts.expand_wildcards.closed)
-                    {
+                    if meta.is_closed() && (opts.forbid_closed_indices || !opts.expand_wildcards.closed) {
                         continue;
                     }
                     if seen.insert(meta.name.clone()) {
@@ -378,19 +326,14 @@ impl ClusterMetadata {
                 if opts.ignore_unavailable {
                     continue;
                 }
-                return Err(ClusterError::IndexClosed {
-                    index: meta.name.clone(),
-                    uuid: meta.uuid.clone(),
-                });
+                return Err(ClusterError::IndexClosed { index: meta.name.clone(), uuid: meta.uuid.clone() });
             }
             if seen.insert(meta.name.clone()) {
                 out.push(meta.name.clone());
             }
         }
         if out.is_empty() && !opts.allow_no_indices {
-            return Err(ClusterError::index_not_found(
-                split_expressions(expr).join(","),
-            ));
+            return Err(ClusterError::index_not_found(split_expressions(expr).join(",")));
         }
         Ok(out)
     }
@@ -400,10 +343,7 @@ impl ClusterMetadata {
     pub fn resolve_write_index(&self, name: &str) -> Result<WriteTarget, ClusterError> {
         if let Some(meta) = self.indices.get(name) {
             if meta.is_closed() {
-                return Err(ClusterError::IndexClosed {
-                    index: meta.name.clone(),
-                    uuid: meta.uuid.clone(),
-                });
+                return Err(ClusterError::IndexClosed { index: meta.name.clone(), uuid: meta.uuid.clone() });
             }
             return Ok(WriteTarget {
                 index: meta.name.clone(),
@@ -416,10 +356,8 @@ impl ClusterMetadata {
         if members.is_empty() {
             return Err(ClusterError::index_not_found(name));
         }
-        let explicit: Vec<&&IndexMetadata> = members
-            .iter()
-            .filter(|m| m.aliases[name].is_write_index == Some(true))
-            .collect();
+        let explicit: Vec<&&IndexMetadata> =
+            members.iter().filter(|m| m.aliases[name].is_write_index == Some(true)).collect();
         let writer = match (explicit.first(), members.as_slice()) {
             (Some(m), _) => Some(**m),
             (None, [only]) if only.aliases[name].is_write_index != Some(false) => Some(*only),
@@ -431,10 +369,7 @@ impl ClusterMetadata {
             )));
         };
         if meta.is_closed() {
-            return Err(ClusterError::IndexClosed {
-                index: meta.name.clone(),
-                uuid: meta.uuid.clone(),
-            });
+            return Err(ClusterError::IndexClosed { index: meta.name.clone(), uuid: meta.uuid.clone() });
         }
         Ok(WriteTarget {
             index: meta.name.clone(),
@@ -451,10 +386,7 @@ impl ClusterMetadata {
             expand_wildcards: crate::options::ExpandWildcards::ALL,
             ..IndicesOptions::lenient_expand_open()
         };
-        self.resolve_names(expr, &opts, true)
-            .ok()
-            .flatten()
-            .map(|names| names.into_iter().map(|r| r.name).collect())
+        self.resolve_names(expr, &opts, true).ok().flatten().map(|names| names.into_iter().map(|r| r.name).collect())
     }
 
     /// The alias filters a search over `requested` must apply to documents of `index` (ES's
@@ -477,11 +409,7 @@ impl ClusterMetadata {
                 None => return None,
             }
         }
-        if filters.is_empty() {
-            None
-        } else {
-            Some(filters)
-        }
+        if filters.is_empty() { None } else { Some(filters) }
     }
 
     /// ES's `resolveSearchRouting`: the routing values each index must be searched with, combining
@@ -491,38 +419,31 @@ impl ClusterMetadata {
         routing: Option<&str>,
         requested: &[String],
     ) -> Option<BTreeMap<String, BTreeSet<String>>> {
-        let param: Option<BTreeSet<String>> =
-            routing.map(|r| split_routing(Some(r)).into_iter().collect());
+        let param: Option<BTreeSet<String>> = routing.map(|r| split_routing(Some(r)).into_iter().collect());
         let names = match self.expression_names(requested) {
             Some(n) => n,
             None => {
                 let param = param?;
-                return Some(
-                    self.indices
-                        .keys()
-                        .map(|k| (k.clone(), param.clone()))
-                        .collect(),
-                );
+                return Some(self.indices.keys().map(|k| (k.clone(), param.clone())).collect());
             }
         };
         let mut routings: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         // Indices reached without routing (directly or through an alias without search routing):
         // ES searches them with the request routing only, whatever other aliases say.
         let mut no_routing: BTreeSet<String> = BTreeSet::new();
-        let collect = |routings: &mut BTreeMap<String, BTreeSet<String>>,
-                       no_routing: &mut BTreeSet<String>,
-                       index: &str| {
-            if no_routing.insert(index.to_string()) {
-                match &param {
-                    Some(p) => {
-                        routings.insert(index.to_string(), p.clone());
-                    }
-                    None => {
-                        routings.remove(index);
+        let collect =
+            |routings: &mut BTreeMap<String, BTreeSet<String>>, no_routing: &mut BTreeSet<String>, index: &str| {
+                if no_routing.insert(index.to_string()) {
+                    match &param {
+                        Some(p) => {
+                            routings.insert(index.to_string(), p.clone());
+                        }
+                        None => {
+                            routings.remove(index);
+                        }
                     }
                 }
-            }
-        };
+            };
         for name in &names {
             if self.indices.contains_key(name) {
                 collect(&mut routings, &mut no_routing, name);
@@ -547,11 +468,7 @@ impl ClusterMetadata {
                 }
             }
         }
-        if routings.is_empty() {
-            None
-        } else {
-            Some(routings)
-        }
+        if routings.is_empty() { None } else { Some(routings) }
     }
 
     /// `GET {indices}/_alias/{aliases}` over already resolved concrete indices. Alias patterns may
@@ -618,22 +535,13 @@ fn lookup_templates<'a, T>(
     let Some(name) = name.filter(|n| !n.is_empty()) else {
         return Ok(map.iter().map(|(k, v)| (k.as_str(), v)).collect());
     };
-    let parts: Vec<&str> = name
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .collect();
+    let parts: Vec<&str> = name.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
     let mut out = Vec::new();
     for part in &parts {
-        let matched: Vec<(&str, &T)> = map
-            .iter()
-            .filter(|(k, _)| wildcard_match(part, k))
-            .map(|(k, v)| (k.as_str(), v))
-            .collect();
+        let matched: Vec<(&str, &T)> =
+            map.iter().filter(|(k, _)| wildcard_match(part, k)).map(|(k, v)| (k.as_str(), v)).collect();
         if matched.is_empty() && !is_wildcard(part) {
-            return Err(ClusterError::ResourceNotFound(format!(
-                "{what} matching [{part}] not found"
-            )));
+            return Err(ClusterError::ResourceNotFound(format!("{what} matching [{part}] not found")));
         }
         for m in matched {
             if !out.iter().any(|(k, _): &(&str, &T)| *k == m.0) {

@@ -81,9 +81,7 @@ pub fn default_routing_num_shards(number_of_shards: u32) -> u32 {
 /// must be a multiple of the source.
 pub fn routing_factor(number_of_shards: u32, routing_num_shards: u32) -> Result<u32, ClusterError> {
     if number_of_shards == 0 {
-        return Err(ClusterError::illegal_argument(
-            "the number of shards must be >= 1",
-        ));
+        return Err(ClusterError::illegal_argument("the number of shards must be >= 1"));
     }
     if number_of_shards < routing_num_shards {
         let factor = routing_num_shards / number_of_shards;
@@ -150,11 +148,7 @@ mod tests {
     #[test]
     fn es_murmur3_vectors_hash_utf16le() {
         for (input, expected) in VECTORS {
-            assert_eq!(
-                routing_hash(input) as u32,
-                *expected,
-                "murmur3(utf16le({input:?}))"
-            );
+            assert_eq!(routing_hash(input) as u32, *expected, "murmur3(utf16le({input:?}))");
         }
     }
 
@@ -168,15 +162,9 @@ mod tests {
         assert_eq!(murmur3_x86_32(b"aaaa", 0x9747_b28c), 0x5a97_808a);
         assert_eq!(murmur3_x86_32(b"abc", 0), 0xb3dd_93fa);
         assert_eq!(murmur3_x86_32(b"Hello, world!", 0x9747_b28c), 0x2488_4cba);
-        assert_eq!(
-            murmur3_x86_32(b"The quick brown fox jumps over the lazy dog", 0x9747_b28c),
-            0x2fa8_26cd
-        );
+        assert_eq!(murmur3_x86_32(b"The quick brown fox jumps over the lazy dog", 0x9747_b28c), 0x2fa8_26cd);
         // The UTF-16LE path is the raw hash over the encoded bytes.
-        assert_eq!(
-            murmur3_x86_32(&utf16le_bytes("hello"), 0),
-            routing_hash("hello") as u32
-        );
+        assert_eq!(murmur3_x86_32(&utf16le_bytes("hello"), 0), routing_hash("hello") as u32);
     }
 
     #[test]
@@ -203,12 +191,7 @@ mod tests {
     #[test]
     fn derived_shard_table() {
         let ids = ["1", "2", "foo", "hello"];
-        let table: &[(u32, [u32; 4])] = &[
-            (1, [0, 0, 0, 0]),
-            (2, [0, 0, 1, 0]),
-            (3, [2, 1, 0, 2]),
-            (5, [4, 3, 2, 4]),
-        ];
+        let table: &[(u32, [u32; 4])] = &[(1, [0, 0, 0, 0]), (2, [0, 0, 1, 0]), (3, [2, 1, 0, 2]), (5, [4, 3, 2, 4])];
         for (shards, expected) in table {
             let rns = default_routing_num_shards(*shards);
             let got: Vec<u32> = ids.iter().map(|id| shard_id(id, *shards, rns)).collect();

@@ -65,11 +65,7 @@ fn flatten_into(prefix: &str, value: &Value, out: &mut FlatSettings) {
     match value {
         Value::Object(map) => {
             for (k, v) in map {
-                let key = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
                 flatten_into(&key, v, out);
             }
         }
@@ -102,15 +98,7 @@ pub fn flatten_settings(value: &Value) -> Result<FlatSettings, ClusterError> {
 /// Adds the `index.` prefix to keys that lack it (ES's `Settings.Builder.normalizePrefix("index.")`),
 /// so the short form `number_of_shards` means `index.number_of_shards`.
 pub fn normalize_index_prefix(flat: FlatSettings) -> FlatSettings {
-    flat.into_iter()
-        .map(|(k, v)| {
-            if k.starts_with("index.") {
-                (k, v)
-            } else {
-                (format!("index.{k}"), v)
-            }
-        })
-        .collect()
+    flat.into_iter().map(|(k, v)| if k.starts_with("index.") { (k, v) } else { (format!("index.{k}"), v) }).collect()
 }
 
 /// Flattens and normalises an index settings section from a request.
@@ -139,9 +127,7 @@ fn insert_nested(obj: &mut Map<String, Value>, key: &str, value: Value) {
             obj.insert(key.to_string(), value);
         }
         Some((head, rest)) => {
-            let slot = obj
-                .entry(head.to_string())
-                .or_insert_with(|| Value::Object(Map::new()));
+            let slot = obj.entry(head.to_string()).or_insert_with(|| Value::Object(Map::new()));
             match slot {
                 Value::Object(child) => insert_nested(child, rest, value),
                 _ => {
@@ -156,14 +142,7 @@ fn insert_nested(obj: &mut Map<String, Value>, key: &str, value: Value) {
 pub(crate) fn display_value(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
-        Value::Array(items) => format!(
-            "[{}]",
-            items
-                .iter()
-                .map(display_value)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        Value::Array(items) => format!("[{}]", items.iter().map(display_value).collect::<Vec<_>>().join(", ")),
         Value::Null => "null".into(),
         other => other.to_string(),
     }
@@ -186,14 +165,10 @@ pub fn parse_bool(value: &str) -> Result<bool, ClusterError> {
 
 /// Parses an integer setting with ES's `Setting.parseInt`/`parseLong` messages.
 pub fn parse_int_setting(value: &str, key: &str, min: i64, max: i64) -> Result<i64, ClusterError> {
-    let not_a_number = || {
-        ClusterError::illegal_argument(format!(
-            "Failed to parse value [{value}] for setting [{key}]"
-        ))
-    };
+    let not_a_number =
+        || ClusterError::illegal_argument(format!("Failed to parse value [{value}] for setting [{key}]"));
     let parsed: i64 = value.parse().map_err(|_| not_a_number())?;
-    if max <= i64::from(i32::MAX) && (parsed > i64::from(i32::MAX) || parsed < i64::from(i32::MIN))
-    {
+    if max <= i64::from(i32::MAX) && (parsed > i64::from(i32::MAX) || parsed < i64::from(i32::MIN)) {
         return Err(not_a_number());
     }
     if parsed < min {
@@ -219,18 +194,10 @@ pub fn parse_time_value(value: &str, setting: &str) -> Result<Option<Duration>, 
     if normalized == "0" {
         return Ok(Some(Duration::ZERO));
     }
-    let units: [(&str, f64); 7] = [
-        ("nanos", 1e-9),
-        ("micros", 1e-6),
-        ("ms", 1e-3),
-        ("s", 1.0),
-        ("m", 60.0),
-        ("h", 3600.0),
-        ("d", 86400.0),
-    ];
-    let Some((number, seconds_per_unit)) = units
-        .iter()
-        .find_map(|(suffix, factor)| normalized.strip_suffix(suffix).map(|n| (n.trim(), *factor)))
+    let units: [(&str, f64); 7] =
+        [("nanos", 1e-9), ("micros", 1e-6), ("ms", 1e-3), ("s", 1.0), ("m", 60.0), ("h", 3600.0), ("d", 86400.0)];
+    let Some((number, seconds_per_unit)) =
+        units.iter().find_map(|(suffix, factor)| normalized.strip_suffix(suffix).map(|n| (n.trim(), *factor)))
     else {
         return Err(ClusterError::illegal_argument(format!(
             "failed to parse setting [{setting}] with value [{value}] as a time value: unit is missing or unrecognized"
@@ -251,9 +218,7 @@ pub fn parse_time_value(value: &str, setting: &str) -> Result<Option<Duration>, 
     }
     let secs = amount * seconds_per_unit;
     if secs > 1e15 {
-        return Err(ClusterError::illegal_argument(format!(
-            "failed to parse [{value}]"
-        )));
+        return Err(ClusterError::illegal_argument(format!("failed to parse [{value}]")));
     }
     Ok(Some(Duration::from_secs_f64(secs)))
 }
@@ -297,9 +262,7 @@ pub fn parse_byte_size(value: &str, setting: &str) -> Result<i64, ClusterError> 
         .ok_or_else(|| ClusterError::illegal_argument(format!("failed to parse [{value}]")))?;
     let bytes = amount * factor;
     if bytes > i64::MAX as f64 {
-        return Err(ClusterError::illegal_argument(format!(
-            "failed to parse [{value}]"
-        )));
+        return Err(ClusterError::illegal_argument(format!("failed to parse [{value}]")));
     }
     Ok(bytes as i64)
 }
@@ -323,18 +286,11 @@ pub fn parse_auto_expand_replicas(value: &str) -> Result<Option<AutoExpandReplic
             "failed to parse [{key}] from value: [{value}] at index -1"
         )));
     };
-    let bad = || {
-        ClusterError::illegal_argument(format!(
-            "failed to parse [{key}] from value: [{value}] at index {dash}"
-        ))
-    };
+    let bad =
+        || ClusterError::illegal_argument(format!("failed to parse [{key}] from value: [{value}] at index {dash}"));
     let min: u32 = value[..dash].parse().map_err(|_| bad())?;
     let max_text = &value[dash + 1..];
-    let max = if max_text == "all" {
-        None
-    } else {
-        Some(max_text.parse::<u32>().map_err(|_| bad())?)
-    };
+    let max = if max_text == "all" { None } else { Some(max_text.parse::<u32>().map_err(|_| bad())?) };
     if let Some(max) = max
         && min > max
     {
@@ -395,79 +351,30 @@ pub(crate) struct SettingDef {
     pub default: Option<&'static str>,
 }
 
-const fn def(
-    key: &'static str,
-    kind: Kind,
-    dynamic: bool,
-    default: Option<&'static str>,
-) -> SettingDef {
-    SettingDef {
-        key,
-        kind,
-        dynamic,
-        is_final: false,
-        private: false,
-        default,
-    }
+const fn def(key: &'static str, kind: Kind, dynamic: bool, default: Option<&'static str>) -> SettingDef {
+    SettingDef { key, kind, dynamic, is_final: false, private: false, default }
 }
 
 const fn final_def(key: &'static str, kind: Kind, default: Option<&'static str>) -> SettingDef {
-    SettingDef {
-        key,
-        kind,
-        dynamic: false,
-        is_final: true,
-        private: false,
-        default,
-    }
+    SettingDef { key, kind, dynamic: false, is_final: true, private: false, default }
 }
 
 const fn private_def(key: &'static str, kind: Kind) -> SettingDef {
-    SettingDef {
-        key,
-        kind,
-        dynamic: false,
-        is_final: true,
-        private: true,
-        default: None,
-    }
+    SettingDef { key, kind, dynamic: false, is_final: true, private: true, default: None }
 }
 
 fn index_setting_defs() -> Vec<SettingDef> {
-    let time = Kind::Time {
-        allow_minus_one: false,
-        min_millis: 0,
-    };
+    let time = Kind::Time { allow_minus_one: false, min_millis: 0 };
     vec![
-        final_def(
-            SETTING_NUMBER_OF_SHARDS,
-            Kind::Int {
-                min: 1,
-                max: i64::from(MAX_NUMBER_OF_SHARDS),
-            },
-            Some("1"),
-        ),
+        final_def(SETTING_NUMBER_OF_SHARDS, Kind::Int { min: 1, max: i64::from(MAX_NUMBER_OF_SHARDS) }, Some("1")),
         def(SETTING_NUMBER_OF_REPLICAS, int(0), true, Some("1")),
         final_def(SETTING_NUMBER_OF_ROUTING_SHARDS, int(1), None),
         final_def(SETTING_ROUTING_PARTITION_SIZE, int(1), Some("1")),
-        def(
-            SETTING_REFRESH_INTERVAL,
-            Kind::Time {
-                allow_minus_one: true,
-                min_millis: 0,
-            },
-            true,
-            Some("1s"),
-        ),
+        def(SETTING_REFRESH_INTERVAL, Kind::Time { allow_minus_one: true, min_millis: 0 }, true, Some("1s")),
         def("index.max_result_window", int(1), true, Some("10000")),
         def("index.max_inner_result_window", int(1), true, Some("100")),
         def("index.max_rescore_window", int(1), true, Some("10000")),
-        def(
-            "index.max_docvalue_fields_search",
-            int(0),
-            true,
-            Some("100"),
-        ),
+        def("index.max_docvalue_fields_search", int(0), true, Some("100")),
         def("index.max_script_fields", int(0), true, Some("32")),
         def("index.max_ngram_diff", int(0), true, Some("1")),
         def("index.max_shingle_diff", int(0), true, Some("3")),
@@ -475,44 +382,16 @@ fn index_setting_defs() -> Vec<SettingDef> {
         def("index.max_terms_count", int(1), true, Some("65536")),
         def("index.max_regex_length", int(1), true, Some("1000")),
         def("index.max_slices_per_scroll", int(1), true, Some("1024")),
-        def(
-            "index.translog.durability",
-            Kind::Enum(&["request", "async"]),
-            true,
-            Some("REQUEST"),
-        ),
-        def(
-            "index.translog.sync_interval",
-            Kind::Time {
-                allow_minus_one: false,
-                min_millis: 100,
-            },
-            true,
-            Some("5s"),
-        ),
-        def(
-            "index.translog.flush_threshold_size",
-            Kind::Bytes { min: 0 },
-            true,
-            Some("512mb"),
-        ),
+        def("index.translog.durability", Kind::Enum(&["request", "async"]), true, Some("REQUEST")),
+        def("index.translog.sync_interval", Kind::Time { allow_minus_one: false, min_millis: 100 }, true, Some("5s")),
+        def("index.translog.flush_threshold_size", Kind::Bytes { min: 0 }, true, Some("512mb")),
         def("index.blocks.read_only", Kind::Bool, true, Some("false")),
         def("index.blocks.read", Kind::Bool, true, Some("false")),
         def("index.blocks.write", Kind::Bool, true, Some("false")),
         def("index.blocks.metadata", Kind::Bool, true, Some("false")),
-        def(
-            "index.blocks.read_only_allow_delete",
-            Kind::Bool,
-            true,
-            Some("false"),
-        ),
+        def("index.blocks.read_only_allow_delete", Kind::Bool, true, Some("false")),
         def(SETTING_HIDDEN, Kind::Bool, true, Some("false")),
-        def(
-            "index.auto_expand_replicas",
-            Kind::AutoExpand,
-            true,
-            Some("false"),
-        ),
+        def("index.auto_expand_replicas", Kind::AutoExpand, true, Some("false")),
         private_def(SETTING_UUID, Kind::Any),
         private_def(SETTING_VERSION_CREATED, Kind::Any),
         private_def(SETTING_CREATION_DATE, Kind::Long { min: -1 }),
@@ -520,51 +399,16 @@ fn index_setting_defs() -> Vec<SettingDef> {
         def("index.codec", Kind::Any, false, Some("default")),
         def("index.search.idle.after", time, true, Some("30s")),
         def("index.gc_deletes", time, true, Some("60s")),
-        def(
-            "index.write.wait_for_active_shards",
-            Kind::ActiveShards,
-            true,
-            Some("1"),
-        ),
+        def("index.write.wait_for_active_shards", Kind::ActiveShards, true, Some("1")),
         def("index.priority", int(0), true, Some("1")),
         def("index.query.default_field", Kind::Any, true, Some("*")),
-        def(
-            "index.mapping.total_fields.limit",
-            int(0),
-            true,
-            Some("1000"),
-        ),
+        def("index.mapping.total_fields.limit", int(0), true, Some("1000")),
         def("index.mapping.depth.limit", int(1), true, Some("20")),
-        def(
-            "index.mapping.nested_fields.limit",
-            int(0),
-            true,
-            Some("50"),
-        ),
-        def(
-            "index.mapping.nested_objects.limit",
-            int(0),
-            true,
-            Some("10000"),
-        ),
-        def(
-            "index.mapping.field_name_length.limit",
-            Kind::Long { min: 1 },
-            true,
-            Some("9223372036854775807"),
-        ),
-        def(
-            "index.mapping.total_fields.ignore_dynamic_beyond_limit",
-            Kind::Bool,
-            true,
-            Some("false"),
-        ),
-        def(
-            "index.mapping.ignore_malformed",
-            Kind::Bool,
-            false,
-            Some("false"),
-        ),
+        def("index.mapping.nested_fields.limit", int(0), true, Some("50")),
+        def("index.mapping.nested_objects.limit", int(0), true, Some("10000")),
+        def("index.mapping.field_name_length.limit", Kind::Long { min: 1 }, true, Some("9223372036854775807")),
+        def("index.mapping.total_fields.ignore_dynamic_beyond_limit", Kind::Bool, true, Some("false")),
+        def("index.mapping.ignore_malformed", Kind::Bool, false, Some("false")),
         def("index.mapping.coerce", Kind::Bool, false, Some("false")),
         def(
             "index.routing.allocation.enable",
@@ -572,39 +416,16 @@ fn index_setting_defs() -> Vec<SettingDef> {
             true,
             Some("all"),
         ),
-        def(
-            "index.routing.rebalance.enable",
-            Kind::Enum(&["all", "primaries", "replicas", "none"]),
-            true,
-            Some("all"),
-        ),
-        def(
-            "index.routing.allocation.total_shards_per_node",
-            int(-1),
-            true,
-            Some("-1"),
-        ),
-        def(
-            "index.unassigned.node_left.delayed_timeout",
-            time,
-            true,
-            Some("1m"),
-        ),
-        def(
-            "index.highlight.max_analyzed_offset",
-            int(1),
-            true,
-            Some("1000000"),
-        ),
+        def("index.routing.rebalance.enable", Kind::Enum(&["all", "primaries", "replicas", "none"]), true, Some("all")),
+        def("index.routing.allocation.total_shards_per_node", int(-1), true, Some("-1")),
+        def("index.unassigned.node_left.delayed_timeout", time, true, Some("1m")),
+        def("index.highlight.max_analyzed_offset", int(1), true, Some("1000000")),
         def("index.default_pipeline", Kind::Any, true, Some("_none")),
         def("index.final_pipeline", Kind::Any, true, Some("_none")),
         final_def("index.soft_deletes.enabled", Kind::Bool, Some("true")),
         def(
             "index.remote_sync.sync_interval",
-            Kind::Time {
-                allow_minus_one: false,
-                min_millis: 1000,
-            },
+            Kind::Time { allow_minus_one: false, min_millis: 1000 },
             true,
             Some("30s"),
         ),
@@ -635,22 +456,14 @@ pub(crate) struct KnownSetting {
 
 fn lookup_in(defs: &[SettingDef], prefixes: &[(&str, bool)], key: &str) -> Option<KnownSetting> {
     if let Some(d) = defs.iter().find(|d| d.key == key) {
-        return Some(KnownSetting {
-            kind: d.kind,
-            dynamic: d.dynamic,
-            is_final: d.is_final,
-            private: d.private,
-        });
+        return Some(KnownSetting { kind: d.kind, dynamic: d.dynamic, is_final: d.is_final, private: d.private });
     }
-    prefixes
-        .iter()
-        .find(|(p, _)| key.starts_with(p) && key.len() > p.len())
-        .map(|(_, dynamic)| KnownSetting {
-            kind: Kind::Any,
-            dynamic: *dynamic,
-            is_final: false,
-            private: false,
-        })
+    prefixes.iter().find(|(p, _)| key.starts_with(p) && key.len() > p.len()).map(|(_, dynamic)| KnownSetting {
+        kind: Kind::Any,
+        dynamic: *dynamic,
+        is_final: false,
+        private: false,
+    })
 }
 
 pub(crate) fn lookup_index_setting(key: &str) -> Option<KnownSetting> {
@@ -679,11 +492,8 @@ fn similarity(target: &str, other: &str) -> f32 {
 
 /// ES's "unknown setting" message, with its "did you mean" suggestions.
 pub(crate) fn unknown_setting_error(key: &str, known_keys: &[&str]) -> ClusterError {
-    let mut scored: Vec<(f32, &str)> = known_keys
-        .iter()
-        .map(|k| (similarity(key, k), *k))
-        .filter(|(d, _)| *d > 0.7)
-        .collect();
+    let mut scored: Vec<(f32, &str)> =
+        known_keys.iter().map(|k| (similarity(key, k), *k)).filter(|(d, _)| *d > 0.7).collect();
     scored.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
     let mut msg = format!("unknown setting [{key}]");
     if scored.is_empty() {
@@ -714,21 +524,16 @@ pub(crate) fn validate_value(key: &str, kind: Kind, value: &Value) -> Result<(),
         Kind::Int { min, max } => parse_int_setting(&text, key, min, max).map(|_| ()),
         Kind::Long { min } => parse_int_setting(&text, key, min, i64::MAX).map(|_| ()),
         Kind::Bool => parse_bool(&text).map(|_| ()),
-        Kind::Time {
-            allow_minus_one,
-            min_millis,
-        } => match parse_time_value(&text, key)? {
+        Kind::Time { allow_minus_one, min_millis } => match parse_time_value(&text, key)? {
             None if allow_minus_one => Ok(()),
             None => Err(ClusterError::illegal_argument(format!(
                 "failed to parse value [{text}] for setting [{key}], must be >= [{}]",
                 format_millis(min_millis)
             ))),
-            Some(d) if (d.as_millis() as u64) < min_millis => {
-                Err(ClusterError::illegal_argument(format!(
-                    "failed to parse value [{text}] for setting [{key}], must be >= [{}]",
-                    format_millis(min_millis)
-                )))
-            }
+            Some(d) if (d.as_millis() as u64) < min_millis => Err(ClusterError::illegal_argument(format!(
+                "failed to parse value [{text}] for setting [{key}], must be >= [{}]",
+                format_millis(min_millis)
+            ))),
             Some(_) => Ok(()),
         },
         Kind::Bytes { min } => {
@@ -755,10 +560,7 @@ pub(crate) fn validate_value(key: &str, kind: Kind, value: &Value) -> Result<(),
                     text.to_uppercase()
                 )))
             } else if key.ends_with("rebalance.enable") {
-                Err(ClusterError::illegal_argument(format!(
-                    "Illegal rebalance.enable value [{}]",
-                    text.to_uppercase()
-                )))
+                Err(ClusterError::illegal_argument(format!("Illegal rebalance.enable value [{}]", text.to_uppercase())))
             } else {
                 Err(ClusterError::illegal_argument(format!(
                     "Failed to parse value [{text}] for setting [{key}], expected one of [{}]",
@@ -773,32 +575,22 @@ pub(crate) fn validate_value(key: &str, kind: Kind, value: &Value) -> Result<(),
             }
             match text.parse::<i32>() {
                 Ok(n) if n >= 0 => Ok(()),
-                Ok(_) => Err(ClusterError::illegal_argument(format!(
-                    "Invalid value [{text}] for setting [{key}]"
-                ))),
-                Err(_) => Err(ClusterError::illegal_argument(format!(
-                    "Failed to parse value [{text}] for setting [{key}]"
-                ))),
+                Ok(_) => Err(ClusterError::illegal_argument(format!("Invalid value [{text}] for setting [{key}]"))),
+                Err(_) => {
+                    Err(ClusterError::illegal_argument(format!("Failed to parse value [{text}] for setting [{key}]")))
+                }
             }
         }
     }
 }
 
 fn format_millis(millis: u64) -> String {
-    if millis.is_multiple_of(1000) {
-        format!("{}s", millis / 1000)
-    } else {
-        format!("{millis}ms")
-    }
+    if millis.is_multiple_of(1000) { format!("{}s", millis / 1000) } else { format!("{millis}ms") }
 }
 
 fn format_bytes(bytes: i64) -> String {
     const MB: i64 = 1024 * 1024;
-    if bytes >= MB && bytes % MB == 0 {
-        format!("{}mb", bytes / MB)
-    } else {
-        format!("{bytes}b")
-    }
+    if bytes >= MB && bytes % MB == 0 { format!("{}mb", bytes / MB) } else { format!("{bytes}b") }
 }
 
 /// Checks every key of a flat index settings map is known and every value parses. Null values (resets)
@@ -817,9 +609,7 @@ pub(crate) fn validate_index_settings(flat: &FlatSettings) -> Result<(), Cluster
 /// Checks that need several settings together (routing shards vs. shards).
 pub(crate) fn cross_validate(flat: &FlatSettings) -> Result<(), ClusterError> {
     let settings = IndexSettings::from_flat(flat.clone());
-    if let Some(rns) = flat
-        .get(SETTING_NUMBER_OF_ROUTING_SHARDS)
-        .and_then(Value::as_str)
+    if let Some(rns) = flat.get(SETTING_NUMBER_OF_ROUTING_SHARDS).and_then(Value::as_str)
         && let Ok(rns) = rns.parse::<u32>()
     {
         let shards = settings.number_of_shards();
@@ -907,9 +697,7 @@ impl IndexSettings {
     }
 
     fn get_bool(&self, key: &str, default: bool) -> bool {
-        self.get_str(key)
-            .and_then(|s| parse_bool(s).ok())
-            .unwrap_or(default)
+        self.get_str(key).and_then(|s| parse_bool(s).ok()).unwrap_or(default)
     }
 
     fn get_time(&self, key: &str, default: Duration) -> Option<Duration> {
@@ -921,9 +709,7 @@ impl IndexSettings {
 
     /// `index.number_of_shards` (default 1).
     pub fn number_of_shards(&self) -> u32 {
-        self.get_parsed::<u32>(SETTING_NUMBER_OF_SHARDS)
-            .filter(|n| *n >= 1)
-            .unwrap_or(1)
+        self.get_parsed::<u32>(SETTING_NUMBER_OF_SHARDS).filter(|n| *n >= 1).unwrap_or(1)
     }
 
     /// `index.number_of_replicas` (default 1).
@@ -940,9 +726,7 @@ impl IndexSettings {
 
     /// `index.routing_partition_size` (default 1: not partitioned).
     pub fn routing_partition_size(&self) -> u32 {
-        self.get_parsed::<u32>(SETTING_ROUTING_PARTITION_SIZE)
-            .filter(|p| *p >= 1)
-            .unwrap_or(1)
+        self.get_parsed::<u32>(SETTING_ROUTING_PARTITION_SIZE).filter(|p| *p >= 1).unwrap_or(1)
     }
 
     /// `index.refresh_interval` (default 1s); `None` when refreshes are disabled (`-1`).
@@ -963,8 +747,7 @@ impl IndexSettings {
 
     /// `index.max_inner_result_window` (default 100).
     pub fn max_inner_result_window(&self) -> u64 {
-        self.get_parsed("index.max_inner_result_window")
-            .unwrap_or(100)
+        self.get_parsed("index.max_inner_result_window").unwrap_or(100)
     }
 
     /// `index.translog.durability` (default `request`).
@@ -977,8 +760,7 @@ impl IndexSettings {
 
     /// `index.translog.sync_interval` (default 5s).
     pub fn translog_sync_interval(&self) -> Duration {
-        self.get_time("index.translog.sync_interval", Duration::from_secs(5))
-            .unwrap_or(Duration::from_secs(5))
+        self.get_time("index.translog.sync_interval", Duration::from_secs(5)).unwrap_or(Duration::from_secs(5))
     }
 
     /// The `index.blocks.*` flags.
@@ -999,20 +781,17 @@ impl IndexSettings {
 
     /// `index.auto_expand_replicas` (default disabled).
     pub fn auto_expand_replicas(&self) -> Option<AutoExpandReplicas> {
-        self.get_str("index.auto_expand_replicas")
-            .and_then(|s| parse_auto_expand_replicas(s).ok().flatten())
+        self.get_str("index.auto_expand_replicas").and_then(|s| parse_auto_expand_replicas(s).ok().flatten())
     }
 
     /// `index.search.idle.after` (default 30s).
     pub fn search_idle_after(&self) -> Duration {
-        self.get_time("index.search.idle.after", Duration::from_secs(30))
-            .unwrap_or(Duration::from_secs(30))
+        self.get_time("index.search.idle.after", Duration::from_secs(30)).unwrap_or(Duration::from_secs(30))
     }
 
     /// `index.gc_deletes` (default 60s): how long delete tombstones keep their version.
     pub fn gc_deletes(&self) -> Duration {
-        self.get_time("index.gc_deletes", Duration::from_secs(60))
-            .unwrap_or(Duration::from_secs(60))
+        self.get_time("index.gc_deletes", Duration::from_secs(60)).unwrap_or(Duration::from_secs(60))
     }
 
     /// `index.codec` (default `default`).
@@ -1041,16 +820,9 @@ impl IndexSettings {
         let sub: FlatSettings = self
             .flat
             .iter()
-            .filter_map(|(k, v)| {
-                k.strip_prefix("index.analysis.")
-                    .map(|rest| (rest.to_string(), v.clone()))
-            })
+            .filter_map(|(k, v)| k.strip_prefix("index.analysis.").map(|rest| (rest.to_string(), v.clone())))
             .collect();
-        if sub.is_empty() {
-            None
-        } else {
-            Some(nest_settings(&sub))
-        }
+        if sub.is_empty() { None } else { Some(nest_settings(&sub)) }
     }
 
     /// The flat rendering (`flat_settings=true`).
@@ -1075,24 +847,13 @@ impl IndexSettings {
     /// `defaults()` rendered flat or nested.
     pub fn defaults_json(&self, flat: bool) -> Value {
         let defaults = self.defaults();
-        if flat {
-            flat_settings_json(&defaults)
-        } else {
-            nest_settings(&defaults)
-        }
+        if flat { flat_settings_json(&defaults) } else { nest_settings(&defaults) }
     }
 
     /// ES's `GET {index}/_settings` body for this index: `{"settings":..}` plus `"defaults"` when asked.
     pub fn render(&self, flat: bool, include_defaults: bool) -> Value {
         let mut out = Map::new();
-        out.insert(
-            "settings".into(),
-            if flat {
-                self.to_flat_json()
-            } else {
-                self.to_nested_json()
-            },
-        );
+        out.insert("settings".into(), if flat { self.to_flat_json() } else { self.to_nested_json() });
         if include_defaults {
             out.insert("defaults".into(), self.defaults_json(flat));
         }
@@ -1135,10 +896,7 @@ mod tests {
         assert_eq!(s["index.hidden"], json!("true"));
         assert_eq!(s["index.analysis.filter.f.stopwords"], json!(["a", "b"]));
         let settings = IndexSettings::from_flat(s);
-        assert_eq!(
-            settings.analysis().unwrap(),
-            json!({"filter": {"f": {"stopwords": ["a", "b"], "type": "stop"}}})
-        );
+        assert_eq!(settings.analysis().unwrap(), json!({"filter": {"f": {"stopwords": ["a", "b"], "type": "stop"}}}));
     }
 
     #[test]
@@ -1146,10 +904,7 @@ mod tests {
         let mut flat = FlatSettings::new();
         flat.insert("index.number_of_shards".into(), json!("1"));
         flat.insert("index.version.created".into(), json!("8500003"));
-        flat.insert(
-            "index.routing.allocation.include._tier_preference".into(),
-            json!("data_content"),
-        );
+        flat.insert("index.routing.allocation.include._tier_preference".into(), json!("data_content"));
         let nested = nest_settings(&flat);
         assert_eq!(
             nested,
@@ -1171,31 +926,22 @@ mod tests {
 
     #[test]
     fn unknown_settings_like_es() {
-        let err = validate_index_settings(&parse_index_settings(&json!({"index.foo": 1})).unwrap())
-            .unwrap_err();
+        let err = validate_index_settings(&parse_index_settings(&json!({"index.foo": 1})).unwrap()).unwrap_err();
         assert_eq!(
             err.to_string(),
             "unknown setting [index.foo] please check that any required plugins are installed, or check the breaking changes documentation for removed settings"
         );
         assert_eq!(err.es_type(), "illegal_argument_exception");
-        let err = validate_index_settings(
-            &parse_index_settings(&json!({"index.number_of_shard": 1})).unwrap(),
-        )
-        .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "unknown setting [index.number_of_shard] did you mean [index.number_of_shards]?"
-        );
+        let err =
+            validate_index_settings(&parse_index_settings(&json!({"index.number_of_shard": 1})).unwrap()).unwrap_err();
+        assert_eq!(err.to_string(), "unknown setting [index.number_of_shard] did you mean [index.number_of_shards]?");
     }
 
     #[test]
     fn value_errors_like_es() {
         let check = |v: Value| {
             let flat = parse_index_settings(&v).unwrap();
-            validate_index_settings(&flat)
-                .and_then(|()| cross_validate(&flat))
-                .unwrap_err()
-                .to_string()
+            validate_index_settings(&flat).and_then(|()| cross_validate(&flat)).unwrap_err().to_string()
         };
         assert_eq!(
             check(json!({"number_of_shards": 0})),
@@ -1237,11 +983,15 @@ mod tests {
             check(json!({"auto_expand_replicas": "x"})),
             "failed to parse [index.auto_expand_replicas] from value: [x] at index -1"
         );
-        assert!(validate_index_settings(
-            &parse_index_settings(&json!({"refresh_interval": "-1", "translog.durability": "ASYNC", "auto_expand_replicas": "0-all"}))
+        assert!(
+            validate_index_settings(
+                &parse_index_settings(
+                    &json!({"refresh_interval": "-1", "translog.durability": "ASYNC", "auto_expand_replicas": "0-all"})
+                )
                 .unwrap()
-        )
-        .is_ok());
+            )
+            .is_ok()
+        );
     }
 
     #[test]
@@ -1267,46 +1017,19 @@ mod tests {
 
     #[test]
     fn time_values() {
-        assert_eq!(
-            parse_time_value("1s", "k").unwrap(),
-            Some(Duration::from_secs(1))
-        );
-        assert_eq!(
-            parse_time_value("500ms", "k").unwrap(),
-            Some(Duration::from_millis(500))
-        );
-        assert_eq!(
-            parse_time_value("2m", "k").unwrap(),
-            Some(Duration::from_secs(120))
-        );
-        assert_eq!(
-            parse_time_value("1h", "k").unwrap(),
-            Some(Duration::from_secs(3600))
-        );
-        assert_eq!(
-            parse_time_value("1d", "k").unwrap(),
-            Some(Duration::from_secs(86400))
-        );
-        assert_eq!(
-            parse_time_value("10micros", "k").unwrap(),
-            Some(Duration::from_micros(10))
-        );
-        assert_eq!(
-            parse_time_value("10nanos", "k").unwrap(),
-            Some(Duration::from_nanos(10))
-        );
-        assert_eq!(
-            parse_time_value("1.5s", "k").unwrap(),
-            Some(Duration::from_millis(1500))
-        );
+        assert_eq!(parse_time_value("1s", "k").unwrap(), Some(Duration::from_secs(1)));
+        assert_eq!(parse_time_value("500ms", "k").unwrap(), Some(Duration::from_millis(500)));
+        assert_eq!(parse_time_value("2m", "k").unwrap(), Some(Duration::from_secs(120)));
+        assert_eq!(parse_time_value("1h", "k").unwrap(), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_time_value("1d", "k").unwrap(), Some(Duration::from_secs(86400)));
+        assert_eq!(parse_time_value("10micros", "k").unwrap(), Some(Duration::from_micros(10)));
+        assert_eq!(parse_time_value("10nanos", "k").unwrap(), Some(Duration::from_nanos(10)));
+        assert_eq!(parse_time_value("1.5s", "k").unwrap(), Some(Duration::from_millis(1500)));
         assert_eq!(parse_time_value("-1", "k").unwrap(), None);
         assert_eq!(parse_time_value("0", "k").unwrap(), Some(Duration::ZERO));
         assert!(parse_time_value("-5s", "k").is_err());
         assert!(parse_time_value("abc", "k").is_err());
-        assert_eq!(
-            parse_time_value("xs", "k").unwrap_err().to_string(),
-            "failed to parse [xs]"
-        );
+        assert_eq!(parse_time_value("xs", "k").unwrap_err().to_string(), "failed to parse [xs]");
     }
 
     #[test]
@@ -1353,18 +1076,12 @@ mod tests {
         assert_eq!(s.translog_durability(), TranslogDurability::Async);
         assert!(s.blocks().write);
         assert!(s.hidden());
-        assert_eq!(
-            s.auto_expand_replicas(),
-            Some(AutoExpandReplicas { min: 0, max: None })
-        );
+        assert_eq!(s.auto_expand_replicas(), Some(AutoExpandReplicas { min: 0, max: None }));
         let defaults = s.defaults();
         assert!(!defaults.contains_key("index.number_of_shards"));
         assert_eq!(defaults["index.max_inner_result_window"], json!("100"));
         let rendered = s.render(false, true);
-        assert_eq!(
-            rendered["settings"]["index"]["number_of_shards"],
-            json!("3")
-        );
+        assert_eq!(rendered["settings"]["index"]["number_of_shards"], json!("3"));
         assert_eq!(rendered["defaults"]["index"]["gc_deletes"], json!("60s"));
         let flat = s.render(true, false);
         assert_eq!(flat["settings"]["index.number_of_shards"], json!("3"));

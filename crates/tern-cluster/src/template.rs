@@ -14,8 +14,8 @@ use crate::alias::{AliasMetadata, parse_aliases_section};
 use crate::error::ClusterError;
 use crate::names::INVALID_FILENAME_CHARS;
 use crate::settings::{
-    FlatSettings, IndexSettings, SETTING_HIDDEN, SETTING_UUID, SETTING_VERSION_CREATED,
-    nest_settings, parse_index_settings, validate_index_settings,
+    FlatSettings, IndexSettings, SETTING_HIDDEN, SETTING_UUID, SETTING_VERSION_CREATED, nest_settings,
+    parse_index_settings, validate_index_settings,
 };
 use crate::wildcard::{is_match_all, wildcard_match};
 
@@ -33,19 +33,15 @@ pub struct Template {
 
 impl Template {
     pub fn parse(value: &Value) -> Result<Template, ClusterError> {
-        let obj = value
-            .as_object()
-            .ok_or_else(|| ClusterError::XContentParse("[template] must be an object".into()))?;
+        let obj =
+            value.as_object().ok_or_else(|| ClusterError::XContentParse("[template] must be an object".into()))?;
         let mut t = Template::default();
         for (field, v) in obj {
             match field.as_str() {
                 "settings" => {
                     if !v.is_null() {
                         t.settings = Some(IndexSettings::from_flat(
-                            parse_index_settings(v)?
-                                .into_iter()
-                                .filter(|(_, v)| !v.is_null())
-                                .collect(),
+                            parse_index_settings(v)?.into_iter().filter(|(_, v)| !v.is_null()).collect(),
                         ));
                     }
                 }
@@ -53,9 +49,7 @@ impl Template {
                     Value::Null => {}
                     Value::Object(_) => t.mappings = Some(v.clone()),
                     _ => {
-                        return Err(ClusterError::XContentParse(
-                            "[template] failed to parse field [mappings]".into(),
-                        ));
+                        return Err(ClusterError::XContentParse("[template] failed to parse field [mappings]".into()));
                     }
                 },
                 "aliases" => {
@@ -69,9 +63,7 @@ impl Template {
                     )));
                 }
                 other => {
-                    return Err(ClusterError::XContentParse(format!(
-                        "[template] unknown field [{other}]"
-                    )));
+                    return Err(ClusterError::XContentParse(format!("[template] unknown field [{other}]")));
                 }
             }
         }
@@ -88,10 +80,7 @@ impl Template {
             out.insert("mappings".into(), m.clone());
         }
         if let Some(a) = &self.aliases {
-            out.insert(
-                "aliases".into(),
-                Value::Object(a.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()),
-            );
+            out.insert("aliases".into(), Value::Object(a.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()));
         }
         Value::Object(out)
     }
@@ -104,17 +93,13 @@ impl Template {
 fn opt_i64(field: &str, v: &Value) -> Result<Option<i64>, ClusterError> {
     match v {
         Value::Null => Ok(None),
-        Value::Number(n) => n
-            .as_i64()
-            .map(Some)
-            .ok_or_else(|| ClusterError::XContentParse(format!("[{field}] must be an integer"))),
-        Value::String(s) => s
-            .parse()
-            .map(Some)
-            .map_err(|_| ClusterError::XContentParse(format!("[{field}] must be an integer"))),
-        _ => Err(ClusterError::XContentParse(format!(
-            "[{field}] must be an integer"
-        ))),
+        Value::Number(n) => {
+            n.as_i64().map(Some).ok_or_else(|| ClusterError::XContentParse(format!("[{field}] must be an integer")))
+        }
+        Value::String(s) => {
+            s.parse().map(Some).map_err(|_| ClusterError::XContentParse(format!("[{field}] must be an integer")))
+        }
+        _ => Err(ClusterError::XContentParse(format!("[{field}] must be an integer"))),
     }
 }
 
@@ -122,9 +107,7 @@ fn opt_bool(field: &str, v: &Value) -> Result<Option<bool>, ClusterError> {
     match v {
         Value::Null => Ok(None),
         Value::Bool(b) => Ok(Some(*b)),
-        _ => Err(ClusterError::XContentParse(format!(
-            "[{field}] must be a boolean"
-        ))),
+        _ => Err(ClusterError::XContentParse(format!("[{field}] must be a boolean"))),
     }
 }
 
@@ -135,14 +118,12 @@ fn string_list(field: &str, v: &Value) -> Result<Vec<String>, ClusterError> {
         Value::Array(items) => items
             .iter()
             .map(|i| {
-                i.as_str().map(String::from).ok_or_else(|| {
-                    ClusterError::XContentParse(format!("[{field}] must contain strings"))
-                })
+                i.as_str()
+                    .map(String::from)
+                    .ok_or_else(|| ClusterError::XContentParse(format!("[{field}] must contain strings")))
             })
             .collect(),
-        _ => Err(ClusterError::XContentParse(format!(
-            "[{field}] must be an array of strings"
-        ))),
+        _ => Err(ClusterError::XContentParse(format!("[{field}] must be an array of strings"))),
     }
 }
 
@@ -172,9 +153,9 @@ impl IndexTemplate {
     /// Parses a `PUT _index_template/{name}` body (structure only; see
     /// `MetadataCommand::PutIndexTemplate` for the semantic checks against the state).
     pub fn parse(body: &Value) -> Result<IndexTemplate, ClusterError> {
-        let obj = body.as_object().ok_or_else(|| {
-            ClusterError::XContentParse("[index_template] request body must be an object".into())
-        })?;
+        let obj = body
+            .as_object()
+            .ok_or_else(|| ClusterError::XContentParse("[index_template] request body must be an object".into()))?;
         let mut t = IndexTemplate::default();
         let mut has_patterns = false;
         for (field, v) in obj {
@@ -194,17 +175,13 @@ impl IndexTemplate {
                 "_meta" => {
                     if !v.is_null() {
                         if !v.is_object() {
-                            return Err(ClusterError::XContentParse(
-                                "[_meta] must be an object".into(),
-                            ));
+                            return Err(ClusterError::XContentParse("[_meta] must be an object".into()));
                         }
                         t.meta = Some(v.clone());
                     }
                 }
                 "allow_auto_create" => t.allow_auto_create = opt_bool(field, v)?,
-                "ignore_missing_component_templates" => {
-                    t.ignore_missing_component_templates = string_list(field, v)?
-                }
+                "ignore_missing_component_templates" => t.ignore_missing_component_templates = string_list(field, v)?,
                 "deprecated" => t.deprecated = opt_bool(field, v)?,
                 "data_stream" => {
                     return Err(ClusterError::illegal_argument(
@@ -212,9 +189,7 @@ impl IndexTemplate {
                     ));
                 }
                 other => {
-                    return Err(ClusterError::XContentParse(format!(
-                        "[index_template] unknown field [{other}]"
-                    )));
+                    return Err(ClusterError::XContentParse(format!("[index_template] unknown field [{other}]")));
                 }
             }
         }
@@ -245,10 +220,7 @@ impl IndexTemplate {
     /// ES's rendering inside `GET _index_template`.
     pub fn to_json(&self) -> Value {
         let mut out = Map::new();
-        out.insert(
-            "index_patterns".into(),
-            Value::from(self.index_patterns.clone()),
-        );
+        out.insert("index_patterns".into(), Value::from(self.index_patterns.clone()));
         if let Some(t) = &self.template {
             out.insert("template".into(), t.to_json());
         }
@@ -292,11 +264,9 @@ pub struct ComponentTemplate {
 
 impl ComponentTemplate {
     pub fn parse(body: &Value) -> Result<ComponentTemplate, ClusterError> {
-        let obj = body.as_object().ok_or_else(|| {
-            ClusterError::XContentParse(
-                "[component_template] request body must be an object".into(),
-            )
-        })?;
+        let obj = body
+            .as_object()
+            .ok_or_else(|| ClusterError::XContentParse("[component_template] request body must be an object".into()))?;
         let mut t = ComponentTemplate::default();
         let mut has_template = false;
         for (field, v) in obj {
@@ -313,16 +283,12 @@ impl ComponentTemplate {
                 }
                 "deprecated" => t.deprecated = opt_bool(field, v)?,
                 other => {
-                    return Err(ClusterError::XContentParse(format!(
-                        "[component_template] unknown field [{other}]"
-                    )));
+                    return Err(ClusterError::XContentParse(format!("[component_template] unknown field [{other}]")));
                 }
             }
         }
         if !has_template {
-            return Err(ClusterError::XContentParse(
-                "[component_template] Required [template]".into(),
-            ));
+            return Err(ClusterError::XContentParse("[component_template] Required [template]".into()));
         }
         Ok(t)
     }
@@ -384,9 +350,7 @@ pub(crate) fn validate_template_parts(
         if p.starts_with('_') {
             errors.push(format!("index_pattern [{p}] must not start with '_'"));
         }
-        if p.chars()
-            .any(|c| c != '*' && INVALID_FILENAME_CHARS.contains(&c))
-        {
+        if p.chars().any(|c| c != '*' && INVALID_FILENAME_CHARS.contains(&c)) {
             errors.push(format!(
                 "index_pattern [{p}] must not contain the following characters [ , \", *, \\, <, |, ,, >, /, ?]"
             ));
@@ -398,15 +362,11 @@ pub(crate) fn validate_template_parts(
         }
         for key in [SETTING_UUID, SETTING_VERSION_CREATED] {
             if settings.contains_key(key) {
-                errors.push(format!(
-                    "private index setting [{key}] can not be set explicitly"
-                ));
+                errors.push(format!("private index setting [{key}] can not be set explicitly"));
             }
         }
         if patterns.iter().any(|p| is_match_all(p)) && settings.contains_key(SETTING_HIDDEN) {
-            errors.push(format!(
-                "global templates may not specify the setting {SETTING_HIDDEN}"
-            ));
+            errors.push(format!("global templates may not specify the setting {SETTING_HIDDEN}"));
         }
     }
     if !errors.is_empty() {
@@ -434,9 +394,7 @@ pub fn deep_merge(base: &mut Value, overlay: &Value) {
         (Value::Object(b), Value::Object(o)) => {
             for (k, v) in o {
                 match b.get_mut(k) {
-                    Some(existing) if existing.is_object() && v.is_object() => {
-                        deep_merge(existing, v)
-                    }
+                    Some(existing) if existing.is_object() && v.is_object() => deep_merge(existing, v),
                     _ => {
                         b.insert(k.clone(), v.clone());
                     }
@@ -464,10 +422,7 @@ mod tests {
         assert!(t.matches("logs-1"));
         assert!(!t.matches("metrics"));
         let j = t.to_json();
-        assert_eq!(
-            j["template"]["settings"]["index"]["number_of_shards"],
-            json!("2")
-        );
+        assert_eq!(j["template"]["settings"]["index"]["number_of_shards"], json!("2"));
         assert_eq!(j["composed_of"], json!(["c1"]));
         assert_eq!(j["_meta"]["owner"], json!("me"));
         assert_eq!(j["template"]["aliases"]["logs"], json!({}));
@@ -482,23 +437,14 @@ mod tests {
     #[test]
     fn missing_patterns_and_bad_fields() {
         let e = IndexTemplate::parse(&json!({"priority": 1})).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "Validation Failed: 1: index patterns are missing;"
-        );
-        let e =
-            IndexTemplate::parse(&json!({"index_patterns": ["a"], "priority": -1})).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "Validation Failed: 1: index template priority must be >= 0;"
-        );
+        assert_eq!(e.to_string(), "Validation Failed: 1: index patterns are missing;");
+        let e = IndexTemplate::parse(&json!({"index_patterns": ["a"], "priority": -1})).unwrap_err();
+        assert_eq!(e.to_string(), "Validation Failed: 1: index template priority must be >= 0;");
         let e = IndexTemplate::parse(&json!({"index_patterns": ["a"], "foo": 1})).unwrap_err();
         assert_eq!(e.to_string(), "[index_template] unknown field [foo]");
-        let e =
-            IndexTemplate::parse(&json!({"index_patterns": ["a"], "data_stream": {}})).unwrap_err();
+        let e = IndexTemplate::parse(&json!({"index_patterns": ["a"], "data_stream": {}})).unwrap_err();
         assert_eq!(e.es_type(), "illegal_argument_exception");
-        let e = IndexTemplate::parse(&json!({"index_patterns": ["a"], "template": {"bogus": 1}}))
-            .unwrap_err();
+        let e = IndexTemplate::parse(&json!({"index_patterns": ["a"], "template": {"bogus": 1}})).unwrap_err();
         assert_eq!(e.to_string(), "[template] unknown field [bogus]");
     }
 
@@ -518,31 +464,20 @@ mod tests {
         );
         let hidden = Template::parse(&json!({"settings": {"index.hidden": true}})).unwrap();
         let e = validate_template_parts("g", &["*".into()], Some(&hidden)).unwrap_err();
-        assert!(
-            e.to_string()
-                .contains("global templates may not specify the setting index.hidden")
-        );
+        assert!(e.to_string().contains("global templates may not specify the setting index.hidden"));
         let aliased = Template::parse(&json!({"aliases": {"a*": {}}}));
         assert!(aliased.is_err());
         let aliased = Template::parse(&json!({"aliases": {"logs": {}}})).unwrap();
         let e = validate_template_parts("t", &["logs".into()], Some(&aliased)).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "alias [logs] cannot be the same as any pattern in [logs]"
-        );
+        assert_eq!(e.to_string(), "alias [logs] cannot be the same as any pattern in [logs]");
     }
 
     #[test]
     fn component_templates() {
-        let c = ComponentTemplate::parse(
-            &json!({"template": {"settings": {"number_of_replicas": 0}}, "version": 1}),
-        )
-        .unwrap();
+        let c = ComponentTemplate::parse(&json!({"template": {"settings": {"number_of_replicas": 0}}, "version": 1}))
+            .unwrap();
         assert_eq!(c.version, Some(1));
-        assert_eq!(
-            c.to_json()["template"]["settings"]["index"]["number_of_replicas"],
-            json!("0")
-        );
+        assert_eq!(c.to_json()["template"]["settings"]["index"]["number_of_replicas"], json!("0"));
         assert!(ComponentTemplate::parse(&json!({"version": 1})).is_err());
     }
 

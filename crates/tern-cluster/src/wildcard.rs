@@ -52,24 +52,16 @@ pub fn patterns_intersect(a: &str, b: &str) -> bool {
     intersect_from(&a, &b, 0, 0, &mut memo)
 }
 
-fn intersect_from(
-    a: &[char],
-    b: &[char],
-    i: usize,
-    j: usize,
-    memo: &mut Vec<Vec<Option<bool>>>,
-) -> bool {
+fn intersect_from(a: &[char], b: &[char], i: usize, j: usize, memo: &mut Vec<Vec<Option<bool>>>) -> bool {
     if let Some(r) = memo[i][j] {
         return r;
     }
     let result = if i == a.len() && j == b.len() {
         true
     } else if i < a.len() && a[i] == '*' {
-        intersect_from(a, b, i + 1, j, memo)
-            || (j < b.len() && intersect_from(a, b, i, j + 1, memo))
+        intersect_from(a, b, i + 1, j, memo) || (j < b.len() && intersect_from(a, b, i, j + 1, memo))
     } else if j < b.len() && b[j] == '*' {
-        intersect_from(a, b, i, j + 1, memo)
-            || (i < a.len() && intersect_from(a, b, i + 1, j, memo))
+        intersect_from(a, b, i, j + 1, memo) || (i < a.len() && intersect_from(a, b, i + 1, j, memo))
     } else if i < a.len() && j < b.len() {
         (a[i] == b[j] || a[i] == '?' || b[j] == '?') && intersect_from(a, b, i + 1, j + 1, memo)
     } else {

@@ -2,18 +2,14 @@
 
 use serde_json::{Value, json};
 use tern_cluster::{
-    AliasAction, BlockLevel, ClusterError, ClusterMetadata, IndexState, IndicesOptions,
-    MetadataCommand, MetadataOutcome,
+    AliasAction, BlockLevel, ClusterError, ClusterMetadata, IndexState, IndicesOptions, MetadataCommand,
+    MetadataOutcome,
 };
 use tern_common::EsError;
 
 const NOW: i64 = 1_700_000_000_000;
 
-fn create(
-    md: &mut ClusterMetadata,
-    name: &str,
-    body: Value,
-) -> Result<MetadataOutcome, ClusterError> {
+fn create(md: &mut ClusterMetadata, name: &str, body: Value) -> Result<MetadataOutcome, ClusterError> {
     md.apply(
         MetadataCommand::CreateIndex {
             name: name.into(),
@@ -31,11 +27,7 @@ fn aliases(md: &mut ClusterMetadata, body: Value) -> Result<MetadataOutcome, Clu
     md.apply(MetadataCommand::UpdateAliases { actions }, NOW)
 }
 
-fn put_settings(
-    md: &mut ClusterMetadata,
-    index: &str,
-    settings: Value,
-) -> Result<MetadataOutcome, ClusterError> {
+fn put_settings(md: &mut ClusterMetadata, index: &str, settings: Value) -> Result<MetadataOutcome, ClusterError> {
     md.apply(
         MetadataCommand::UpdateSettings {
             indices: vec![index.into()],
@@ -47,30 +39,12 @@ fn put_settings(
     )
 }
 
-fn put_template(
-    md: &mut ClusterMetadata,
-    name: &str,
-    body: Value,
-) -> Result<MetadataOutcome, ClusterError> {
-    md.apply(
-        MetadataCommand::PutIndexTemplate {
-            name: name.into(),
-            body,
-            create: false,
-        },
-        NOW,
-    )
+fn put_template(md: &mut ClusterMetadata, name: &str, body: Value) -> Result<MetadataOutcome, ClusterError> {
+    md.apply(MetadataCommand::PutIndexTemplate { name: name.into(), body, create: false }, NOW)
 }
 
 fn close(md: &mut ClusterMetadata, name: &str) {
-    md.apply(
-        MetadataCommand::CloseIndices {
-            names: vec![name.into()],
-            options: None,
-        },
-        NOW,
-    )
-    .unwrap();
+    md.apply(MetadataCommand::CloseIndices { names: vec![name.into()], options: None }, NOW).unwrap();
 }
 
 fn es(e: ClusterError) -> EsError {
@@ -90,14 +64,7 @@ fn create_index_stores_es_settings_and_defaults() {
         json!({"settings": {"index": {"number_of_shards": 3}}, "mappings": {"properties": {"a": {"type": "keyword"}}}}),
     )
     .unwrap();
-    assert_eq!(
-        out,
-        MetadataOutcome::IndexCreated {
-            index: "foo".into(),
-            uuid: "uuid-foo".into(),
-            template: None
-        }
-    );
+    assert_eq!(out, MetadataOutcome::IndexCreated { index: "foo".into(), uuid: "uuid-foo".into(), template: None });
     assert_eq!(md.version, 1);
     let idx = md.index("foo").unwrap();
     assert_eq!(idx.state, IndexState::Open);
@@ -106,18 +73,8 @@ fn create_index_stores_es_settings_and_defaults() {
     assert_eq!(idx.number_of_shards(), 3);
     assert_eq!(idx.number_of_replicas(), 1);
     assert_eq!(idx.routing_num_shards(), 768);
-    assert_eq!(
-        (
-            idx.mapping_version,
-            idx.settings_version,
-            idx.aliases_version
-        ),
-        (1, 1, 1)
-    );
-    assert_eq!(
-        idx.mappings,
-        json!({"properties": {"a": {"type": "keyword"}}})
-    );
+    assert_eq!((idx.mapping_version, idx.settings_version, idx.aliases_version), (1, 1, 1));
+    assert_eq!(idx.mappings, json!({"properties": {"a": {"type": "keyword"}}}));
     let nested = idx.settings.to_nested_json();
     assert_eq!(
         nested,
@@ -142,18 +99,10 @@ fn create_index_stores_es_settings_and_defaults() {
 #[test]
 fn create_index_accepts_flat_and_short_settings() {
     let mut md = ClusterMetadata::new("c");
-    create(
-        &mut md,
-        "a",
-        json!({"settings": {"index.number_of_replicas": 0, "refresh_interval": "30s"}}),
-    )
-    .unwrap();
+    create(&mut md, "a", json!({"settings": {"index.number_of_replicas": 0, "refresh_interval": "30s"}})).unwrap();
     let s = &md.index("a").unwrap().settings;
     assert_eq!(s.number_of_replicas(), 0);
-    assert_eq!(
-        s.refresh_interval(),
-        Some(std::time::Duration::from_secs(30))
-    );
+    assert_eq!(s.refresh_interval(), Some(std::time::Duration::from_secs(30)));
     assert_eq!(s.get_str("index.refresh_interval"), Some("30s"));
 }
 
@@ -184,17 +133,11 @@ fn create_index_validates_name_settings_and_private_settings() {
     );
 
     let e = es(create(&mut md, "foo", json!({"settings": {"number_of_shards": 0}})).unwrap_err());
-    assert_eq!(
-        e.reason,
-        "Failed to parse value [0] for setting [index.number_of_shards] must be >= 1"
-    );
+    assert_eq!(e.reason, "Failed to parse value [0] for setting [index.number_of_shards] must be >= 1");
 
     let e = es(create(&mut md, "foo", json!({"settings": {"index.uuid": "x"}})).unwrap_err());
     assert_eq!(e.es_type(), "validation_exception");
-    assert_eq!(
-        e.reason,
-        "Validation Failed: 1: private index setting [index.uuid] can not be set explicitly;"
-    );
+    assert_eq!(e.reason, "Validation Failed: 1: private index setting [index.uuid] can not be set explicitly;");
 
     assert!(md.indices.is_empty());
     assert_eq!(md.version, 0);
@@ -212,16 +155,9 @@ fn create_index_with_explicit_creation_date_and_routing_shards() {
     let idx = md.index("r").unwrap();
     assert_eq!(idx.creation_date, 42);
     assert_eq!(idx.routing_num_shards(), 8);
-    let e = create(
-        &mut md,
-        "s",
-        json!({"settings": {"number_of_shards": 4, "number_of_routing_shards": 2}}),
-    )
-    .unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "index.number_of_routing_shards [2] must be >= index.number_of_shards [4]"
-    );
+    let e =
+        create(&mut md, "s", json!({"settings": {"number_of_shards": 4, "number_of_routing_shards": 2}})).unwrap_err();
+    assert_eq!(e.to_string(), "index.number_of_routing_shards [2] must be >= index.number_of_shards [4]");
 }
 
 #[test]
@@ -244,31 +180,17 @@ fn create_index_with_aliases_and_conflicts() {
     // An index named like an alias.
     let e = es(create(&mut md, "logs", json!({})).unwrap_err());
     assert_eq!(e.es_type(), "invalid_index_name_exception");
-    assert_eq!(
-        e.reason,
-        "Invalid index name [logs], already exists as alias"
-    );
+    assert_eq!(e.reason, "Invalid index name [logs], already exists as alias");
 
     // An alias named like an index.
     let e = es(create(&mut md, "other", json!({"aliases": {"logs-1": {}}})).unwrap_err());
     assert_eq!(e.es_type(), "invalid_alias_name_exception");
-    assert_eq!(
-        e.reason,
-        "Invalid alias name [logs-1]: an index or data stream exists with the same name as the alias"
-    );
+    assert_eq!(e.reason, "Invalid alias name [logs-1]: an index or data stream exists with the same name as the alias");
 
     // A second write index on the same alias.
-    let e = es(create(
-        &mut md,
-        "logs-2",
-        json!({"aliases": {"logs": {"is_write_index": true}}}),
-    )
-    .unwrap_err());
+    let e = es(create(&mut md, "logs-2", json!({"aliases": {"logs": {"is_write_index": true}}})).unwrap_err());
     assert_eq!(e.es_type(), "illegal_state_exception");
-    assert_eq!(
-        e.reason,
-        "alias [logs] has more than one write index [logs-1,logs-2]"
-    );
+    assert_eq!(e.reason, "alias [logs] has more than one write index [logs-1,logs-2]");
     assert!(!md.has_index("logs-2"));
 }
 
@@ -312,10 +234,7 @@ fn templates_apply_by_priority_and_request_wins() {
     let idx = md.index("logs-a").unwrap();
     assert_eq!(idx.number_of_shards(), 2);
     assert_eq!(idx.number_of_replicas(), 2);
-    assert_eq!(
-        idx.mappings,
-        json!({"properties": {"msg": {"type": "text"}, "host": {"type": "text"}}})
-    );
+    assert_eq!(idx.mappings, json!({"properties": {"msg": {"type": "text"}, "host": {"type": "text"}}}));
     assert!(idx.aliases.contains_key("all-logs"));
     // Non-matching names get no template.
     create(&mut md, "metrics", json!({})).unwrap();
@@ -354,41 +273,18 @@ fn component_templates_compose_in_order() {
     assert_eq!(idx.number_of_shards(), 4);
     assert_eq!(idx.number_of_replicas(), 0);
     assert_eq!(idx.settings.get_str("index.refresh_interval"), Some("5s"));
-    assert_eq!(
-        idx.mappings,
-        json!({"properties": {"a": {"type": "keyword"}, "b": {"type": "long"}}})
-    );
+    assert_eq!(idx.mappings, json!({"properties": {"a": {"type": "keyword"}, "b": {"type": "long"}}}));
 
     // A component in use cannot be removed.
-    let e = md
-        .apply(
-            MetadataCommand::DeleteComponentTemplate { name: "c1".into() },
-            NOW,
-        )
-        .unwrap_err();
+    let e = md.apply(MetadataCommand::DeleteComponentTemplate { name: "c1".into() }, NOW).unwrap_err();
     assert_eq!(
         e.to_string(),
         "component templates [c1] cannot be removed as they are still in use by index templates [t]"
     );
     // A template referencing a missing component is refused.
-    let e = put_template(
-        &mut md,
-        "u",
-        json!({"index_patterns": ["u*"], "composed_of": ["nope"]}),
-    )
-    .unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "index template [u] specifies component templates [nope] that do not exist"
-    );
-    let e = md
-        .apply(
-            MetadataCommand::DeleteComponentTemplate {
-                name: "nope".into(),
-            },
-            NOW,
-        )
-        .unwrap_err();
+    let e = put_template(&mut md, "u", json!({"index_patterns": ["u*"], "composed_of": ["nope"]})).unwrap_err();
+    assert_eq!(e.to_string(), "index template [u] specifies component templates [nope] that do not exist");
+    let e = md.apply(MetadataCommand::DeleteComponentTemplate { name: "nope".into() }, NOW).unwrap_err();
     assert_eq!(es(e).es_type(), "resource_not_found_exception");
 }
 
@@ -403,47 +299,22 @@ fn hidden_request_skips_global_templates() {
     .unwrap();
     create(&mut md, "visible", json!({})).unwrap();
     assert_eq!(md.index("visible").unwrap().number_of_shards(), 2);
-    create(
-        &mut md,
-        "secret",
-        json!({"settings": {"index.hidden": true}}),
-    )
-    .unwrap();
+    create(&mut md, "secret", json!({"settings": {"index.hidden": true}})).unwrap();
     assert_eq!(md.index("secret").unwrap().number_of_shards(), 1);
 }
 
 #[test]
 fn template_validation_and_overlap() {
     let mut md = ClusterMetadata::new("c");
-    put_template(
-        &mut md,
-        "a",
-        json!({"index_patterns": ["logs-*"], "priority": 5}),
-    )
-    .unwrap();
-    let e = put_template(
-        &mut md,
-        "b",
-        json!({"index_patterns": ["logs-2024*", "other"], "priority": 5}),
-    )
-    .unwrap_err();
+    put_template(&mut md, "a", json!({"index_patterns": ["logs-*"], "priority": 5})).unwrap();
+    let e = put_template(&mut md, "b", json!({"index_patterns": ["logs-2024*", "other"], "priority": 5})).unwrap_err();
     assert_eq!(
         e.to_string(),
         "index template [b] has index patterns [logs-2024*, other] matching patterns from existing templates [a] with patterns (a => [logs-*]) that have the same priority [5], multiple index templates may not match during index creation, please use a different priority"
     );
     // Different priority is fine, and re-putting the same template replaces it.
-    put_template(
-        &mut md,
-        "b",
-        json!({"index_patterns": ["logs-2024*"], "priority": 6}),
-    )
-    .unwrap();
-    put_template(
-        &mut md,
-        "a",
-        json!({"index_patterns": ["logs-*"], "priority": 5, "version": 2}),
-    )
-    .unwrap();
+    put_template(&mut md, "b", json!({"index_patterns": ["logs-2024*"], "priority": 6})).unwrap();
+    put_template(&mut md, "a", json!({"index_patterns": ["logs-*"], "priority": 5, "version": 2})).unwrap();
     assert_eq!(md.templates["a"].version, Some(2));
 
     let e = md
@@ -459,23 +330,11 @@ fn template_validation_and_overlap() {
     assert_eq!(e.to_string(), "index template [a] already exists");
 
     let e = put_template(&mut md, "c", json!({"template": {}})).unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "Validation Failed: 1: index patterns are missing;"
-    );
-    let e = put_template(
-        &mut md,
-        "c",
-        json!({"index_patterns": ["c*"], "data_stream": {}}),
-    )
-    .unwrap_err();
+    assert_eq!(e.to_string(), "Validation Failed: 1: index patterns are missing;");
+    let e = put_template(&mut md, "c", json!({"index_patterns": ["c*"], "data_stream": {}})).unwrap_err();
     assert_eq!(es(e).es_type(), "illegal_argument_exception");
-    let e = put_template(
-        &mut md,
-        "c",
-        json!({"index_patterns": ["c*"], "template": {"settings": {"index.nope": 1}}}),
-    )
-    .unwrap_err();
+    let e = put_template(&mut md, "c", json!({"index_patterns": ["c*"], "template": {"settings": {"index.nope": 1}}}))
+        .unwrap_err();
     assert_eq!(es(e).es_type(), "invalid_index_template_exception");
 
     // Rendering for GET _index_template.
@@ -490,47 +349,18 @@ fn template_validation_and_overlap() {
 #[test]
 fn delete_index_templates() {
     let mut md = ClusterMetadata::new("c");
-    put_template(
-        &mut md,
-        "t1",
-        json!({"index_patterns": ["a*"], "priority": 1}),
-    )
-    .unwrap();
+    put_template(&mut md, "t1", json!({"index_patterns": ["a*"], "priority": 1})).unwrap();
     put_template(&mut md, "t2", json!({"index_patterns": ["b*"]})).unwrap();
-    let e = es(md
-        .apply(
-            MetadataCommand::DeleteIndexTemplate { name: "x".into() },
-            NOW,
-        )
-        .unwrap_err());
+    let e = es(md.apply(MetadataCommand::DeleteIndexTemplate { name: "x".into() }, NOW).unwrap_err());
     assert_eq!(e.es_type(), "index_template_missing_exception");
     assert_eq!(e.reason, "index_template [x] missing");
     assert_eq!(e.status(), 404);
-    let e = md
-        .apply(
-            MetadataCommand::DeleteIndexTemplate { name: "zz*".into() },
-            NOW,
-        )
-        .unwrap_err();
+    let e = md.apply(MetadataCommand::DeleteIndexTemplate { name: "zz*".into() }, NOW).unwrap_err();
     assert_eq!(e.to_string(), "index_template [zz*] missing");
-    let out = md
-        .apply(
-            MetadataCommand::DeleteIndexTemplate { name: "t*".into() },
-            NOW,
-        )
-        .unwrap();
-    assert_eq!(
-        out,
-        MetadataOutcome::IndexTemplatesDeleted {
-            names: vec!["t1".into(), "t2".into()]
-        }
-    );
+    let out = md.apply(MetadataCommand::DeleteIndexTemplate { name: "t*".into() }, NOW).unwrap();
+    assert_eq!(out, MetadataOutcome::IndexTemplatesDeleted { names: vec!["t1".into(), "t2".into()] });
     // Match-all on nothing is fine.
-    md.apply(
-        MetadataCommand::DeleteIndexTemplate { name: "*".into() },
-        NOW,
-    )
-    .unwrap();
+    md.apply(MetadataCommand::DeleteIndexTemplate { name: "*".into() }, NOW).unwrap();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -547,15 +377,9 @@ fn delete_indices_requires_names_by_default() {
         options: None,
     };
     let e = md.apply(del(&["a*"]), NOW).unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "Wildcard expressions or all indices are not allowed"
-    );
+    assert_eq!(e.to_string(), "Wildcard expressions or all indices are not allowed");
     let e = md.apply(del(&["_all"]), NOW).unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "Wildcard expressions or all indices are not allowed"
-    );
+    assert_eq!(e.to_string(), "Wildcard expressions or all indices are not allowed");
     let e = md.apply(del(&["al"]), NOW).unwrap_err();
     assert_eq!(
         e.to_string(),
@@ -569,10 +393,7 @@ fn delete_indices_requires_names_by_default() {
     assert_eq!(
         out,
         MetadataOutcome::IndicesDeleted {
-            indices: vec![tern_cluster::IndexRef {
-                name: "a1".into(),
-                uuid: "uuid-a1".into()
-            }]
+            indices: vec![tern_cluster::IndexRef { name: "a1".into(), uuid: "uuid-a1".into() }]
         }
     );
     md.apply(
@@ -595,32 +416,12 @@ fn open_and_close() {
     close(&mut md, "a");
     assert!(md.index("a").unwrap().is_closed());
     // Wildcards for open expand closed indices.
-    let out = md
-        .apply(
-            MetadataCommand::OpenIndices {
-                names: vec!["*".into()],
-                options: None,
-            },
-            NOW,
-        )
-        .unwrap();
-    assert_eq!(
-        out,
-        MetadataOutcome::IndicesOpened {
-            indices: vec!["a".into()]
-        }
-    );
+    let out = md.apply(MetadataCommand::OpenIndices { names: vec!["*".into()], options: None }, NOW).unwrap();
+    assert_eq!(out, MetadataOutcome::IndicesOpened { indices: vec!["a".into()] });
     assert!(md.index("a").unwrap().is_open());
     let v = md.version;
     // Opening an open index changes nothing.
-    md.apply(
-        MetadataCommand::OpenIndices {
-            names: vec!["a".into()],
-            options: None,
-        },
-        NOW,
-    )
-    .unwrap();
+    md.apply(MetadataCommand::OpenIndices { names: vec!["a".into()], options: None }, NOW).unwrap();
     assert_eq!(md.version, v);
 }
 
@@ -633,38 +434,22 @@ fn put_mapping_replaces_and_bumps_version() {
     let mut md = ClusterMetadata::new("c");
     create(&mut md, "a", json!({})).unwrap();
     assert_eq!(md.index("a").unwrap().mappings, json!({}));
-    let put = |m: Value| MetadataCommand::PutMapping {
-        indices: vec!["a".into()],
-        mappings: m,
-        options: None,
-    };
-    md.apply(put(json!({"properties": {"x": {"type": "long"}}})), NOW)
-        .unwrap();
+    let put = |m: Value| MetadataCommand::PutMapping { indices: vec!["a".into()], mappings: m, options: None };
+    md.apply(put(json!({"properties": {"x": {"type": "long"}}})), NOW).unwrap();
     assert_eq!(md.index("a").unwrap().mapping_version, 2);
     let v = md.version;
-    md.apply(put(json!({"properties": {"x": {"type": "long"}}})), NOW)
-        .unwrap();
+    md.apply(put(json!({"properties": {"x": {"type": "long"}}})), NOW).unwrap();
     assert_eq!(md.index("a").unwrap().mapping_version, 2);
     assert_eq!(md.version, v);
     put_settings(&mut md, "a", json!({"index.blocks.read_only": true})).unwrap();
     let e = es(md.apply(put(json!({"properties": {}})), NOW).unwrap_err());
     assert_eq!(e.es_type(), "cluster_block_exception");
-    assert_eq!(
-        e.reason,
-        "index [a] blocked by: [FORBIDDEN/5/index read-only (api)];"
-    );
+    assert_eq!(e.reason, "index [a] blocked by: [FORBIDDEN/5/index read-only (api)];");
     assert_eq!(e.status(), 403);
     let e = md.apply(put(json!({"properties": {}})), NOW);
     assert!(e.is_err());
     let e = es(md
-        .apply(
-            MetadataCommand::PutMapping {
-                indices: vec!["missing".into()],
-                mappings: json!({}),
-                options: None,
-            },
-            NOW,
-        )
+        .apply(MetadataCommand::PutMapping { indices: vec!["missing".into()], mappings: json!({}), options: None }, NOW)
         .unwrap_err());
     assert_eq!(e.es_type(), "index_not_found_exception");
 }
@@ -673,24 +458,14 @@ fn put_mapping_replaces_and_bumps_version() {
 fn update_settings_dynamic_static_final_private() {
     let mut md = ClusterMetadata::new("c");
     create(&mut md, "foo", json!({})).unwrap();
-    put_settings(
-        &mut md,
-        "foo",
-        json!({"index": {"number_of_replicas": 0, "refresh_interval": "-1"}}),
-    )
-    .unwrap();
+    put_settings(&mut md, "foo", json!({"index": {"number_of_replicas": 0, "refresh_interval": "-1"}})).unwrap();
     let idx = md.index("foo").unwrap();
     assert_eq!(idx.number_of_replicas(), 0);
     assert_eq!(idx.settings.refresh_interval(), None);
     assert_eq!(idx.settings_version, 2);
 
     // The `{"settings": {...}}` wrapper is accepted too.
-    put_settings(
-        &mut md,
-        "foo",
-        json!({"settings": {"index.max_result_window": 500}}),
-    )
-    .unwrap();
+    put_settings(&mut md, "foo", json!({"settings": {"index.max_result_window": 500}})).unwrap();
     assert_eq!(md.index("foo").unwrap().settings.max_result_window(), 500);
 
     let e = put_settings(&mut md, "foo", json!({"index.number_of_shards": 2})).unwrap_err();
@@ -698,40 +473,21 @@ fn update_settings_dynamic_static_final_private() {
         e.to_string(),
         "Can't update non dynamic settings [[index.number_of_shards]] for open indices [[foo/uuid-foo]]"
     );
-    let e = put_settings(
-        &mut md,
-        "foo",
-        json!({"index.analysis.analyzer.a.type": "standard"}),
-    )
-    .unwrap_err();
+    let e = put_settings(&mut md, "foo", json!({"index.analysis.analyzer.a.type": "standard"})).unwrap_err();
     assert_eq!(
         e.to_string(),
         "Can't update non dynamic settings [[index.analysis.analyzer.a.type]] for open indices [[foo/uuid-foo]]"
     );
     let e = put_settings(&mut md, "foo", json!({"index.uuid": "x"})).unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "can not update private setting [index.uuid]; this setting is managed by Elasticsearch"
-    );
+    assert_eq!(e.to_string(), "can not update private setting [index.uuid]; this setting is managed by Elasticsearch");
     let e = put_settings(&mut md, "foo", json!({"index.bogus": 1})).unwrap_err();
     assert!(e.to_string().starts_with("unknown setting [index.bogus]"));
 
     close(&mut md, "foo");
-    put_settings(
-        &mut md,
-        "foo",
-        json!({"index.analysis.analyzer.a.type": "standard"}),
-    )
-    .unwrap();
-    assert_eq!(
-        md.index("foo").unwrap().settings.analysis(),
-        Some(json!({"analyzer": {"a": {"type": "standard"}}}))
-    );
+    put_settings(&mut md, "foo", json!({"index.analysis.analyzer.a.type": "standard"})).unwrap();
+    assert_eq!(md.index("foo").unwrap().settings.analysis(), Some(json!({"analyzer": {"a": {"type": "standard"}}})));
     let e = put_settings(&mut md, "foo", json!({"index.number_of_shards": 2})).unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "final foo setting [index.number_of_shards], not updateable"
-    );
+    assert_eq!(e.to_string(), "final foo setting [index.number_of_shards], not updateable");
 }
 
 #[test]
@@ -744,20 +500,10 @@ fn update_settings_reset_and_preserve_existing() {
     )
     .unwrap();
     put_settings(&mut md, "foo", json!({"index.refresh_interval": null})).unwrap();
-    assert!(
-        !md.index("foo")
-            .unwrap()
-            .settings
-            .refresh_interval_is_explicit()
-    );
+    assert!(!md.index("foo").unwrap().settings.refresh_interval_is_explicit());
     put_settings(&mut md, "foo", json!({"index.routing.allocation.*": null})).unwrap();
     let flat = md.index("foo").unwrap().settings.flat().clone();
-    assert!(
-        !flat
-            .keys()
-            .any(|k| k.starts_with("index.routing.allocation.")),
-        "{flat:?}"
-    );
+    assert!(!flat.keys().any(|k| k.starts_with("index.routing.allocation.")), "{flat:?}");
     assert!(flat.contains_key("index.uuid"));
 
     md.apply(
@@ -778,12 +524,7 @@ fn update_settings_reset_and_preserve_existing() {
 #[test]
 fn blocks_can_be_lifted_on_blocked_indices() {
     let mut md = ClusterMetadata::new("c");
-    create(
-        &mut md,
-        "foo",
-        json!({"settings": {"index.blocks.read_only": true}}),
-    )
-    .unwrap();
+    create(&mut md, "foo", json!({"settings": {"index.blocks.read_only": true}})).unwrap();
     let e = es(put_settings(&mut md, "foo", json!({"index.number_of_replicas": 0})).unwrap_err());
     assert_eq!(e.es_type(), "cluster_block_exception");
     put_settings(&mut md, "foo", json!({"index.blocks.read_only": false})).unwrap();
@@ -791,17 +532,10 @@ fn blocks_can_be_lifted_on_blocked_indices() {
 
     put_settings(&mut md, "foo", json!({"index.blocks.write": true})).unwrap();
     let e = es(md.check_index_block("foo", BlockLevel::Write).unwrap_err());
-    assert_eq!(
-        e.reason,
-        "index [foo] blocked by: [FORBIDDEN/8/index write (api)];"
-    );
+    assert_eq!(e.reason, "index [foo] blocked by: [FORBIDDEN/8/index write (api)];");
     assert!(md.check_index_block("foo", BlockLevel::Read).is_ok());
-    put_settings(
-        &mut md,
-        "foo",
-        json!({"index.blocks.read_only_allow_delete": true, "index.blocks.write": false}),
-    )
-    .unwrap();
+    put_settings(&mut md, "foo", json!({"index.blocks.read_only_allow_delete": true, "index.blocks.write": false}))
+        .unwrap();
     let e = es(md.check_index_block("foo", BlockLevel::Write).unwrap_err());
     assert_eq!(e.status(), 429);
 }
@@ -815,11 +549,7 @@ fn alias_actions_are_atomic() {
     let mut md = ClusterMetadata::new("c");
     create(&mut md, "i1", json!({})).unwrap();
     create(&mut md, "i2", json!({})).unwrap();
-    aliases(
-        &mut md,
-        json!({"actions": [{"add": {"index": "i1", "alias": "a", "is_write_index": true}}]}),
-    )
-    .unwrap();
+    aliases(&mut md, json!({"actions": [{"add": {"index": "i1", "alias": "a", "is_write_index": true}}]})).unwrap();
     assert_eq!(md.index("i1").unwrap().aliases_version, 2);
     // Second write index in one request: refused, and the first action is not applied either.
     let e = es(aliases(
@@ -850,80 +580,43 @@ fn write_index_resolution() {
     let mut md = ClusterMetadata::new("c");
     create(&mut md, "i1", json!({})).unwrap();
     create(&mut md, "i2", json!({})).unwrap();
-    aliases(
-        &mut md,
-        json!({"actions": [{"add": {"index": "i1", "alias": "single", "routing": "7"}}]}),
-    )
-    .unwrap();
+    aliases(&mut md, json!({"actions": [{"add": {"index": "i1", "alias": "single", "routing": "7"}}]})).unwrap();
     let t = md.resolve_write_index("single").unwrap();
     assert_eq!(t.index, "i1");
     assert_eq!(t.alias.as_deref(), Some("single"));
     assert_eq!(t.effective_routing(None).unwrap().as_deref(), Some("7"));
-    assert_eq!(
-        t.effective_routing(Some("7")).unwrap().as_deref(),
-        Some("7")
-    );
+    assert_eq!(t.effective_routing(Some("7")).unwrap().as_deref(), Some("7"));
     assert_eq!(
         t.effective_routing(Some("8")).unwrap_err().to_string(),
         "Alias [single] has index routing associated with it [7], and was provided with routing value [8], rejecting operation"
     );
 
-    aliases(
-        &mut md,
-        json!({"actions": [{"add": {"indices": ["i1", "i2"], "alias": "multi"}}]}),
-    )
-    .unwrap();
+    aliases(&mut md, json!({"actions": [{"add": {"indices": ["i1", "i2"], "alias": "multi"}}]})).unwrap();
     let msg = "no write index is defined for alias [multi]. The write index may be explicitly disabled using is_write_index=false or the alias points to multiple indices without one being designated as a write index";
     let e = es(md.resolve_write_index("multi").unwrap_err());
     assert_eq!(e.es_type(), "illegal_argument_exception");
     assert_eq!(e.reason, msg);
 
-    aliases(
-        &mut md,
-        json!({"actions": [{"add": {"index": "i2", "alias": "off", "is_write_index": false}}]}),
-    )
-    .unwrap();
+    aliases(&mut md, json!({"actions": [{"add": {"index": "i2", "alias": "off", "is_write_index": false}}]})).unwrap();
     assert!(md.resolve_write_index("off").is_err());
 
     let t = md.resolve_write_index("i2").unwrap();
     assert_eq!((t.index.as_str(), t.alias.clone()), ("i2", None));
-    assert_eq!(
-        t.effective_routing(Some("r")).unwrap().as_deref(),
-        Some("r")
-    );
-    assert_eq!(
-        es(md.resolve_write_index("nope").unwrap_err()).es_type(),
-        "index_not_found_exception"
-    );
+    assert_eq!(t.effective_routing(Some("r")).unwrap().as_deref(), Some("r"));
+    assert_eq!(es(md.resolve_write_index("nope").unwrap_err()).es_type(), "index_not_found_exception");
     close(&mut md, "i2");
-    assert_eq!(
-        es(md.resolve_write_index("i2").unwrap_err()).es_type(),
-        "index_closed_exception"
-    );
+    assert_eq!(es(md.resolve_write_index("i2").unwrap_err()).es_type(), "index_closed_exception");
 }
 
 #[test]
 fn alias_removal_semantics() {
     let mut md = ClusterMetadata::new("c");
-    create(
-        &mut md,
-        "i1",
-        json!({"aliases": {"a1": {}, "a2": {}, "b1": {}}}),
-    )
-    .unwrap();
-    let e = es(aliases(
-        &mut md,
-        json!({"actions": [{"remove": {"index": "i1", "alias": "zz"}}]}),
-    )
-    .unwrap_err());
+    create(&mut md, "i1", json!({"aliases": {"a1": {}, "a2": {}, "b1": {}}})).unwrap();
+    let e = es(aliases(&mut md, json!({"actions": [{"remove": {"index": "i1", "alias": "zz"}}]})).unwrap_err());
     assert_eq!(e.es_type(), "aliases_not_found_exception");
     assert_eq!(e.reason, "aliases [zz] missing");
     assert_eq!(e.status(), 404);
-    aliases(
-        &mut md,
-        json!({"actions": [{"remove": {"index": "i1", "alias": "zz", "must_exist": false}}]}),
-    )
-    .unwrap();
+    aliases(&mut md, json!({"actions": [{"remove": {"index": "i1", "alias": "zz", "must_exist": false}}]})).unwrap();
     let e = aliases(
         &mut md,
         json!({"actions": [
@@ -934,17 +627,9 @@ fn alias_removal_semantics() {
     .unwrap_err();
     assert_eq!(e.to_string(), "aliases [zz] missing");
     assert!(md.has_alias("a1"), "atomic: nothing removed");
-    aliases(
-        &mut md,
-        json!({"actions": [{"remove": {"index": "i*", "alias": "a*"}}]}),
-    )
-    .unwrap();
+    aliases(&mut md, json!({"actions": [{"remove": {"index": "i*", "alias": "a*"}}]})).unwrap();
     assert_eq!(md.aliases_for("i1").keys().collect::<Vec<_>>(), vec!["b1"]);
-    aliases(
-        &mut md,
-        json!({"actions": [{"remove_index": {"index": "i1"}}]}),
-    )
-    .unwrap();
+    aliases(&mut md, json!({"actions": [{"remove_index": {"index": "i1"}}]})).unwrap();
     assert!(!md.has_index("i1"));
 }
 
@@ -953,47 +638,18 @@ fn alias_name_rules() {
     let mut md = ClusterMetadata::new("c");
     create(&mut md, "i1", json!({})).unwrap();
     create(&mut md, "i2", json!({})).unwrap();
-    let e = es(aliases(
-        &mut md,
-        json!({"actions": [{"add": {"index": "i1", "alias": "i2"}}]}),
-    )
-    .unwrap_err());
+    let e = es(aliases(&mut md, json!({"actions": [{"add": {"index": "i1", "alias": "i2"}}]})).unwrap_err());
     assert_eq!(e.es_type(), "invalid_alias_name_exception");
-    let e = es(aliases(
-        &mut md,
-        json!({"actions": [{"add": {"index": "i1", "alias": "_x"}}]}),
-    )
-    .unwrap_err());
-    assert_eq!(
-        e.reason,
-        "Invalid alias name [_x]: must not start with '_', '-', or '+'"
-    );
-    let e = aliases(
-        &mut md,
-        json!({"actions": [{"add": {"index": "i1", "alias": "r", "index_routing": "1,2"}}]}),
-    )
-    .unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "alias [r] has several index routing values associated with it"
-    );
-    let e = es(aliases(
-        &mut md,
-        json!({"actions": [{"add": {"index": "missing", "alias": "x"}}]}),
-    )
-    .unwrap_err());
+    let e = es(aliases(&mut md, json!({"actions": [{"add": {"index": "i1", "alias": "_x"}}]})).unwrap_err());
+    assert_eq!(e.reason, "Invalid alias name [_x]: must not start with '_', '-', or '+'");
+    let e = aliases(&mut md, json!({"actions": [{"add": {"index": "i1", "alias": "r", "index_routing": "1,2"}}]}))
+        .unwrap_err();
+    assert_eq!(e.to_string(), "alias [r] has several index routing values associated with it");
+    let e = es(aliases(&mut md, json!({"actions": [{"add": {"index": "missing", "alias": "x"}}]})).unwrap_err());
     assert_eq!(e.es_type(), "index_not_found_exception");
     // Hidden must agree across indices.
-    aliases(
-        &mut md,
-        json!({"actions": [{"add": {"index": "i1", "alias": "h", "is_hidden": true}}]}),
-    )
-    .unwrap();
-    let e = aliases(
-        &mut md,
-        json!({"actions": [{"add": {"index": "i2", "alias": "h"}}]}),
-    )
-    .unwrap_err();
+    aliases(&mut md, json!({"actions": [{"add": {"index": "i1", "alias": "h", "is_hidden": true}}]})).unwrap();
+    let e = aliases(&mut md, json!({"actions": [{"add": {"index": "i2", "alias": "h"}}]})).unwrap_err();
     assert_eq!(
         e.to_string(),
         "alias [h] has is_hidden set to true on indices [i1] but does not have is_hidden set to true on indices [i2]; alias must have the same is_hidden setting on all indices"
@@ -1017,35 +673,20 @@ fn cluster_settings_put_reset_and_reject() {
         )
         .unwrap();
     match out {
-        MetadataOutcome::ClusterSettingsUpdated {
-            persistent,
-            transient,
-        } => {
-            assert_eq!(
-                persistent["cluster.routing.allocation.enable"],
-                json!("primaries")
-            );
+        MetadataOutcome::ClusterSettingsUpdated { persistent, transient } => {
+            assert_eq!(persistent["cluster.routing.allocation.enable"], json!("primaries"));
             assert_eq!(transient["search.max_buckets"], json!("1000"));
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(
-        md.cluster_setting("remote_sync.chunk_size"),
-        Some(&json!("4mb"))
-    );
+    assert_eq!(md.cluster_setting("remote_sync.chunk_size"), Some(&json!("4mb")));
     let e = md
         .apply(
-            MetadataCommand::PutClusterSettings {
-                persistent: json!({"cluster.bogus": 1}),
-                transient: Value::Null,
-            },
+            MetadataCommand::PutClusterSettings { persistent: json!({"cluster.bogus": 1}), transient: Value::Null },
             NOW,
         )
         .unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "persistent setting [cluster.bogus], not recognized"
-    );
+    assert_eq!(e.to_string(), "persistent setting [cluster.bogus], not recognized");
     md.apply(
         MetadataCommand::PutClusterSettings {
             persistent: json!({"remote_sync.chunk_size": null}),
@@ -1074,12 +715,7 @@ fn auto_create_rules() {
         md.check_auto_create("x").unwrap_err().to_string(),
         "no such index [x] and [action.auto_create_index] is [false]"
     );
-    put_template(
-        &mut md,
-        "t",
-        json!({"index_patterns": ["auto-*"], "allow_auto_create": true}),
-    )
-    .unwrap();
+    put_template(&mut md, "t", json!({"index_patterns": ["auto-*"], "allow_auto_create": true})).unwrap();
     assert!(md.check_auto_create("auto-1").is_ok());
 }
 
@@ -1087,60 +723,19 @@ fn auto_create_rules() {
 fn primary_terms_bump_per_shard() {
     let mut md = ClusterMetadata::new("c");
     create(&mut md, "a", json!({"settings": {"number_of_shards": 2}})).unwrap();
-    let out = md
-        .apply(
-            MetadataCommand::BumpPrimaryTerm {
-                index: "a".into(),
-                shard: 1,
-            },
-            NOW,
-        )
-        .unwrap();
-    assert_eq!(
-        out,
-        MetadataOutcome::PrimaryTermBumped {
-            index: "a".into(),
-            shard: 1,
-            primary_term: 2
-        }
-    );
+    let out = md.apply(MetadataCommand::BumpPrimaryTerm { index: "a".into(), shard: 1 }, NOW).unwrap();
+    assert_eq!(out, MetadataOutcome::PrimaryTermBumped { index: "a".into(), shard: 1, primary_term: 2 });
     assert_eq!(md.index("a").unwrap().primary_terms, vec![1, 2]);
-    assert!(
-        md.apply(
-            MetadataCommand::BumpPrimaryTerm {
-                index: "a".into(),
-                shard: 2
-            },
-            NOW
-        )
-        .is_err()
-    );
-    assert!(
-        md.apply(
-            MetadataCommand::BumpPrimaryTerm {
-                index: "b".into(),
-                shard: 0
-            },
-            NOW
-        )
-        .is_err()
-    );
+    assert!(md.apply(MetadataCommand::BumpPrimaryTerm { index: "a".into(), shard: 2 }, NOW).is_err());
+    assert!(md.apply(MetadataCommand::BumpPrimaryTerm { index: "b".into(), shard: 0 }, NOW).is_err());
 }
 
 #[test]
 fn routing_through_index_metadata() {
     let mut md = ClusterMetadata::new("c");
-    create(
-        &mut md,
-        "three",
-        json!({"settings": {"number_of_shards": 3}}),
-    )
-    .unwrap();
+    create(&mut md, "three", json!({"settings": {"number_of_shards": 3}})).unwrap();
     let idx = md.index("three").unwrap();
-    let shards: Vec<u32> = ["1", "2", "foo", "hello"]
-        .iter()
-        .map(|id| idx.shard_for(id, None))
-        .collect();
+    let shards: Vec<u32> = ["1", "2", "foo", "hello"].iter().map(|id| idx.shard_for(id, None)).collect();
     assert_eq!(shards, vec![2, 1, 0, 2]);
     assert_eq!(idx.shard_for("whatever", Some("hello")), 2);
 }

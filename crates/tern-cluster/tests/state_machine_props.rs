@@ -65,13 +65,8 @@ fn options() -> impl Strategy<Value = Option<IndicesOptions>> {
 
 fn alias_action() -> impl Strategy<Value = AliasAction> {
     prop_oneof![
-        (
-            name(),
-            alias(),
-            prop::option::of(any::<bool>()),
-            prop::option::of(any::<bool>())
-        )
-            .prop_map(|(i, a, w, h)| AliasAction::Add {
+        (name(), alias(), prop::option::of(any::<bool>()), prop::option::of(any::<bool>())).prop_map(|(i, a, w, h)| {
+            AliasAction::Add {
                 indices: vec![i],
                 aliases: vec![a],
                 filter: None,
@@ -79,14 +74,10 @@ fn alias_action() -> impl Strategy<Value = AliasAction> {
                 search_routing: None,
                 is_write_index: w,
                 is_hidden: h,
-            }),
-        (name(), alias(), prop::option::of(any::<bool>())).prop_map(|(i, a, m)| {
-            AliasAction::Remove {
-                indices: vec![i],
-                aliases: vec![a],
-                must_exist: m,
             }
         }),
+        (name(), alias(), prop::option::of(any::<bool>()))
+            .prop_map(|(i, a, m)| { AliasAction::Remove { indices: vec![i], aliases: vec![a], must_exist: m } }),
         name().prop_map(|i| AliasAction::RemoveIndex { indices: vec![i] }),
     ]
 }
@@ -136,10 +127,7 @@ fn check_invariants(md: &ClusterMetadata) {
         assert_eq!(idx.primary_terms.len() as u32, idx.number_of_shards());
         assert!(idx.primary_terms.iter().all(|t| *t >= 1));
         assert!(tern_cluster::validate_index_name(name).is_ok());
-        assert!(
-            !md.has_alias(name),
-            "an index and an alias share the name {name}"
-        );
+        assert!(!md.has_alias(name), "an index and an alias share the name {name}");
         assert_eq!(idx.settings.uuid(), Some(idx.uuid.as_str()));
     }
 }

@@ -85,8 +85,8 @@ impl ErrorKind {
     pub fn status(self) -> u16 {
         use ErrorKind::*;
         match self {
-            IndexNotFound | ResourceNotFound | DocumentMissing | IndexTemplateMissing
-            | AliasesNotFound | SearchContextMissing => 404,
+            IndexNotFound | ResourceNotFound | DocumentMissing | IndexTemplateMissing | AliasesNotFound
+            | SearchContextMissing => 404,
             VersionConflict => 409,
             ClusterBlock => 403,
             ContentTooLarge => 413,
@@ -249,10 +249,7 @@ mod tests {
         let body = EsError::index_not_found("foo").to_body();
         assert_eq!(body["status"], 404);
         assert_eq!(body["error"]["type"], "index_not_found_exception");
-        assert_eq!(
-            body["error"]["root_cause"][0]["reason"],
-            "no such index [foo]"
-        );
+        assert_eq!(body["error"]["root_cause"][0]["reason"], "no such index [foo]");
         assert_eq!(body["error"]["resource.id"], "foo");
     }
 

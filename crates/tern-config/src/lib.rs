@@ -14,10 +14,7 @@ use serde_json::Value;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file [{path}]: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("config file [{path}] is not valid YAML: {reason}")]
     Yaml { path: PathBuf, reason: String },
     #[error(
@@ -27,11 +24,7 @@ pub enum ConfigError {
     #[error("invalid -E argument [{0}]: expected key=value")]
     BadOverride(String),
     #[error("failed to parse value [{value}] for setting [{key}]: {reason}")]
-    BadValue {
-        key: String,
-        value: String,
-        reason: String,
-    },
+    BadValue { key: String, value: String, reason: String },
     #[error("Could not resolve placeholder '{0}'")]
     MissingEnv(String),
 }
@@ -80,24 +73,16 @@ impl Settings {
     pub fn load(file: Option<&Path>, overrides: &[String]) -> Result<Settings, ConfigError> {
         let mut s = Settings::default();
         if let Some(path) = file {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                path: path.to_path_buf(),
-                source,
-            })?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
             s.merge_yaml(&text).map_err(|e| match e {
-                ConfigError::Yaml { reason, .. } => ConfigError::Yaml {
-                    path: path.to_path_buf(),
-                    reason,
-                },
+                ConfigError::Yaml { reason, .. } => ConfigError::Yaml { path: path.to_path_buf(), reason },
                 other => other,
             })?;
         }
         for o in overrides {
-            let (k, v) = o
-                .split_once('=')
-                .ok_or_else(|| ConfigError::BadOverride(o.clone()))?;
-            s.values
-                .insert(k.trim().to_string(), parse_scalar(v.trim()));
+            let (k, v) = o.split_once('=').ok_or_else(|| ConfigError::BadOverride(o.clone()))?;
+            s.values.insert(k.trim().to_string(), parse_scalar(v.trim()));
         }
         s.validate()?;
         Ok(s)
@@ -111,10 +96,7 @@ impl Settings {
     fn merge_yaml(&mut self, text: &str) -> Result<(), ConfigError> {
         let substituted = substitute_env(text)?;
         let yaml: Value = serde_yaml_ng::from_str::<Option<Value>>(&substituted)
-            .map_err(|e| ConfigError::Yaml {
-                path: PathBuf::new(),
-                reason: e.to_string(),
-            })?
+            .map_err(|e| ConfigError::Yaml { path: PathBuf::new(), reason: e.to_string() })?
             .unwrap_or(Value::Null);
         flatten("", &yaml, &mut self.values);
         Ok(())
@@ -150,14 +132,9 @@ impl Settings {
     /// A list setting, given as a YAML list or a comma-separated string (as `-E` gives it).
     pub fn get_list(&self, key: &str) -> Vec<String> {
         match self.values.get(key) {
-            Some(Value::Array(a)) => a
-                .iter()
-                .map(|v| {
-                    v.as_str()
-                        .map(String::from)
-                        .unwrap_or_else(|| v.to_string())
-                })
-                .collect(),
+            Some(Value::Array(a)) => {
+                a.iter().map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string())).collect()
+            }
             Some(Value::String(s)) => s
                 .trim_matches(|c| c == '[' || c == ']')
                 .split(',')
@@ -174,24 +151,17 @@ impl Settings {
     }
 
     pub fn cluster_name(&self) -> String {
-        self.get_str("cluster.name")
-            .unwrap_or_else(|| "tern".to_string())
+        self.get_str("cluster.name").unwrap_or_else(|| "tern".to_string())
     }
 
     pub fn node_name(&self) -> String {
         self.get_str("node.name").unwrap_or_else(|| {
-            std::env::var("HOSTNAME")
-                .ok()
-                .filter(|h| !h.is_empty())
-                .unwrap_or_else(|| "tern-node".to_string())
+            std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "tern-node".to_string())
         })
     }
 
     pub fn data_path(&self) -> PathBuf {
-        PathBuf::from(
-            self.get_str("path.data")
-                .unwrap_or_else(|| "data".to_string()),
-        )
+        PathBuf::from(self.get_str("path.data").unwrap_or_else(|| "data".to_string()))
     }
 
     pub fn http_host(&self) -> String {
@@ -225,14 +195,8 @@ impl Settings {
         self.values
             .iter()
             .filter_map(|(k, v)| {
-                k.strip_prefix("node.attr.").map(|a| {
-                    (
-                        a.to_string(),
-                        v.as_str()
-                            .map(String::from)
-                            .unwrap_or_else(|| v.to_string()),
-                    )
-                })
+                k.strip_prefix("node.attr.")
+                    .map(|a| (a.to_string(), v.as_str().map(String::from).unwrap_or_else(|| v.to_string())))
             })
             .collect()
     }
@@ -268,10 +232,7 @@ fn port_range(s: &Settings, key: &str, default: u16) -> Result<(u16, u16), Confi
         reason: "expected a port or a port range".into(),
     };
     let (a, b) = match v.split_once('-') {
-        Some((a, b)) => (
-            a.trim().parse::<u16>().map_err(|_| bad())?,
-            b.trim().parse::<u16>().map_err(|_| bad())?,
-        ),
+        Some((a, b)) => (a.trim().parse::<u16>().map_err(|_| bad())?, b.trim().parse::<u16>().map_err(|_| bad())?),
         None => {
             let p = v.trim().parse::<u16>().map_err(|_| bad())?;
             (p, p)
@@ -286,14 +247,8 @@ fn port_range(s: &Settings, key: &str, default: u16) -> Result<(u16, u16), Confi
 /// Parses ES byte sizes: `100mb`, `1gb`, `512kb`, `10b`, plain numbers as bytes.
 pub fn parse_byte_size(v: &str) -> Option<u64> {
     let v = v.trim().to_ascii_lowercase();
-    let units: [(&str, u64); 6] = [
-        ("pb", 1 << 50),
-        ("tb", 1 << 40),
-        ("gb", 1 << 30),
-        ("mb", 1 << 20),
-        ("kb", 1 << 10),
-        ("b", 1),
-    ];
+    let units: [(&str, u64); 6] =
+        [("pb", 1 << 50), ("tb", 1 << 40), ("gb", 1 << 30), ("mb", 1 << 20), ("kb", 1 << 10), ("b", 1)];
     for (suffix, mult) in units {
         if let Some(n) = v.strip_suffix(suffix) {
             let n: f64 = n.trim().parse().ok()?;
@@ -320,11 +275,7 @@ fn flatten(prefix: &str, v: &Value, out: &mut BTreeMap<String, Value>) {
     match v {
         Value::Object(map) => {
             for (k, child) in map {
-                let key = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
                 flatten(&key, child, out);
             }
         }
@@ -368,14 +319,10 @@ mod tests {
     #[test]
     fn nested_and_flat_yaml_flatten_to_the_same_keys() {
         let mut a = Settings::default();
-        a.merge_yaml("cluster:\n  name: c1\nhttp.port: 9201\nnode.attr.rack: r1\n")
-            .unwrap();
+        a.merge_yaml("cluster:\n  name: c1\nhttp.port: 9201\nnode.attr.rack: r1\n").unwrap();
         assert_eq!(a.cluster_name(), "c1");
         assert_eq!(a.http_port().unwrap(), (9201, 9201));
-        assert_eq!(
-            a.node_attributes().get("rack").map(String::as_str),
-            Some("r1")
-        );
+        assert_eq!(a.node_attributes().get("rack").map(String::as_str), Some("r1"));
     }
 
     #[test]
@@ -383,11 +330,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("tern.yml");
         std::fs::write(&file, "http.port: 9200\npath.data: /a\n").unwrap();
-        let s = Settings::load(
-            Some(&file),
-            &["http.port=9250".into(), "path.data=/tmp/x".into()],
-        )
-        .unwrap();
+        let s = Settings::load(Some(&file), &["http.port=9250".into(), "path.data=/tmp/x".into()]).unwrap();
         assert_eq!(s.http_port().unwrap().0, 9250);
         assert_eq!(s.data_path(), PathBuf::from("/tmp/x"));
         let err = Settings::load(None, &["foo.bar=1".into()]).unwrap_err();
@@ -397,9 +340,7 @@ mod tests {
 
     #[test]
     fn lists_ranges_and_sizes() {
-        let s =
-            Settings::from_pairs(&[("node.roles", "[master, data]"), ("http.port", "9200-9300")])
-                .unwrap();
+        let s = Settings::from_pairs(&[("node.roles", "[master, data]"), ("http.port", "9200-9300")]).unwrap();
         assert_eq!(s.node_roles(), vec!["master", "data"]);
         assert_eq!(s.http_port().unwrap(), (9200, 9300));
         assert_eq!(parse_byte_size("100mb"), Some(100 << 20));

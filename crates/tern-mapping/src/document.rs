@@ -20,9 +20,7 @@ use std::sync::Arc;
 use crate::date::{DEFAULT_DATE_FORMAT, DateFormat};
 use crate::dynamic::{DynamicTemplate, XContentFieldType};
 use crate::error::{Location, MappingError};
-use crate::field::{
-    Dynamic, FieldMapping, FieldType, MAX_MAPPING_DEPTH, parse_field, split_dotted,
-};
+use crate::field::{Dynamic, FieldMapping, FieldType, MAX_MAPPING_DEPTH, parse_field, split_dotted};
 use crate::json::{self, Dom, JsonFailure, NodeValue};
 use crate::mapping::{Mapping, MappingLimits};
 use crate::util::{java_len, join_path};
@@ -47,17 +45,12 @@ pub struct ParsedDocument {
 impl ParsedDocument {
     /// Whether the document has a value for a path (leaf, multi-field or object).
     pub fn has_field(&self, path: &str) -> bool {
-        self.field_paths
-            .binary_search_by(|p| p.as_str().cmp(path))
-            .is_ok()
+        self.field_paths.binary_search_by(|p| p.as_str().cmp(path)).is_ok()
     }
 
     /// All values of one path.
     pub fn values<'a>(&'a self, path: &'a str) -> impl Iterator<Item = &'a IndexedValue> + 'a {
-        self.fields
-            .iter()
-            .filter(move |(p, _)| p == path)
-            .map(|(_, v)| v)
+        self.fields.iter().filter(move |(p, _)| p == path).map(|(_, v)| v)
     }
 }
 
@@ -104,11 +97,7 @@ const MAX_TERM_BYTES: usize = 32766;
 
 impl Mapping {
     /// Parses a document source with default options. See [`Mapping::parse_document_with`].
-    pub fn parse_document(
-        &self,
-        source: &[u8],
-        doc_id: &str,
-    ) -> Result<ParsedDocument, MappingError> {
+    pub fn parse_document(&self, source: &[u8], doc_id: &str) -> Result<ParsedDocument, MappingError> {
         self.parse_document_with(source, doc_id, &DocumentParseOptions::default())
     }
 
@@ -129,11 +118,7 @@ impl Mapping {
         let dom = match json::parse_document(source, opts.max_nesting_depth) {
             Ok(d) => d,
             Err(JsonFailure::NotAnObject) => {
-                return Err(MappingError::document_parsing(
-                    None,
-                    "Malformed content, must start with an object",
-                    None,
-                ));
+                return Err(MappingError::document_parsing(None, "Malformed content, must start with an object", None));
             }
             Err(JsonFailure::ExtraData { token }) => {
                 return Err(MappingError::illegal_argument(format!(
@@ -144,10 +129,7 @@ impl Mapping {
                 return Err(MappingError::document_parsing(
                     Some(at),
                     format!("failed to parse: {msg}"),
-                    Some(MappingError::XContentParse {
-                        location: Some(at),
-                        reason: msg,
-                    }),
+                    Some(MappingError::XContentParse { location: Some(at), reason: msg }),
                 ));
             }
         };
@@ -169,17 +151,8 @@ struct Ctx<'m> {
 }
 
 enum Frame {
-    Obj {
-        next: usize,
-        end: usize,
-        ctx: usize,
-    },
-    Arr {
-        next: usize,
-        end: usize,
-        ctx: usize,
-        key: String,
-    },
+    Obj { next: usize, end: usize, ctx: usize },
+    Arr { next: usize, end: usize, ctx: usize, key: String },
 }
 
 /// A mapping found for a name: borrowed from the index mapping, or created by this document.
@@ -226,21 +199,14 @@ struct Walker<'m, 'd, 's> {
 fn wrap(loc: Location, e: MappingError) -> MappingError {
     match e {
         MappingError::DocumentParsing { .. } | MappingError::StrictDynamicMapping { .. } => e,
-        other => MappingError::document_parsing(
-            Some(loc),
-            format!("failed to parse: {other}"),
-            Some(other),
-        ),
+        other => MappingError::document_parsing(Some(loc), format!("failed to parse: {other}"), Some(other)),
     }
 }
 
 fn scalar_of<'a>(v: &'a NodeValue<'_>) -> Scalar<'a> {
     match v {
         NodeValue::Str(s) => Scalar::Str(Cow::Borrowed(s.as_ref())),
-        NodeValue::Num { raw, integral } => Scalar::Num {
-            raw: Cow::Borrowed(raw),
-            integral: *integral,
-        },
+        NodeValue::Num { raw, integral } => Scalar::Num { raw: Cow::Borrowed(raw), integral: *integral },
         NodeValue::Bool(b) => Scalar::Bool(*b),
         _ => Scalar::Null,
     }
@@ -249,19 +215,16 @@ fn scalar_of<'a>(v: &'a NodeValue<'_>) -> Scalar<'a> {
 fn scalar_of_json(v: &serde_json::Value) -> Scalar<'_> {
     match v {
         serde_json::Value::String(s) => Scalar::Str(Cow::Borrowed(s)),
-        serde_json::Value::Number(n) => Scalar::Num {
-            raw: Cow::Owned(n.to_string()),
-            integral: n.is_i64() || n.is_u64(),
-        },
+        serde_json::Value::Number(n) => {
+            Scalar::Num { raw: Cow::Owned(n.to_string()), integral: n.is_i64() || n.is_u64() }
+        }
         serde_json::Value::Bool(b) => Scalar::Bool(*b),
         _ => Scalar::Null,
     }
 }
 
 fn supports_ignore_malformed(t: FieldType) -> bool {
-    t.is_numeric()
-        || t.is_date()
-        || matches!(t, FieldType::Ip | FieldType::Boolean | FieldType::GeoPoint)
+    t.is_numeric() || t.is_date() || matches!(t, FieldType::Ip | FieldType::Boolean | FieldType::GeoPoint)
 }
 
 /// Java `Long.parseLong`.
@@ -278,13 +241,8 @@ fn parseable_as_double(s: &str) -> bool {
     }
     let body = body.strip_suffix(['d', 'D', 'f', 'F']).unwrap_or(body);
     !body.is_empty()
-        && body
-            .bytes()
-            .next()
-            .is_some_and(|c| c.is_ascii_digit() || c == b'.')
-        && body
-            .bytes()
-            .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-'))
+        && body.bytes().next().is_some_and(|c| c.is_ascii_digit() || c == b'.')
+        && body.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-'))
         && body.parse::<f64>().is_ok()
 }
 
@@ -333,11 +291,7 @@ impl<'m, 'd, 's> Walker<'m, 'd, 's> {
 
     fn run(&mut self) -> Result<(), MappingError> {
         let root_end = self.dom.node(0).end;
-        self.frames.push(Frame::Obj {
-            next: 1,
-            end: root_end,
-            ctx: 0,
-        });
+        self.frames.push(Frame::Obj { next: 1, end: root_end, ctx: 0 });
         while let Some(frame) = self.frames.last_mut() {
             let (child, ctx, key) = match frame {
                 Frame::Obj { next, end, ctx } => {
@@ -349,12 +303,7 @@ impl<'m, 'd, 's> Walker<'m, 'd, 's> {
                     *next = self.dom.node(child).end.max(child + 1);
                     (child, *ctx, None)
                 }
-                Frame::Arr {
-                    next,
-                    end,
-                    ctx,
-                    key,
-                } => {
+                Frame::Arr { next, end, ctx, key } => {
                     if *next >= *end {
                         self.frames.pop();
                         continue;
@@ -378,26 +327,15 @@ impl<'m, 'd, 's> Walker<'m, 'd, 's> {
     }
 
     /// An object member `key: value` (dot expansion, name validation).
-    fn handle_entry(
-        &mut self,
-        ctx: usize,
-        key: &str,
-        node: usize,
-        copy: bool,
-    ) -> Result<(), MappingError> {
+    fn handle_entry(&mut self, ctx: usize, key: &str, node: usize, copy: bool) -> Result<(), MappingError> {
         let loc = self.dom.node(node).loc;
         if key.is_empty() {
-            return Err(MappingError::illegal_argument(
-                "Field name cannot be an empty string",
-            ));
+            return Err(MappingError::illegal_argument("Field name cannot be an empty string"));
         }
         if key.trim().is_empty() {
             return Err(MappingError::document_parsing(
                 Some(loc),
-                format!(
-                    "Field name cannot contain only whitespace: [{}]",
-                    join_path(&self.ctxs[ctx].path, key)
-                ),
+                format!("Field name cannot contain only whitespace: [{}]", join_path(&self.ctxs[ctx].path, key)),
                 None,
             ));
         }
@@ -433,13 +371,7 @@ impl<'m, 'd, 's> Walker<'m, 'd, 's> {
 
     /// Walks into the object `seg` of a dotted name (`full_key` = its full path), creating it
     /// dynamically if needed.
-    fn descend(
-        &mut self,
-        ctx: usize,
-        seg: &str,
-        full_key: &str,
-        loc: Location,
-    ) -> Result<Option<usize>, MappingError> {
+    fn descend(&mut self, ctx: usize, seg: &str, full_key: &str, loc: Location) -> Result<Option<usize>, MappingError> {
         let found = match self.lookup(ctx, seg) {
             Some(f) => f,
             None => match self.ctxs[ctx].dynamic {
@@ -474,11 +406,7 @@ impl<'m, 'd, 's> Walker<'m, 'd, 's> {
         MappingError::StrictDynamicMapping {
             location: Some(loc),
             field: field.to_string(),
-            parent: if p.is_empty() {
-                "_doc".to_string()
-            } else {
-                p.clone()
-            },
+            parent: if p.is_empty() { "_doc".to_string() } else { p.clone() },
         }
     }
 
@@ -490,9 +418,7 @@ impl<'m, 'd, 's> Walker<'m, 'd, 's> {
             return Some(Found::Existing(f));
         }
         let full = join_path(&c.path, name);
-        self.new_fields
-            .get(&full)
-            .map(|nf| Found::New(nf.fm.clone()))
+        self.new_fields.get(&full).map(|nf| Found::New(nf.fm.clone()))
     }
 
     fn push_ctx(&mut self, parent: usize, name: &str, found: &Found<'m>) -> usize {
@@ -500,20 +426,13 @@ impl<'m, 'd, 's> Walker<'m, 'd, 's> {
         if let Some(&i) = self.ctx_by_path.get(&path) {
             return i;
         }
-        let (existing, f): (Option<&'m BTreeMap<String, FieldMapping>>, &FieldMapping) = match found
-        {
+        let (existing, f): (Option<&'m BTreeMap<String, FieldMapping>>, &FieldMapping) = match found {
             Found::Existing(f) => (Some(&f.properties), f),
             Found::New(f) => (None, f),
         };
         if let Found::Existing(f) = found {
-            self.existing_objects.insert(
-                path.clone(),
-                (
-                    self.ctxs[parent].path.clone(),
-                    name.to_string(),
-                    f.field_type,
-                ),
-            );
+            self.existing_objects
+                .insert(path.clone(), (self.ctxs[parent].path.clone(), name.to_string(), f.field_type));
         }
         let ctx = Ctx {
             path: path.clone(),
@@ -530,22 +449,11 @@ impl<'m, 'd, 's> Walker<'m, 'd, 's> {
 
     fn push_array(&mut self, ctx: usize, key: &str, node: usize) {
         let end = self.dom.node(node).end;
-        self.frames.push(Frame::Arr {
-            next: node + 1,
-            end,
-            ctx,
-            key: key.to_string(),
-        });
+        self.frames.push(Frame::Arr { next: node + 1, end, ctx, key: key.to_string() });
     }
 
     /// A value for `key` in object `ctx`.
-    fn handle_value(
-        &mut self,
-        ctx: usize,
-        key: &str,
-        node: usize,
-        copy: bool,
-    ) -> Result<(), MappingError> {
+    fn handle_value(&mut self, ctx: usize, key: &str, node: usize, copy: bool) -> Result<(), MappingError> {
         if let Some(found) = self.lookup(ctx, key) {
             return self.handle_mapped(ctx, key, found, node, copy);
         }
@@ -616,10 +524,7 @@ impl<'m, 'd, 's> Walker<'m, 'd, 's> {
             }
             let mut def = t.mapping_for(key, xtype.default_mapping_type());
             if let (Some(fmt), Some(obj)) = (&custom_format, def.as_object_mut())
-                && matches!(
-                    obj.get("type").and_then(|v| v.as_str()),
-                    Some("date" | "date_nanos")
-                )
+                && matches!(obj.get("type").and_then(|v| v.as_str()), Some("date" | "date_nanos"))
                 && !obj.contains_key("format")
             {
                 obj.insert("format".into(), serde_json::Value::from(fmt.clone()));
@@ -637,8 +542,7 @@ impl<'m, 'd, 's> Walker<'m, 'd, 's> {
                 XContentFieldType::Boolean => FieldMapping::new(FieldType::Boolean),
                 XContentFieldType::Binary => FieldMapping::new(FieldType::Binary),
                 XContentFieldType::Date => match custom_format {
-                    Some(f) => FieldMapping::new(FieldType::Date)
-                        .with_param("format", serde_json::Value::from(f))?,
+                    Some(f) => FieldMapping::new(FieldType::Date).with_param("format", serde_json::Value::from(f))?,
                     None => FieldMapping::new(FieldType::Date),
                 },
             },
@@ -693,10 +597,7 @@ impl<'m, 'd, 's> Walker<'m, 'd, 's> {
         if t == FieldType::Alias {
             return Err(MappingError::document_parsing(
                 Some(loc),
-                format!(
-                    "Cannot {} to a field alias [{full}].",
-                    if copy { "copy" } else { "write" }
-                ),
+                format!("Cannot {} to a field alias [{full}].", if copy { "copy" } else { "write" }),
                 None,
             ));
         }
@@ -713,11 +614,7 @@ impl<'m, 'd, 's> Walker<'m, 'd, 's> {
                     }
                     let c = self.push_ctx(ctx, key, &found);
                     let end = self.dom.node(node).end;
-                    self.frames.push(Frame::Obj {
-                        next: node + 1,
-                        end,
-                        ctx: c,
-                    });
+                    self.frames.push(Frame::Obj { next: node + 1, end, ctx: c });
                     Ok(())
                 }
                 1 => {
@@ -778,13 +675,7 @@ impl<'m, 'd, 's> Walker<'m, 'd, 's> {
         )
     }
 
-    fn index_scalar(
-        &mut self,
-        full: &str,
-        fm: &FieldMapping,
-        node: usize,
-        copy: bool,
-    ) -> Result<(), MappingError> {
+    fn index_scalar(&mut self, full: &str, fm: &FieldMapping, node: usize, copy: bool) -> Result<(), MappingError> {
         let n = self.dom.node(node);
         let (loc, scalar) = (n.loc, scalar_of(&n.value));
         self.index_one(full, fm, &scalar, loc)?;
@@ -828,11 +719,7 @@ impl<'m, 'd, 's> Walker<'m, 'd, 's> {
                         return Ok(());
                     }
                     if text.len() > MAX_TERM_BYTES && fm.index() {
-                        let prefix: Vec<String> = text
-                            .bytes()
-                            .take(30)
-                            .map(|b| (b as i8).to_string())
-                            .collect();
+                        let prefix: Vec<String> = text.bytes().take(30).map(|b| (b as i8).to_string()).collect();
                         return Err(MappingError::illegal_argument(format!(
                             "Document contains at least one immense term in field=\"{path}\" (whose UTF8 encoding is longer than the max length {MAX_TERM_BYTES}), all of which were skipped. Please correct the analyzer to not produce such terms. The prefix of the first immense term is: '[{}]...', original message: bytes can be at most {MAX_TERM_BYTES} in length; got {}",
                             prefix.join(", "),
@@ -866,29 +753,12 @@ impl<'m, 'd, 's> Walker<'m, 'd, 's> {
     }
 
     /// A `flattened` field's object: every leaf is a keyword under the field and under its key path.
-    fn index_flattened(
-        &mut self,
-        full: &str,
-        fm: &FieldMapping,
-        node: usize,
-    ) -> Result<(), MappingError> {
+    fn index_flattened(&mut self, full: &str, fm: &FieldMapping, node: usize) -> Result<(), MappingError> {
         let limit = fm.depth_limit();
         // (node, key path, depth)
         let mut stack: Vec<(usize, String, usize)> = Vec::new();
-        for c in self
-            .dom
-            .children(node)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-        {
-            let k = self
-                .dom
-                .node(c)
-                .key
-                .as_deref()
-                .unwrap_or_default()
-                .to_string();
+        for c in self.dom.children(node).collect::<Vec<_>>().into_iter().rev() {
+            let k = self.dom.node(c).key.as_deref().unwrap_or_default().to_string();
             stack.push((c, k, 1));
         }
         while let Some((idx, keypath, depth)) = stack.pop() {
@@ -923,10 +793,8 @@ impl<'m, 'd, 's> Walker<'m, 'd, 's> {
                         continue;
                     }
                     let keyed = format!("{full}.{keypath}");
-                    self.fields
-                        .push((full.to_string(), IndexedValue::Keyword(text.clone())));
-                    self.fields
-                        .push((keyed.clone(), IndexedValue::Keyword(text)));
+                    self.fields.push((full.to_string(), IndexedValue::Keyword(text.clone())));
+                    self.fields.push((keyed.clone(), IndexedValue::Keyword(text)));
                     self.mark_present(&keyed);
                 }
             }
@@ -961,11 +829,7 @@ impl<'m, 'd, 's> Walker<'m, 'd, 's> {
                 self.opts.limits.depth
             )));
         }
-        let dynamic_update = if self.new_fields.is_empty() {
-            None
-        } else {
-            Some(self.build_update()?)
-        };
+        let dynamic_update = if self.new_fields.is_empty() { None } else { Some(self.build_update()?) };
         Ok(ParsedDocument {
             fields: self.fields,
             dynamic_update,
@@ -993,17 +857,13 @@ impl<'m, 'd, 's> Walker<'m, 'd, 's> {
                 };
                 chain.push((name, ty));
                 if chain.len() > MAX_MAPPING_DEPTH * 4 {
-                    return Err(MappingError::IllegalState(
-                        "dynamic update nests too deeply".into(),
-                    ));
+                    return Err(MappingError::IllegalState("dynamic update nests too deeply".into()));
                 }
                 p = pp;
             }
             let mut props = &mut update.properties;
             for (name, ty) in chain.iter().rev() {
-                let entry = props
-                    .entry(name.clone())
-                    .or_insert_with(|| FieldMapping::new(*ty));
+                let entry = props.entry(name.clone()).or_insert_with(|| FieldMapping::new(*ty));
                 props = &mut entry.properties;
             }
             match props.get_mut(&nf.name) {

@@ -137,15 +137,11 @@ impl DynamicTemplate {
         let mut out = Vec::with_capacity(items.len());
         for item in items {
             let Value::Object(m) = item else {
-                return Err(MappingError::mapper_parsing(
-                    "A dynamic template must be defined with a name",
-                ));
+                return Err(MappingError::mapper_parsing("A dynamic template must be defined with a name"));
             };
             let mut it = m.iter();
             let (Some((name, body)), None) = (it.next(), it.next()) else {
-                return Err(MappingError::mapper_parsing(
-                    "A dynamic template must be defined with a name",
-                ));
+                return Err(MappingError::mapper_parsing("A dynamic template must be defined with a name"));
             };
             out.push(DynamicTemplate::parse(name, body)?);
         }
@@ -154,9 +150,7 @@ impl DynamicTemplate {
 
     fn parse(name: &str, body: &Value) -> Result<DynamicTemplate, MappingError> {
         let Value::Object(raw) = body else {
-            return Err(MappingError::mapper_parsing(
-                "A dynamic template must be defined with a name",
-            ));
+            return Err(MappingError::mapper_parsing("A dynamic template must be defined with a name"));
         };
         let mut regex = false;
         if let Some(mp) = raw.get("match_pattern") {
@@ -243,9 +237,7 @@ impl DynamicTemplate {
                     mapping = Some(m.clone());
                 }
                 other => {
-                    return Err(MappingError::mapper_parsing(format!(
-                        "Illegal dynamic template parameter: [{other}]"
-                    )));
+                    return Err(MappingError::mapper_parsing(format!("Illegal dynamic template parameter: [{other}]")));
                 }
             }
         }
@@ -254,13 +246,7 @@ impl DynamicTemplate {
                 "template [{name}] must have either mapping or runtime set"
             )));
         }
-        Ok(DynamicTemplate {
-            name: name.to_string(),
-            raw: raw.clone(),
-            compiled: Arc::new(c),
-            mapping,
-            runtime,
-        })
+        Ok(DynamicTemplate { name: name.to_string(), raw: raw.clone(), compiled: Arc::new(c), mapping, runtime })
     }
 
     /// Renders the template as one entry of `dynamic_templates`.
@@ -290,18 +276,10 @@ impl DynamicTemplate {
         if c.unmatch.iter().any(|m| m.matches(name)) {
             return false;
         }
-        if !c.match_mapping_type.is_empty()
-            && !c
-                .match_mapping_type
-                .iter()
-                .any(|m| m == "*" || m == t.name())
-        {
+        if !c.match_mapping_type.is_empty() && !c.match_mapping_type.iter().any(|m| m == "*" || m == t.name()) {
             return false;
         }
-        if c.unmatch_mapping_type
-            .iter()
-            .any(|m| m == "*" || m == t.name())
-        {
+        if c.unmatch_mapping_type.iter().any(|m| m == "*" || m == t.name()) {
             return false;
         }
         true
@@ -313,10 +291,7 @@ impl DynamicTemplate {
         let mut m = Map::new();
         if let Some(mapping) = &self.mapping {
             for (k, v) in mapping {
-                m.insert(
-                    substitute(k, name, dynamic_type),
-                    substitute_value(v, name, dynamic_type, 0),
-                );
+                m.insert(substitute(k, name, dynamic_type), substitute_value(v, name, dynamic_type, 0));
             }
         }
         if !m.contains_key("type") {
@@ -327,8 +302,7 @@ impl DynamicTemplate {
 }
 
 fn substitute(s: &str, name: &str, dynamic_type: &str) -> String {
-    s.replace("{name}", name)
-        .replace("{dynamic_type}", dynamic_type)
+    s.replace("{name}", name).replace("{dynamic_type}", dynamic_type)
 }
 
 fn substitute_value(v: &Value, name: &str, dynamic_type: &str, depth: usize) -> Value {
@@ -337,19 +311,10 @@ fn substitute_value(v: &Value, name: &str, dynamic_type: &str, depth: usize) -> 
     }
     match v {
         Value::String(s) => Value::String(substitute(s, name, dynamic_type)),
-        Value::Array(a) => Value::Array(
-            a.iter()
-                .map(|x| substitute_value(x, name, dynamic_type, depth + 1))
-                .collect(),
-        ),
+        Value::Array(a) => Value::Array(a.iter().map(|x| substitute_value(x, name, dynamic_type, depth + 1)).collect()),
         Value::Object(m) => Value::Object(
             m.iter()
-                .map(|(k, x)| {
-                    (
-                        substitute(k, name, dynamic_type),
-                        substitute_value(x, name, dynamic_type, depth + 1),
-                    )
-                })
+                .map(|(k, x)| (substitute(k, name, dynamic_type), substitute_value(x, name, dynamic_type, depth + 1)))
                 .collect(),
         ),
         other => other.clone(),
@@ -379,10 +344,7 @@ mod tests {
         assert!(!t[1].matches("long_text", "long_text", XContentFieldType::String));
         assert!(t[2].matches("first", "name.first", XContentFieldType::String));
         assert!(!t[2].matches("middle", "name.middle", XContentFieldType::String));
-        assert_eq!(
-            t[2].mapping_for("first", "text"),
-            json!({"type": "text", "copy_to": "full_first"})
-        );
+        assert_eq!(t[2].mapping_for("first", "text"), json!({"type": "text", "copy_to": "full_first"}));
         assert!(t[3].matches("profit_12", "profit_12", XContentFieldType::Long));
         assert!(!t[3].matches("profit_x", "profit_x", XContentFieldType::Long));
     }
@@ -392,10 +354,7 @@ mod tests {
         let t = templates(
             json!([{"t": {"match_mapping_type": "*", "mapping": {"type": "{dynamic_type}", "index": false}}}]),
         );
-        assert_eq!(
-            t[0].mapping_for("x", "long"),
-            json!({"type": "long", "index": false})
-        );
+        assert_eq!(t[0].mapping_for("x", "long"), json!({"type": "long", "index": false}));
     }
 
     #[test]

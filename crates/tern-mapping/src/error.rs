@@ -37,10 +37,7 @@ fn prefix(location: &Option<Location>) -> String {
 pub enum MappingError {
     /// `mapper_parsing_exception`: an invalid mapping definition.
     #[error("{reason}")]
-    MapperParsing {
-        reason: String,
-        caused_by: Option<Box<MappingError>>,
-    },
+    MapperParsing { reason: String, caused_by: Option<Box<MappingError>> },
     /// `illegal_argument_exception`: merge conflicts, limits, bad values.
     #[error("{0}")]
     IllegalArgument(String),
@@ -52,27 +49,16 @@ pub enum MappingError {
     IllegalState(String),
     /// `document_parsing_exception`, `[line:col]`-prefixed when the location is known.
     #[error("{}{reason}", prefix(location))]
-    DocumentParsing {
-        location: Option<Location>,
-        reason: String,
-        caused_by: Option<Box<MappingError>>,
-    },
+    DocumentParsing { location: Option<Location>, reason: String, caused_by: Option<Box<MappingError>> },
     /// `strict_dynamic_mapping_exception`.
     #[error(
         "{}mapping set to strict, dynamic introduction of [{field}] within [{parent}] is not allowed",
         prefix(location)
     )]
-    StrictDynamicMapping {
-        location: Option<Location>,
-        field: String,
-        parent: String,
-    },
+    StrictDynamicMapping { location: Option<Location>, field: String, parent: String },
     /// `x_content_parse_exception`: malformed JSON.
     #[error("{}{reason}", prefix(location))]
-    XContentParse {
-        location: Option<Location>,
-        reason: String,
-    },
+    XContentParse { location: Option<Location>, reason: String },
     /// A date format, date value or date math error.
     #[error(transparent)]
     Date(#[from] DateError),
@@ -80,10 +66,7 @@ pub enum MappingError {
 
 impl MappingError {
     pub(crate) fn mapper_parsing(reason: impl Into<String>) -> Self {
-        MappingError::MapperParsing {
-            reason: reason.into(),
-            caused_by: None,
-        }
+        MappingError::MapperParsing { reason: reason.into(), caused_by: None }
     }
 
     pub(crate) fn illegal_argument(reason: impl Into<String>) -> Self {
@@ -95,11 +78,7 @@ impl MappingError {
         reason: impl Into<String>,
         caused_by: Option<MappingError>,
     ) -> Self {
-        MappingError::DocumentParsing {
-            location,
-            reason: reason.into(),
-            caused_by: caused_by.map(Box::new),
-        }
+        MappingError::DocumentParsing { location, reason: reason.into(), caused_by: caused_by.map(Box::new) }
     }
 
     /// The ES exception type string of this error.
@@ -142,8 +121,9 @@ impl From<MappingError> for EsError {
                 }
             }
             MappingError::IllegalArgument(_) => EsError::new(ErrorKind::IllegalArgument, reason),
-            MappingError::NumberFormat(_) => EsError::new(ErrorKind::IllegalArgument, reason)
-                .with_type("number_format_exception"),
+            MappingError::NumberFormat(_) => {
+                EsError::new(ErrorKind::IllegalArgument, reason).with_type("number_format_exception")
+            }
             MappingError::IllegalState(_) => EsError::new(ErrorKind::IllegalState, reason),
             MappingError::DocumentParsing { caused_by, .. } => {
                 let base = EsError::new(ErrorKind::DocumentParsing, reason);
@@ -152,9 +132,7 @@ impl From<MappingError> for EsError {
                     None => base,
                 }
             }
-            MappingError::StrictDynamicMapping { .. } => {
-                EsError::new(ErrorKind::StrictDynamicMappingViolation, reason)
-            }
+            MappingError::StrictDynamicMapping { .. } => EsError::new(ErrorKind::StrictDynamicMappingViolation, reason),
             MappingError::XContentParse { .. } => EsError::new(ErrorKind::XContentParse, reason),
             MappingError::Date(d) => EsError::from(d),
         }
@@ -179,14 +157,8 @@ mod tests {
             body["error"]["reason"],
             "[1:9] failed to parse field [age] of type [long] in document with id '1'. Preview of field's value: 'abc'"
         );
-        assert_eq!(
-            body["error"]["caused_by"]["type"],
-            "illegal_argument_exception"
-        );
-        assert_eq!(
-            body["error"]["root_cause"][0]["type"],
-            "illegal_argument_exception"
-        );
+        assert_eq!(body["error"]["caused_by"]["type"], "illegal_argument_exception");
+        assert_eq!(body["error"]["root_cause"][0]["type"], "illegal_argument_exception");
         assert_eq!(body["status"], 400);
     }
 
@@ -216,13 +188,7 @@ mod tests {
     fn create_index_wraps() {
         let e = MappingError::mapper_parsing("No handler for type [foo] declared on field [bar]");
         let es = e.into_create_index_error();
-        assert_eq!(
-            es.reason,
-            "Failed to parse mapping: No handler for type [foo] declared on field [bar]"
-        );
-        assert_eq!(
-            es.root().reason,
-            "No handler for type [foo] declared on field [bar]"
-        );
+        assert_eq!(es.reason, "Failed to parse mapping: No handler for type [foo] declared on field [bar]");
+        assert_eq!(es.root().reason, "No handler for type [foo] declared on field [bar]");
     }
 }

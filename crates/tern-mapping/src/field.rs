@@ -137,10 +137,7 @@ impl FieldType {
 
     /// Integral numeric types indexed as `I64`.
     pub fn is_integral(self) -> bool {
-        matches!(
-            self,
-            FieldType::Long | FieldType::Integer | FieldType::Short | FieldType::Byte
-        )
+        matches!(self, FieldType::Long | FieldType::Integer | FieldType::Short | FieldType::Byte)
     }
 
     /// Types whose values are indexed as `Keyword`.
@@ -195,9 +192,7 @@ impl Dynamic {
             Value::String(s) if s.eq_ignore_ascii_case("runtime") => Ok(Dynamic::Runtime),
             Value::String(s) if s == "true" => Ok(Dynamic::True),
             Value::String(s) if s == "false" => Ok(Dynamic::False),
-            _ => Err(MappingError::mapper_parsing(format!(
-                "Could not convert [{what}] to boolean"
-            ))),
+            _ => Err(MappingError::mapper_parsing(format!("Could not convert [{what}] to boolean"))),
         }
     }
 }
@@ -223,11 +218,7 @@ struct Param {
 }
 
 const fn p(name: &'static str, kind: Kind, updatable: bool) -> Param {
-    Param {
-        name,
-        kind,
-        updatable,
-    }
+    Param { name, kind, updatable }
 }
 
 const INDEX: Param = p("index", Kind::Bool, false);
@@ -324,18 +315,8 @@ const SCALED_FLOAT_PARAMS: &[Param] = &[
     TS_METRIC,
     p("scaling_factor", Kind::Float, false),
 ];
-const UNSIGNED_LONG_PARAMS: &[Param] = &[
-    INDEX,
-    DOC_VALUES,
-    STORE,
-    NULL_VALUE,
-    IGNORE_MALFORMED,
-    BOOST,
-    META,
-    COPY_TO,
-    TS_DIMENSION,
-    TS_METRIC,
-];
+const UNSIGNED_LONG_PARAMS: &[Param] =
+    &[INDEX, DOC_VALUES, STORE, NULL_VALUE, IGNORE_MALFORMED, BOOST, META, COPY_TO, TS_DIMENSION, TS_METRIC];
 const BOOLEAN_PARAMS: &[Param] = &[
     INDEX,
     DOC_VALUES,
@@ -404,11 +385,8 @@ const GEO_POINT_PARAMS: &[Param] = &[
     ON_SCRIPT_ERROR,
 ];
 const ALIAS_PARAMS: &[Param] = &[p("path", Kind::Str, true)];
-const OBJECT_PARAMS: &[Param] = &[
-    p("dynamic", Kind::Any, true),
-    p("enabled", Kind::Bool, false),
-    p("subobjects", Kind::Bool, false),
-];
+const OBJECT_PARAMS: &[Param] =
+    &[p("dynamic", Kind::Any, true), p("enabled", Kind::Bool, false), p("subobjects", Kind::Bool, false)];
 const NESTED_PARAMS: &[Param] = &[
     p("dynamic", Kind::Any, true),
     p("enabled", Kind::Bool, false),
@@ -454,10 +432,7 @@ fn find_param(t: FieldType, name: &str) -> Option<Param> {
 fn default_param(t: FieldType, name: &str) -> Value {
     match name {
         "index" | "enabled" | "subobjects" | "coerce" | "ignore_z_value" => Value::Bool(true),
-        "doc_values" => Value::Bool(!matches!(
-            t,
-            FieldType::Binary | FieldType::Text | FieldType::MatchOnlyText
-        )),
+        "doc_values" => Value::Bool(!matches!(t, FieldType::Binary | FieldType::Text | FieldType::MatchOnlyText)),
         "norms" => Value::Bool(t == FieldType::Text),
         "store"
         | "ignore_malformed"
@@ -470,20 +445,14 @@ fn default_param(t: FieldType, name: &str) -> Value {
         | "include_in_root" => Value::Bool(false),
         "analyzer" | "search_analyzer" | "search_quote_analyzer" => Value::from("default"),
         "similarity" => Value::from("BM25"),
-        "index_options" => Value::from(if t == FieldType::Text {
-            "positions"
-        } else {
-            "docs"
-        }),
+        "index_options" => Value::from(if t == FieldType::Text { "positions" } else { "docs" }),
         "term_vector" => Value::from("no"),
         "position_increment_gap" => Value::from(100),
         "ignore_above" => Value::from(2_147_483_647),
         "depth_limit" => Value::from(20),
-        "format" => Value::from(if t == FieldType::DateNanos {
-            DEFAULT_DATE_NANOS_FORMAT
-        } else {
-            DEFAULT_DATE_FORMAT
-        }),
+        "format" => {
+            Value::from(if t == FieldType::DateNanos { DEFAULT_DATE_NANOS_FORMAT } else { DEFAULT_DATE_FORMAT })
+        }
         "locale" => Value::from(""),
         "boost" => Value::from(1.0),
         "meta" => Value::Object(Map::new()),
@@ -513,12 +482,7 @@ pub struct FieldMapping {
 impl FieldMapping {
     /// A field of a type with no parameters set.
     pub fn new(field_type: FieldType) -> FieldMapping {
-        FieldMapping {
-            field_type,
-            params: BTreeMap::new(),
-            properties: BTreeMap::new(),
-            fields: BTreeMap::new(),
-        }
+        FieldMapping { field_type, params: BTreeMap::new(), properties: BTreeMap::new(), fields: BTreeMap::new() }
     }
 
     /// An `object` with no properties.
@@ -572,10 +536,7 @@ impl FieldMapping {
 
     /// The parameter's effective value: explicit, else ES's default.
     pub fn effective_param(&self, name: &str) -> Value {
-        self.params
-            .get(name)
-            .cloned()
-            .unwrap_or_else(|| default_param(self.field_type, name))
+        self.params.get(name).cloned().unwrap_or_else(|| default_param(self.field_type, name))
     }
 
     fn bool_param(&self, name: &str) -> bool {
@@ -616,10 +577,7 @@ impl FieldMapping {
     }
     /// `ignore_above` for keyword-like fields (`None` = no limit).
     pub fn ignore_above(&self) -> Option<u32> {
-        self.params
-            .get("ignore_above")
-            .and_then(Value::as_u64)
-            .map(|v| u32::try_from(v).unwrap_or(u32::MAX))
+        self.params.get("ignore_above").and_then(Value::as_u64).map(|v| u32::try_from(v).unwrap_or(u32::MAX))
     }
     /// `null_value`, as set.
     pub fn null_value(&self) -> Option<&Value> {
@@ -631,13 +589,11 @@ impl FieldMapping {
     }
     /// `search_analyzer`, falling back to `analyzer` like ES.
     pub fn search_analyzer(&self) -> Option<&str> {
-        self.str_param("search_analyzer")
-            .or_else(|| self.analyzer())
+        self.str_param("search_analyzer").or_else(|| self.analyzer())
     }
     /// `search_quote_analyzer`, falling back to the search analyzer like ES.
     pub fn search_quote_analyzer(&self) -> Option<&str> {
-        self.str_param("search_quote_analyzer")
-            .or_else(|| self.search_analyzer())
+        self.str_param("search_quote_analyzer").or_else(|| self.search_analyzer())
     }
     /// `normalizer` of a keyword.
     pub fn normalizer(&self) -> Option<&str> {
@@ -661,9 +617,7 @@ impl FieldMapping {
     }
     /// `dynamic` of an object, if set.
     pub fn dynamic(&self) -> Option<Dynamic> {
-        self.params
-            .get("dynamic")
-            .and_then(|v| Dynamic::parse(v, "dynamic").ok())
+        self.params.get("dynamic").and_then(|v| Dynamic::parse(v, "dynamic").ok())
     }
     /// `enabled` of an object (default `true`).
     pub fn enabled(&self) -> bool {
@@ -702,25 +656,17 @@ impl FieldMapping {
     }
     /// `depth_limit` of a `flattened` field (default 20).
     pub fn depth_limit(&self) -> usize {
-        self.effective_param("depth_limit")
-            .as_u64()
-            .map_or(20, |v| v as usize)
+        self.effective_param("depth_limit").as_u64().map_or(20, |v| v as usize)
     }
 
     /// Converts a JSON value into what this field indexes, with the same rules as document parsing
     /// (coercion, formats) but without `null_value`/`ignore_above`/`ignore_malformed`. Handy to
     /// compile query terms. `Ok(None)` for JSON null and for types that index no values.
-    pub fn value_from_json(
-        &self,
-        v: &Value,
-    ) -> Result<Option<crate::value::IndexedValue>, MappingError> {
+    pub fn value_from_json(&self, v: &Value) -> Result<Option<crate::value::IndexedValue>, MappingError> {
         let scalar = match v {
             Value::Null => Scalar::Null,
             Value::Bool(b) => Scalar::Bool(*b),
-            Value::Number(n) => Scalar::Num {
-                raw: n.to_string().into(),
-                integral: n.is_i64() || n.is_u64(),
-            },
+            Value::Number(n) => Scalar::Num { raw: n.to_string().into(), integral: n.is_i64() || n.is_u64() },
             Value::String(s) => Scalar::Str(s.as_str().into()),
             other => {
                 return Err(MappingError::illegal_argument(format!(
@@ -768,12 +714,7 @@ impl FieldMapping {
 }
 
 /// Converts a parameter value into its stored form; `None` = treat as unset (a null `null_value`).
-fn normalize_param(
-    t: FieldType,
-    spec: Param,
-    v: &Value,
-    field: &str,
-) -> Result<Option<Value>, MappingError> {
+fn normalize_param(t: FieldType, spec: Param, v: &Value, field: &str) -> Result<Option<Value>, MappingError> {
     if v.is_null() {
         if spec.kind == Kind::NullValue {
             return Ok(None);
@@ -803,13 +744,9 @@ fn normalize_param(
                 Value::String(s) => s.trim().parse::<i64>().ok(),
                 _ => None,
             }
-            .ok_or_else(|| {
-                MappingError::mapper_parsing(format!("For input string: \"{}\"", java_to_string(v)))
-            })?;
+            .ok_or_else(|| MappingError::mapper_parsing(format!("For input string: \"{}\"", java_to_string(v))))?;
             if spec.name == "ignore_above" && n < 0 {
-                return Err(MappingError::mapper_parsing(format!(
-                    "[ignore_above] must be positive, got [{n}]"
-                )));
+                return Err(MappingError::mapper_parsing(format!("[ignore_above] must be positive, got [{n}]")));
             }
             Value::from(n)
         }
@@ -819,18 +756,14 @@ fn normalize_param(
                 Value::String(s) => s.trim().parse::<f64>().ok(),
                 _ => None,
             }
-            .ok_or_else(|| {
-                MappingError::mapper_parsing(format!("For input string: \"{}\"", java_to_string(v)))
-            })?;
+            .ok_or_else(|| MappingError::mapper_parsing(format!("For input string: \"{}\"", java_to_string(v))))?;
             if spec.name == "scaling_factor" && !(f.is_finite() && f > 0.0) {
                 return Err(MappingError::mapper_parsing(format!(
                     "[scaling_factor] must be a positive number, got [{}]",
                     crate::util::java_double(f)
                 )));
             }
-            serde_json::Number::from_f64(f)
-                .map(Value::Number)
-                .unwrap_or(Value::Null)
+            serde_json::Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null)
         }
         Kind::Meta => {
             let Value::Object(m) = v else {
@@ -897,9 +830,7 @@ fn normalize_param(
                 other => java_to_string(other),
             };
             if let Err(e) = DateFormat::parse(&spec_str) {
-                return Err(MappingError::mapper_parsing(format!(
-                    "Error parsing [format] on field [{field}]: {e}"
-                )));
+                return Err(MappingError::mapper_parsing(format!("Error parsing [format] on field [{field}]: {e}")));
             }
             Value::String(spec_str)
         }
@@ -935,19 +866,13 @@ fn normalize_null_value(t: FieldType, v: &Value, field: &str) -> Result<Value, M
         }
         _ => probe.value_from_json(v),
     };
-    let converted = converted.map_err(|e| {
-        MappingError::mapper_parsing(format!(
-            "Error parsing [null_value] on field [{field}]: {e}"
-        ))
-    })?;
+    let converted = converted
+        .map_err(|e| MappingError::mapper_parsing(format!("Error parsing [null_value] on field [{field}]: {e}")))?;
     Ok(match (t, converted) {
         (t, Some(crate::value::IndexedValue::I64(i))) if t.is_integral() => Value::from(i),
         (FieldType::UnsignedLong, Some(crate::value::IndexedValue::U64(u))) => Value::from(u),
         (FieldType::Boolean, Some(crate::value::IndexedValue::Bool(b))) => Value::Bool(b),
-        (
-            FieldType::Double | FieldType::Float | FieldType::HalfFloat | FieldType::ScaledFloat,
-            _,
-        ) => match v {
+        (FieldType::Double | FieldType::Float | FieldType::HalfFloat | FieldType::ScaledFloat, _) => match v {
             Value::String(s) => s
                 .trim()
                 .parse::<f64>()
@@ -967,14 +892,10 @@ fn normalize_null_value(t: FieldType, v: &Value, field: &str) -> Result<Value, M
 /// Validates a (non-dotted) field name.
 fn validate_field_name(name: &str) -> Result<(), MappingError> {
     if name.is_empty() {
-        return Err(MappingError::mapper_parsing(
-            "field name cannot be an empty string",
-        ));
+        return Err(MappingError::mapper_parsing("field name cannot be an empty string"));
     }
     if name.trim().is_empty() {
-        return Err(MappingError::mapper_parsing(format!(
-            "field name cannot contain only whitespace: ['{name}']"
-        )));
+        return Err(MappingError::mapper_parsing(format!("field name cannot contain only whitespace: ['{name}']")));
     }
     Ok(())
 }
@@ -992,9 +913,7 @@ pub(crate) fn split_dotted(name: &str) -> Result<Vec<&str>, String> {
             ));
         }
         if part.trim().is_empty() {
-            return Err(format!(
-                "object field cannot contain only whitespace: ['{name}']"
-            ));
+            return Err(format!("object field cannot contain only whitespace: ['{name}']"));
         }
     }
     Ok(parts)
@@ -1042,9 +961,9 @@ pub(crate) fn parse_properties(
         }
         let (segments, leaf_name): (Vec<&str>, &str) = if subobjects && name.contains('.') {
             let parts = split_dotted(name).map_err(MappingError::mapper_parsing)?;
-            let (last, init) = parts.split_last().ok_or_else(|| {
-                MappingError::mapper_parsing("field name cannot contain only dots")
-            })?;
+            let (last, init) = parts
+                .split_last()
+                .ok_or_else(|| MappingError::mapper_parsing("field name cannot contain only dots"))?;
             (init.to_vec(), *last)
         } else {
             (Vec::new(), name.as_str())
@@ -1052,9 +971,7 @@ pub(crate) fn parse_properties(
         if depth + segments.len() > MAX_MAPPING_DEPTH {
             return Err(depth_error(&join_path(owner, name)));
         }
-        let parent_path = segments
-            .iter()
-            .fold(owner.to_string(), |acc, s| join_path(&acc, s));
+        let parent_path = segments.iter().fold(owner.to_string(), |acc, s| join_path(&acc, s));
         let mut fm = parse_field(leaf_name, &parent_path, def, depth + segments.len(), false)?;
         // Wrap dotted names into objects, innermost first.
         let mut child_name = leaf_name.to_string();
@@ -1091,9 +1008,7 @@ pub(crate) fn parse_field(
     let full = join_path(parent, name);
     let field_type = match map.get("type") {
         Some(Value::String(t)) => FieldType::from_name(t).ok_or_else(|| {
-            MappingError::mapper_parsing(format!(
-                "No handler for type [{t}] declared on field [{name}]"
-            ))
+            MappingError::mapper_parsing(format!("No handler for type [{t}] declared on field [{name}]"))
         })?,
         Some(other) => {
             return Err(MappingError::mapper_parsing(format!(
@@ -1105,9 +1020,7 @@ pub(crate) fn parse_field(
             if map.contains_key("properties") || (map.len() == 1 && map.contains_key("enabled")) {
                 FieldType::Object
             } else {
-                return Err(MappingError::mapper_parsing(format!(
-                    "No type specified for field [{name}]"
-                )));
+                return Err(MappingError::mapper_parsing(format!("No type specified for field [{name}]")));
             }
         }
     };
@@ -1136,9 +1049,7 @@ pub(crate) fn parse_field(
                     if find_param(field_type, k).is_some() =>
                 {
                     let b = parse_bool(v).map_err(|_| {
-                        MappingError::mapper_parsing(format!(
-                            "Could not convert [{name}.{k}] to boolean"
-                        ))
+                        MappingError::mapper_parsing(format!("Could not convert [{name}.{k}] to boolean"))
                     })?;
                     fm.set_normalized(k, Value::Bool(b));
                 }
@@ -1210,14 +1121,10 @@ pub(crate) fn parse_field(
     }
     // Required parameters.
     if field_type == FieldType::ScaledFloat && fm.scaling_factor().is_none() {
-        return Err(MappingError::mapper_parsing(
-            "Field [scaling_factor] is required",
-        ));
+        return Err(MappingError::mapper_parsing("Field [scaling_factor] is required"));
     }
     if field_type == FieldType::Alias && fm.path().is_none() {
-        return Err(MappingError::mapper_parsing(format!(
-            "The [path] property must be specified for field [{name}]."
-        )));
+        return Err(MappingError::mapper_parsing(format!("The [path] property must be specified for field [{name}].")));
     }
     // A date null_value must parse with the field's own format.
     if field_type.is_date()
@@ -1225,9 +1132,7 @@ pub(crate) fn parse_field(
     {
         let f = fm.date_format().map_err(MappingError::from)?;
         if let Err(e) = f.parse_millis(nv, None) {
-            return Err(MappingError::mapper_parsing(format!(
-                "Error parsing [null_value] on field [{name}]: {e}"
-            )));
+            return Err(MappingError::mapper_parsing(format!("Error parsing [null_value] on field [{name}]: {e}")));
         }
     }
     Ok(fm)
@@ -1236,11 +1141,7 @@ pub(crate) fn parse_field(
 /// Merges `update` into `existing` like a put-mapping: type changes are refused, non-updatable
 /// parameters must keep their effective value, updatable ones take the update's value, multi-fields
 /// and properties are merged.
-pub(crate) fn merge_field(
-    existing: &mut FieldMapping,
-    update: &FieldMapping,
-    path: &str,
-) -> Result<(), MappingError> {
+pub(crate) fn merge_field(existing: &mut FieldMapping, update: &FieldMapping, path: &str) -> Result<(), MappingError> {
     let (et, ut) = (existing.field_type, update.field_type);
     if et.is_object() || ut.is_object() {
         if et.is_object() && !ut.is_object() {
@@ -1263,12 +1164,7 @@ pub(crate) fn merge_field(
         if let Some(d) = update.params.get("dynamic") {
             existing.params.insert("dynamic".into(), d.clone());
         }
-        for name in [
-            "enabled",
-            "subobjects",
-            "include_in_parent",
-            "include_in_root",
-        ] {
+        for name in ["enabled", "subobjects", "include_in_parent", "include_in_root"] {
             if find_param(et, name).is_none() || !update.params.contains_key(name) {
                 continue;
             }
@@ -1371,14 +1267,9 @@ mod tests {
 
     #[test]
     fn parses_and_normalizes_params() {
-        let f = parse(
-            json!({"type": "keyword", "ignore_above": "256", "index": "true", "doc_values": false}),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            f.to_json(),
-            json!({"type": "keyword", "ignore_above": 256, "doc_values": false})
-        );
+        let f = parse(json!({"type": "keyword", "ignore_above": "256", "index": "true", "doc_values": false}))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(f.to_json(), json!({"type": "keyword", "ignore_above": 256, "doc_values": false}));
         assert_eq!(f.ignore_above(), Some(256));
         assert!(f.index());
         assert!(!f.doc_values());
@@ -1391,9 +1282,7 @@ mod tests {
             Some("No handler for type [foo] declared on field [f]".into())
         );
         assert_eq!(
-            parse(json!({"type": "keyword", "x": 1}))
-                .err()
-                .map(|e| e.to_string()),
+            parse(json!({"type": "keyword", "x": 1})).err().map(|e| e.to_string()),
             Some("unknown parameter [x] on mapper [f] of type [keyword]".into())
         );
         assert_eq!(
@@ -1401,18 +1290,11 @@ mod tests {
             Some("No type specified for field [f]".into())
         );
         assert_eq!(
-            parse(json!({"type": "keyword", "ignore_above": null}))
-                .err()
-                .map(|e| e.to_string()),
-            Some(
-                "[ignore_above] on mapper [f] of type [keyword] must not have a [null] value"
-                    .into()
-            )
+            parse(json!({"type": "keyword", "ignore_above": null})).err().map(|e| e.to_string()),
+            Some("[ignore_above] on mapper [f] of type [keyword] must not have a [null] value".into())
         );
         assert_eq!(
-            parse(json!({"type": "scaled_float"}))
-                .err()
-                .map(|e| e.to_string()),
+            parse(json!({"type": "scaled_float"})).err().map(|e| e.to_string()),
             Some("Field [scaling_factor] is required".into())
         );
         assert!(parse(json!({"type": "date", "format": "yyyy-MM-dd bogus"})).is_err());
@@ -1425,8 +1307,8 @@ mod tests {
 
     #[test]
     fn multi_fields() {
-        let f = parse(json!({"type": "text", "fields": {"raw": {"type": "keyword"}}}))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let f =
+            parse(json!({"type": "text", "fields": {"raw": {"type": "keyword"}}})).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(f.fields.len(), 1);
         assert!(parse(json!({"type": "text", "fields": {"o": {"type": "object"}}})).is_err());
         assert!(parse(json!({"type": "text", "fields": {"a.b": {"type": "keyword"}}})).is_err());
@@ -1438,12 +1320,9 @@ mod tests {
 
     #[test]
     fn merge_rules() {
-        let mut a =
-            parse(json!({"type": "keyword", "ignore_above": 10})).unwrap_or_else(|e| panic!("{e}"));
-        let b = parse(
-            json!({"type": "keyword", "ignore_above": 20, "fields": {"t": {"type": "text"}}}),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        let mut a = parse(json!({"type": "keyword", "ignore_above": 10})).unwrap_or_else(|e| panic!("{e}"));
+        let b = parse(json!({"type": "keyword", "ignore_above": 20, "fields": {"t": {"type": "text"}}}))
+            .unwrap_or_else(|e| panic!("{e}"));
         merge_field(&mut a, &b, "f").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(a.ignore_above(), Some(20));
         assert_eq!(a.fields.len(), 1);
@@ -1460,8 +1339,7 @@ mod tests {
         );
         // Analyzer conflicts show ES's "default".
         let mut t = parse(json!({"type": "text"})).unwrap_or_else(|e| panic!("{e}"));
-        let t2 =
-            parse(json!({"type": "text", "analyzer": "english"})).unwrap_or_else(|e| panic!("{e}"));
+        let t2 = parse(json!({"type": "text", "analyzer": "english"})).unwrap_or_else(|e| panic!("{e}"));
         assert!(
             merge_field(&mut t, &t2, "t")
                 .err()

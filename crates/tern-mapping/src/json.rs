@@ -51,11 +51,7 @@ impl<'a> Dom<'a> {
     /// The direct children of a container node.
     pub fn children(&self, idx: usize) -> Children<'_, 'a> {
         let end = self.nodes.get(idx).map_or(idx, |n| n.end);
-        Children {
-            dom: self,
-            next: idx + 1,
-            end,
-        }
+        Children { dom: self, next: idx + 1, end }
     }
 
     pub fn node(&self, idx: usize) -> &Node<'a> {
@@ -140,11 +136,7 @@ impl Iterator for Children<'_, '_> {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum JsonFailure {
     /// Malformed JSON (Jackson's message), with the location of the last good token.
-    Syntax {
-        last_token: Option<Location>,
-        at: Location,
-        msg: String,
-    },
+    Syntax { last_token: Option<Location>, at: Location, msg: String },
     /// The first token is not `{` (or there is no token at all).
     NotAnObject,
     /// A second value follows the root object (ES: "found extra data after parsing: START_OBJECT").
@@ -166,16 +158,8 @@ enum ArrState {
 }
 
 enum Frame<'a> {
-    Object {
-        idx: usize,
-        state: ObjState,
-        keys: HashSet<Cow<'a, str>>,
-        pending_key: Option<Cow<'a, str>>,
-    },
-    Array {
-        idx: usize,
-        state: ArrState,
-    },
+    Object { idx: usize, state: ObjState, keys: HashSet<Cow<'a, str>>, pending_key: Option<Cow<'a, str>> },
+    Array { idx: usize, state: ArrState },
 }
 
 struct Lexer<'a> {
@@ -200,18 +184,11 @@ type Res<T> = Result<T, JsonFailure>;
 
 impl<'a> Lexer<'a> {
     fn loc(&self) -> Location {
-        Location {
-            line: self.line,
-            column: (self.pos - self.line_start + 1) as u32,
-        }
+        Location { line: self.line, column: (self.pos - self.line_start + 1) as u32 }
     }
 
     fn err<T>(&self, at: Location, msg: impl Into<String>) -> Res<T> {
-        Err(JsonFailure::Syntax {
-            last_token: self.last_token,
-            at,
-            msg: msg.into(),
-        })
+        Err(JsonFailure::Syntax { last_token: self.last_token, at, msg: msg.into() })
     }
 
     fn peek(&self) -> Option<u8> {
@@ -251,10 +228,7 @@ impl<'a> Lexer<'a> {
                             loop {
                                 match self.peek() {
                                     None => {
-                                        return self.err(
-                                            self.loc(),
-                                            "Unexpected end-of-input in a comment",
-                                        );
+                                        return self.err(self.loc(), "Unexpected end-of-input in a comment");
                                     }
                                     Some(b'*') if self.src.get(self.pos + 1) == Some(&b'/') => {
                                         self.pos += 2;
@@ -297,10 +271,7 @@ impl<'a> Lexer<'a> {
         let mut owned: Option<Vec<u8>> = None;
         loop {
             let Some(c) = self.peek() else {
-                return self.err(
-                    self.loc(),
-                    "Unexpected end-of-input: was expecting closing quote for a string value",
-                );
+                return self.err(self.loc(), "Unexpected end-of-input: was expecting closing quote for a string value");
             };
             match c {
                 b'"' => {
@@ -369,10 +340,7 @@ impl<'a> Lexer<'a> {
                             buf.extend_from_slice(ch.encode_utf8(&mut tmp).as_bytes());
                         }
                         other => {
-                            return self.err(
-                                esc_loc,
-                                format!("Unrecognized character escape {}", char_desc(other)),
-                            );
+                            return self.err(esc_loc, format!("Unrecognized character escape {}", char_desc(other)));
                         }
                     }
                 }
@@ -451,10 +419,7 @@ impl<'a> Lexer<'a> {
         if self.peek() == Some(b'0') {
             self.pos += 1;
             if matches!(self.peek(), Some(c) if c.is_ascii_digit()) {
-                return self.err(
-                    self.loc(),
-                    "Invalid numeric value: Leading zeroes not allowed",
-                );
+                return self.err(self.loc(), "Invalid numeric value: Leading zeroes not allowed");
             }
         } else {
             while matches!(self.peek(), Some(c) if c.is_ascii_digit()) {
@@ -513,8 +478,7 @@ impl<'a> Lexer<'a> {
     fn literal(&mut self) -> Res<NodeValue<'a>> {
         let at = self.loc();
         let start = self.pos;
-        while matches!(self.peek(), Some(c) if c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80)
-        {
+        while matches!(self.peek(), Some(c) if c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80) {
             self.pos += 1;
         }
         let word = String::from_utf8_lossy(&self.src[start..self.pos]);
@@ -534,13 +498,7 @@ impl<'a> Lexer<'a> {
 
 /// Parses a document body. The root must be an object.
 pub(crate) fn parse_document(src: &[u8], max_depth: usize) -> Result<Dom<'_>, JsonFailure> {
-    let mut lx = Lexer {
-        src,
-        pos: 0,
-        line: 1,
-        line_start: 0,
-        last_token: None,
-    };
+    let mut lx = Lexer { src, pos: 0, line: 1, line_start: 0, last_token: None };
     // Skip a UTF-8 byte order mark like Jackson does.
     if src.starts_with(&[0xEF, 0xBB, 0xBF]) {
         lx.pos = 3;
@@ -578,26 +536,14 @@ pub(crate) fn parse_document(src: &[u8], max_depth: usize) -> Result<Dom<'_>, Js
     let mut container_start: Vec<Location> = Vec::new();
 
     // Opens the root object.
-    open_value(
-        &mut lx,
-        &mut nodes,
-        &mut stack,
-        &mut container_start,
-        None,
-        max_depth,
-    )?;
+    open_value(&mut lx, &mut nodes, &mut stack, &mut container_start, None, max_depth)?;
 
     while let Some(frame) = stack.last_mut() {
         lx.skip_ws()?;
         let c = lx.peek();
         let at = lx.loc();
         match frame {
-            Frame::Object {
-                idx,
-                state,
-                keys,
-                pending_key,
-            } => {
+            Frame::Object { idx, state, keys, pending_key } => {
                 let idx = *idx;
                 match state {
                     ObjState::FirstKeyOrEnd | ObjState::Key => {
@@ -605,14 +551,7 @@ pub(crate) fn parse_document(src: &[u8], max_depth: usize) -> Result<Dom<'_>, Js
                         match c {
                             Some(b'}') if first => {
                                 lx.pos += 1;
-                                close(
-                                    &mut lx,
-                                    &mut nodes,
-                                    &mut stack,
-                                    &mut container_start,
-                                    idx,
-                                    at,
-                                );
+                                close(&mut lx, &mut nodes, &mut stack, &mut container_start, idx, at);
                             }
                             Some(b'"') => {
                                 let key = lx.string()?;
@@ -657,14 +596,7 @@ pub(crate) fn parse_document(src: &[u8], max_depth: usize) -> Result<Dom<'_>, Js
                         if c.is_none() {
                             return eof_in_container(&lx, &container_start, true);
                         }
-                        open_value(
-                            &mut lx,
-                            &mut nodes,
-                            &mut stack,
-                            &mut container_start,
-                            key,
-                            max_depth,
-                        )?;
+                        open_value(&mut lx, &mut nodes, &mut stack, &mut container_start, key, max_depth)?;
                     }
                     ObjState::CommaOrEnd => match c {
                         Some(b',') => {
@@ -673,14 +605,7 @@ pub(crate) fn parse_document(src: &[u8], max_depth: usize) -> Result<Dom<'_>, Js
                         }
                         Some(b'}') => {
                             lx.pos += 1;
-                            close(
-                                &mut lx,
-                                &mut nodes,
-                                &mut stack,
-                                &mut container_start,
-                                idx,
-                                at,
-                            );
+                            close(&mut lx, &mut nodes, &mut stack, &mut container_start, idx, at);
                         }
                         Some(b']') => {
                             let start = container_start.last().copied().unwrap_or_default();
@@ -713,26 +638,12 @@ pub(crate) fn parse_document(src: &[u8], max_depth: usize) -> Result<Dom<'_>, Js
                         match c {
                             Some(b']') if first => {
                                 lx.pos += 1;
-                                close(
-                                    &mut lx,
-                                    &mut nodes,
-                                    &mut stack,
-                                    &mut container_start,
-                                    idx,
-                                    at,
-                                );
+                                close(&mut lx, &mut nodes, &mut stack, &mut container_start, idx, at);
                             }
                             None => return eof_in_container(&lx, &container_start, false),
                             Some(_) => {
                                 *state = ArrState::CommaOrEnd;
-                                open_value(
-                                    &mut lx,
-                                    &mut nodes,
-                                    &mut stack,
-                                    &mut container_start,
-                                    None,
-                                    max_depth,
-                                )?;
+                                open_value(&mut lx, &mut nodes, &mut stack, &mut container_start, None, max_depth)?;
                             }
                         }
                     }
@@ -743,14 +654,7 @@ pub(crate) fn parse_document(src: &[u8], max_depth: usize) -> Result<Dom<'_>, Js
                         }
                         Some(b']') => {
                             lx.pos += 1;
-                            close(
-                                &mut lx,
-                                &mut nodes,
-                                &mut stack,
-                                &mut container_start,
-                                idx,
-                                at,
-                            );
+                            close(&mut lx, &mut nodes, &mut stack, &mut container_start, idx, at);
                         }
                         Some(b'}') => {
                             let start = container_start.last().copied().unwrap_or_default();
@@ -883,27 +787,15 @@ fn open_value<'a>(
             let object = c == b'{';
             nodes.push(Node {
                 key,
-                value: if object {
-                    NodeValue::Object
-                } else {
-                    NodeValue::Array
-                },
+                value: if object { NodeValue::Object } else { NodeValue::Array },
                 loc: at,
                 end_loc: at,
                 end: idx + 1,
             });
             stack.push(if object {
-                Frame::Object {
-                    idx,
-                    state: ObjState::FirstKeyOrEnd,
-                    keys: HashSet::new(),
-                    pending_key: None,
-                }
+                Frame::Object { idx, state: ObjState::FirstKeyOrEnd, keys: HashSet::new(), pending_key: None }
             } else {
-                Frame::Array {
-                    idx,
-                    state: ArrState::FirstValueOrEnd,
-                }
+                Frame::Array { idx, state: ArrState::FirstValueOrEnd }
             });
             starts.push(at);
             return Ok(());
@@ -915,21 +807,12 @@ fn open_value<'a>(
         }
         c if c.is_ascii_alphabetic() => lx.literal()?,
         c => {
-            return lx.err(
-                at,
-                format!("Unexpected character ({}): expected a value", char_desc(c)),
-            );
+            return lx.err(at, format!("Unexpected character ({}): expected a value", char_desc(c)));
         }
     };
     lx.last_token = Some(at);
     let idx = nodes.len();
-    nodes.push(Node {
-        key,
-        value,
-        loc: at,
-        end_loc: at,
-        end: idx + 1,
-    });
+    nodes.push(Node { key, value, loc: at, end_loc: at, end: idx + 1 });
     Ok(())
 }
 
@@ -957,20 +840,8 @@ mod tests {
         let root_kids: Vec<_> = d.children(0).collect();
         assert_eq!(root_kids.len(), 3);
         assert_eq!(d.node(root_kids[0]).key.as_deref(), Some("a"));
-        assert_eq!(
-            d.node(root_kids[0]).value,
-            NodeValue::Num {
-                raw: "1",
-                integral: true
-            }
-        );
-        assert_eq!(
-            d.node(root_kids[2]).value,
-            NodeValue::Num {
-                raw: "-1.5e3",
-                integral: false
-            }
-        );
+        assert_eq!(d.node(root_kids[0]).value, NodeValue::Num { raw: "1", integral: true });
+        assert_eq!(d.node(root_kids[2]).value, NodeValue::Num { raw: "-1.5e3", integral: false });
         let b = root_kids[1];
         let c = d.children(b).next().unwrap_or(0);
         assert_eq!(d.children(c).count(), 3);
@@ -990,10 +861,7 @@ mod tests {
         let d = ok(r#"{"k\u00e9y": "a\"b\\c\n\ud83d\ude00é"}"#);
         let k = d.children(0).next().unwrap_or(0);
         assert_eq!(d.node(k).key.as_deref(), Some("kéy"));
-        assert_eq!(
-            d.node(k).value,
-            NodeValue::Str(Cow::Borrowed("a\"b\\c\n😀é"))
-        );
+        assert_eq!(d.node(k).value, NodeValue::Str(Cow::Borrowed("a\"b\\c\n😀é")));
     }
 
     #[test]
@@ -1004,15 +872,8 @@ mod tests {
 
     #[test]
     fn errors() {
-        assert_eq!(
-            syntax(r#"{"a": }"#).1,
-            "Unexpected character ('}' (code 125)): expected a value"
-        );
-        assert!(
-            syntax(r#"{"a": 1"#)
-                .1
-                .starts_with("Unexpected end-of-input: expected close marker for Object")
-        );
+        assert_eq!(syntax(r#"{"a": }"#).1, "Unexpected character ('}' (code 125)): expected a value");
+        assert!(syntax(r#"{"a": 1"#).1.starts_with("Unexpected end-of-input: expected close marker for Object"));
         assert_eq!(
             syntax(r#"{"a" 1}"#).1,
             "Unexpected character ('1' (code 49)): was expecting a colon to separate field name and value"
@@ -1022,46 +883,22 @@ mod tests {
             syntax(r#"{"a": tru}"#).1,
             "Unrecognized token 'tru': was expecting (JSON String, Number, Array, Object or token 'null', 'true' or 'false')"
         );
-        assert_eq!(
-            syntax(r#"{"a": 01}"#).1,
-            "Invalid numeric value: Leading zeroes not allowed"
-        );
+        assert_eq!(syntax(r#"{"a": 01}"#).1, "Invalid numeric value: Leading zeroes not allowed");
         assert_eq!(
             syntax("{a: 1}").1,
             "Unexpected character ('a' (code 97)): was expecting double-quote to start field name"
         );
-        assert!(
-            syntax("{\"a\": \"x\ny\"}")
-                .1
-                .starts_with("Illegal unquoted character")
-        );
-        assert!(
-            syntax(r#"{"a": [1, 2}"#)
-                .1
-                .starts_with("Unexpected close marker '}'")
-        );
-        assert!(
-            syntax(r#"{"a": "\q"}"#)
-                .1
-                .starts_with("Unrecognized character escape")
-        );
+        assert!(syntax("{\"a\": \"x\ny\"}").1.starts_with("Illegal unquoted character"));
+        assert!(syntax(r#"{"a": [1, 2}"#).1.starts_with("Unexpected close marker '}'"));
+        assert!(syntax(r#"{"a": "\q"}"#).1.starts_with("Unrecognized character escape"));
     }
 
     #[test]
     fn not_object_and_extra_data() {
         for s in ["[1]", "\"x\"", "5", "true", "", "   "] {
-            assert_eq!(
-                parse_document(s.as_bytes(), 1000).err(),
-                Some(JsonFailure::NotAnObject),
-                "{s}"
-            );
+            assert_eq!(parse_document(s.as_bytes(), 1000).err(), Some(JsonFailure::NotAnObject), "{s}");
         }
-        assert_eq!(
-            parse_document(b"{}{}", 1000).err(),
-            Some(JsonFailure::ExtraData {
-                token: "START_OBJECT"
-            })
-        );
+        assert_eq!(parse_document(b"{}{}", 1000).err(), Some(JsonFailure::ExtraData { token: "START_OBJECT" }));
         assert!(ok("{} \n ").nodes.len() == 1);
     }
 
@@ -1077,10 +914,7 @@ mod tests {
             s.push('}');
         }
         let (_, msg) = syntax(&s);
-        assert!(
-            msg.starts_with("Document nesting depth (1001) exceeds the maximum allowed (1000"),
-            "{msg}"
-        );
+        assert!(msg.starts_with("Document nesting depth (1001) exceeds the maximum allowed (1000"), "{msg}");
         // Within the limit it parses, and previews without recursion.
         let mut s = String::new();
         for _ in 0..999 {

@@ -45,7 +45,5 @@ pub use document::{DocumentParseOptions, ParsedDocument};
 pub use dynamic::{DynamicTemplate, XContentFieldType};
 pub use error::{Location, MappingError};
 pub use field::{Dynamic, FieldMapping, FieldType, MAX_MAPPING_DEPTH};
-pub use mapping::{
-    DEFAULT_DYNAMIC_DATE_FORMATS, Mapping, MappingLimits, RoutingConfig, SourceConfig,
-};
+pub use mapping::{DEFAULT_DYNAMIC_DATE_FORMATS, Mapping, MappingLimits, RoutingConfig, SourceConfig};
 pub use value::IndexedValue;

@@ -9,18 +9,15 @@ use crate::date::{DEFAULT_DATE_FORMAT, DateFormat};
 use crate::dynamic::DynamicTemplate;
 use crate::error::MappingError;
 use crate::field::{
-    Dynamic, FieldMapping, FieldType, MAX_MAPPING_DEPTH, merge_properties, parse_bool,
-    parse_properties,
+    Dynamic, FieldMapping, FieldType, MAX_MAPPING_DEPTH, merge_properties, parse_bool, parse_properties,
 };
 use crate::util::{java_class, java_to_string, join_path};
 
 /// `dynamic_date_formats` in effect when the mapping sets none. ES documents
 /// `["strict_date_optional_time", "yyyy/MM/dd HH:mm:ss Z||yyyy/MM/dd Z"]`, but the formats its code
 /// actually uses (and puts into the mapping of a detected date) are these two.
-pub const DEFAULT_DYNAMIC_DATE_FORMATS: [&str; 2] = [
-    DEFAULT_DATE_FORMAT,
-    "yyyy/MM/dd HH:mm:ss||yyyy/MM/dd||epoch_millis",
-];
+pub const DEFAULT_DYNAMIC_DATE_FORMATS: [&str; 2] =
+    [DEFAULT_DATE_FORMAT, "yyyy/MM/dd HH:mm:ss||yyyy/MM/dd||epoch_millis"];
 
 /// `_source` settings.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -62,12 +59,7 @@ pub struct MappingLimits {
 
 impl Default for MappingLimits {
     fn default() -> Self {
-        MappingLimits {
-            total_fields: 1000,
-            depth: 20,
-            nested_fields: 50,
-            field_name_length: usize::MAX,
-        }
+        MappingLimits { total_fields: 1000, depth: 20, nested_fields: 50, field_name_length: usize::MAX }
     }
 }
 
@@ -138,18 +130,18 @@ impl Mapping {
         let mut m = Mapping::default();
         let mut unsupported = Vec::new();
         if let Some(v) = map.get("subobjects") {
-            m.subobjects = Some(parse_bool(v).map_err(|_| {
-                MappingError::mapper_parsing("Could not convert [_doc.subobjects] to boolean")
-            })?);
+            m.subobjects = Some(
+                parse_bool(v)
+                    .map_err(|_| MappingError::mapper_parsing("Could not convert [_doc.subobjects] to boolean"))?,
+            );
         }
         for (k, v) in map {
             match k.as_str() {
                 "properties" | "subobjects" => {}
                 "dynamic" => m.dynamic = Some(Dynamic::parse(v, "_doc.dynamic")?),
                 "date_detection" | "numeric_detection" => {
-                    let b = parse_bool(v).map_err(|_| {
-                        MappingError::mapper_parsing(format!("Could not convert [{k}] to boolean"))
-                    })?;
+                    let b = parse_bool(v)
+                        .map_err(|_| MappingError::mapper_parsing(format!("Could not convert [{k}] to boolean")))?;
                     if k == "date_detection" {
                         m.date_detection = Some(b);
                     } else {
@@ -263,10 +255,7 @@ impl Mapping {
             out.insert("dynamic_date_formats".into(), Value::from(f.clone()));
         }
         if let Some(t) = &self.dynamic_templates {
-            out.insert(
-                "dynamic_templates".into(),
-                Value::Array(t.iter().map(DynamicTemplate::to_json).collect()),
-            );
+            out.insert("dynamic_templates".into(), Value::Array(t.iter().map(DynamicTemplate::to_json).collect()));
         }
         if let Some(b) = self.date_detection {
             out.insert("date_detection".into(), Value::Bool(b));
@@ -323,8 +312,7 @@ impl Mapping {
         if let Some(us) = &update.source {
             let cur = merged.source.clone().unwrap_or_default();
             let mut conflicts = Vec::new();
-            let fmt_list =
-                |l: &Option<Vec<String>>| format!("[{}]", l.clone().unwrap_or_default().join(", "));
+            let fmt_list = |l: &Option<Vec<String>>| format!("[{}]", l.clone().unwrap_or_default().join(", "));
             if cur.enabled.unwrap_or(true) != us.enabled.unwrap_or(true) {
                 conflicts.push(format!(
                     "Cannot update parameter [enabled] from [{}] to [{}]",
@@ -361,11 +349,7 @@ impl Mapping {
             }
         }
         if let Some(ur) = &update.routing {
-            let cur = merged
-                .routing
-                .as_ref()
-                .and_then(|r| r.required)
-                .unwrap_or(false);
+            let cur = merged.routing.as_ref().and_then(|r| r.required).unwrap_or(false);
             let new = ur.required.unwrap_or(false);
             if cur != new {
                 return Err(MappingError::illegal_argument(format!(
@@ -420,8 +404,7 @@ impl Mapping {
     /// Every field by full dotted path — objects, leaves, multi-fields, aliases — sorted by path.
     pub fn fields(&self) -> impl Iterator<Item = (String, &FieldMapping)> {
         let mut out: Vec<(String, &FieldMapping)> = Vec::new();
-        let mut stack: Vec<(String, &BTreeMap<String, FieldMapping>)> =
-            vec![(String::new(), &self.properties)];
+        let mut stack: Vec<(String, &BTreeMap<String, FieldMapping>)> = vec![(String::new(), &self.properties)];
         while let Some((prefix, props)) = stack.pop() {
             for (name, f) in props {
                 let path = join_path(&prefix, name);
@@ -463,10 +446,7 @@ impl Mapping {
     pub fn effective_dynamic_date_formats(&self) -> Vec<String> {
         match &self.dynamic_date_formats {
             Some(f) => f.clone(),
-            None => DEFAULT_DYNAMIC_DATE_FORMATS
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            None => DEFAULT_DYNAMIC_DATE_FORMATS.iter().map(|s| s.to_string()).collect(),
         }
     }
 
@@ -478,10 +458,7 @@ impl Mapping {
 
     /// `_routing.required` in effect.
     pub fn routing_required(&self) -> bool {
-        self.routing
-            .as_ref()
-            .and_then(|r| r.required)
-            .unwrap_or(false)
+        self.routing.as_ref().and_then(|r| r.required).unwrap_or(false)
     }
 
     /// Checks ES's mapping limits (call after create-index / put-mapping merges).
@@ -560,10 +537,7 @@ impl Mapping {
 }
 
 /// Walks properties by path; handles dotted names (`subobjects: false`) and multi-fields.
-pub(crate) fn lookup<'a>(
-    root: &'a BTreeMap<String, FieldMapping>,
-    path: &str,
-) -> Option<&'a FieldMapping> {
+pub(crate) fn lookup<'a>(root: &'a BTreeMap<String, FieldMapping>, path: &str) -> Option<&'a FieldMapping> {
     let mut props = root;
     let mut rest = path;
     loop {

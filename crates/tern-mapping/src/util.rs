@@ -64,11 +64,7 @@ pub(crate) fn java_double(f: f64) -> String {
         // Scientific: Rust gives `1e20` / `1.5e-5`; Java gives `1.0E20` / `1.5E-5`.
         let s = format!("{f:e}");
         let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
-        let mant = if mant.contains('.') {
-            mant.to_string()
-        } else {
-            format!("{mant}.0")
-        };
+        let mant = if mant.contains('.') { mant.to_string() } else { format!("{mant}.0") };
         return format!("{mant}E{exp}");
     }
     let s = format!("{f}");
@@ -157,10 +153,7 @@ mod tests {
 
     #[test]
     fn java_rendering() {
-        assert_eq!(
-            java_to_string(&json!({"properties": {"a": {"type": "text"}}})),
-            "{properties={a={type=text}}}"
-        );
+        assert_eq!(java_to_string(&json!({"properties": {"a": {"type": "text"}}})), "{properties={a={type=text}}}");
         assert_eq!(java_to_string(&json!([1, "x", null])), "[1, x, null]");
         assert_eq!(java_double(5.0), "5.0");
         assert_eq!(java_double(5.7), "5.7");

@@ -82,11 +82,7 @@ fn ia(msg: impl Into<String>) -> MappingError {
 }
 
 /// Converts a scalar to the field's value type, with ES's coercion rules and error texts.
-pub(crate) fn convert_scalar(
-    fm: &FieldMapping,
-    path: &str,
-    s: &Scalar<'_>,
-) -> Result<Converted, MappingError> {
+pub(crate) fn convert_scalar(fm: &FieldMapping, path: &str, s: &Scalar<'_>) -> Result<Converted, MappingError> {
     if *s == Scalar::Null {
         return Ok(Converted::Null);
     }
@@ -128,15 +124,10 @@ pub(crate) fn convert_scalar(
             Scalar::Str(v) if v == "true" => IndexedValue::Bool(true),
             Scalar::Str(v) if v == "false" || v.is_empty() => IndexedValue::Bool(false),
             Scalar::Str(v) => {
-                return Err(ia(format!(
-                    "Failed to parse value [{v}] as only [true] or [false] are allowed."
-                )));
+                return Err(ia(format!("Failed to parse value [{v}] as only [true] or [false] are allowed.")));
             }
             other => {
-                return Err(ia(format!(
-                    "Current token ({}) not of boolean type",
-                    other.token_name()
-                )));
+                return Err(ia(format!("Current token ({}) not of boolean type", other.token_name())));
             }
         },
         FieldType::Date | FieldType::DateNanos => {
@@ -168,10 +159,7 @@ pub(crate) fn convert_scalar(
         }
         FieldType::Binary | FieldType::GeoPoint => return Ok(Converted::NotIndexed),
         FieldType::Object | FieldType::Nested | FieldType::Alias => {
-            return Err(MappingError::IllegalState(format!(
-                "field of type [{}] has no leaf value",
-                t.name()
-            )));
+            return Err(MappingError::IllegalState(format!("field of type [{}] has no leaf value", t.name())));
         }
     };
     Ok(Converted::Value(v))
@@ -226,11 +214,7 @@ fn parse_decimal(s: &str) -> Option<Decimal> {
         }
         point += exp;
     }
-    Some(Decimal {
-        negative,
-        digits,
-        point,
-    })
+    Some(Decimal { negative, digits, point })
 }
 
 impl Decimal {
@@ -241,10 +225,7 @@ impl Decimal {
         let mut has_fraction = false;
         for (idx, d) in self.digits.iter().enumerate() {
             if (idx as i64) < self.point {
-                match int
-                    .checked_mul(10)
-                    .and_then(|x| x.checked_add(i128::from(*d)))
-                {
+                match int.checked_mul(10).and_then(|x| x.checked_add(i128::from(*d))) {
                     Some(x) => int = x,
                     None => overflow = true,
                 }
@@ -295,18 +276,11 @@ fn java_parse_double(s: &str) -> Result<f64, MappingError> {
     }
     let body = body.strip_suffix(['d', 'D', 'f', 'F']).unwrap_or(body);
     let valid = !body.is_empty()
-        && body
-            .bytes()
-            .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-'))
-        && body
-            .bytes()
-            .next()
-            .is_some_and(|c| c.is_ascii_digit() || c == b'.');
+        && body.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-'))
+        && body.bytes().next().is_some_and(|c| c.is_ascii_digit() || c == b'.');
     match body.parse::<f64>() {
         Ok(v) if valid => Ok(sign * v),
-        _ => Err(MappingError::NumberFormat(format!(
-            "For input string: \"{s}\""
-        ))),
+        _ => Err(MappingError::NumberFormat(format!("For input string: \"{s}\""))),
     }
 }
 
@@ -342,18 +316,12 @@ fn bounds(t: FieldType) -> (i128, i128) {
 /// `long`/`integer`/`short`/`byte` from a scalar (ES `XContentParser.longValue(coerce)` & co).
 fn parse_integral(t: FieldType, s: &Scalar<'_>, coerce: bool) -> Result<Option<i64>, MappingError> {
     let (lo, hi) = bounds(t);
-    let out_of_range = |text: &str| {
-        ia(format!(
-            "Value [{text}] is out of range for {}",
-            type_article(t)
-        ))
-    };
+    let out_of_range = |text: &str| ia(format!("Value [{text}] is out of range for {}", type_article(t)));
     match s {
         Scalar::Null => Ok(None),
-        Scalar::Bool(_) => Err(ia(format!(
-            "Current token ({}) not numeric, can not use numeric value accessors",
-            s.token_name()
-        ))),
+        Scalar::Bool(_) => {
+            Err(ia(format!("Current token ({}) not numeric, can not use numeric value accessors", s.token_name())))
+        }
         Scalar::Str(text) => {
             if text.is_empty() && coerce {
                 return Ok(None);
@@ -366,8 +334,7 @@ fn parse_integral(t: FieldType, s: &Scalar<'_>, coerce: bool) -> Result<Option<i
                 if let Ok(v) = text.parse::<i64>() {
                     return Ok(Some(v));
                 }
-                let d = parse_decimal(text)
-                    .ok_or_else(|| ia(format!("For input string: \"{text}\"")))?;
+                let d = parse_decimal(text).ok_or_else(|| ia(format!("For input string: \"{text}\"")))?;
                 let (int, _) = d.truncate();
                 match int {
                     Some(i) if i >= lo && i <= hi => Ok(Some(i as i64)),
@@ -425,9 +392,7 @@ fn parse_unsigned(s: &Scalar<'_>) -> Result<Option<u64>, MappingError> {
     let d = parse_decimal(&text).ok_or_else(|| ia(format!("For input string: \"{text}\"")))?;
     match d.truncate().0 {
         Some(i) if (0..=i128::from(u64::MAX)).contains(&i) => Ok(Some(i as u64)),
-        _ => Err(ia(format!(
-            "Value [{text}] is out of range for unsigned_long"
-        ))),
+        _ => Err(ia(format!("Value [{text}] is out of range for unsigned_long"))),
     }
 }
 
@@ -447,11 +412,7 @@ pub(crate) fn round_to_half_float(v: f32) -> f32 {
     let q = a / ulp;
     let r = q.round();
     // Ties to even.
-    let r = if (q - q.trunc() - 0.5).abs() < f32::EPSILON && r % 2.0 != 0.0 {
-        r - 1.0
-    } else {
-        r
-    };
+    let r = if (q - q.trunc() - 0.5).abs() < f32::EPSILON && r % 2.0 != 0.0 { r - 1.0 } else { r };
     (r * ulp).copysign(v)
 }
 
@@ -478,19 +439,15 @@ fn parse_floating(
             }
             java_parse_double(text)?
         }
-        Scalar::Num { raw, .. } => raw
-            .parse::<f64>()
-            .map_err(|_| MappingError::NumberFormat(format!("For input string: \"{raw}\"")))?,
+        Scalar::Num { raw, .. } => {
+            raw.parse::<f64>().map_err(|_| MappingError::NumberFormat(format!("For input string: \"{raw}\"")))?
+        }
     };
     match t {
         FieldType::Float | FieldType::HalfFloat => {
             let f32v = f as f32;
             if !f32v.is_finite() {
-                return Err(ia(format!(
-                    "[{}] supports only finite values, but got [{}]",
-                    t.name(),
-                    java_float(f32v)
-                )));
+                return Err(ia(format!("[{}] supports only finite values, but got [{}]", t.name(), java_float(f32v))));
             }
             if t == FieldType::HalfFloat {
                 let h = round_to_half_float(f32v);
@@ -506,10 +463,7 @@ fn parse_floating(
         }
         FieldType::ScaledFloat => {
             if !f.is_finite() {
-                return Err(ia(format!(
-                    "[scaled_float] only supports finite values, but got [{}]",
-                    java_double(f)
-                )));
+                return Err(ia(format!("[scaled_float] only supports finite values, but got [{}]", java_double(f))));
             }
             let sf = scaling.unwrap_or(1.0);
             let scaled = (f * sf + 0.5).floor();
@@ -524,10 +478,7 @@ fn parse_floating(
         }
         _ => {
             if !f.is_finite() {
-                return Err(ia(format!(
-                    "[double] supports only finite values, but got [{}]",
-                    java_double(f)
-                )));
+                return Err(ia(format!("[double] supports only finite values, but got [{}]", java_double(f))));
             }
             Ok(Some(f))
         }
@@ -541,33 +492,16 @@ mod tests {
     use serde_json::json;
 
     fn conv(t: FieldType, v: serde_json::Value) -> Result<Option<IndexedValue>, String> {
-        FieldMapping::new(t)
-            .value_from_json(&v)
-            .map_err(|e| format!("{}: {e}", e.es_type()))
+        FieldMapping::new(t).value_from_json(&v).map_err(|e| format!("{}: {e}", e.es_type()))
     }
 
     #[test]
     fn longs() {
-        assert_eq!(
-            conv(FieldType::Long, json!(5)),
-            Ok(Some(IndexedValue::I64(5)))
-        );
-        assert_eq!(
-            conv(FieldType::Long, json!("5")),
-            Ok(Some(IndexedValue::I64(5)))
-        );
-        assert_eq!(
-            conv(FieldType::Long, json!(5.7)),
-            Ok(Some(IndexedValue::I64(5)))
-        );
-        assert_eq!(
-            conv(FieldType::Long, json!("5.7")),
-            Ok(Some(IndexedValue::I64(5)))
-        );
-        assert_eq!(
-            conv(FieldType::Long, json!("1e3")),
-            Ok(Some(IndexedValue::I64(1000)))
-        );
+        assert_eq!(conv(FieldType::Long, json!(5)), Ok(Some(IndexedValue::I64(5))));
+        assert_eq!(conv(FieldType::Long, json!("5")), Ok(Some(IndexedValue::I64(5))));
+        assert_eq!(conv(FieldType::Long, json!(5.7)), Ok(Some(IndexedValue::I64(5))));
+        assert_eq!(conv(FieldType::Long, json!("5.7")), Ok(Some(IndexedValue::I64(5))));
+        assert_eq!(conv(FieldType::Long, json!("1e3")), Ok(Some(IndexedValue::I64(1000))));
         assert_eq!(conv(FieldType::Long, json!("")), Ok(None));
         assert_eq!(
             conv(FieldType::Long, json!("abc")),
@@ -579,28 +513,20 @@ mod tests {
         );
         assert_eq!(
             conv(FieldType::Integer, json!(3_000_000_000u64)),
-            Err(
-                "illegal_argument_exception: Value [3000000000] is out of range for an integer"
-                    .into()
-            )
+            Err("illegal_argument_exception: Value [3000000000] is out of range for an integer".into())
         );
         assert_eq!(
             conv(FieldType::Integer, json!("abc")),
             Err("number_format_exception: For input string: \"abc\"".into())
         );
-        assert_eq!(
-            conv(FieldType::Byte, json!("12.9")),
-            Ok(Some(IndexedValue::I64(12)))
-        );
+        assert_eq!(conv(FieldType::Byte, json!("12.9")), Ok(Some(IndexedValue::I64(12))));
         assert!(conv(FieldType::Byte, json!(128)).is_err());
         assert!(conv(FieldType::Long, json!(true)).is_err());
     }
 
     #[test]
     fn no_coerce() {
-        let f = FieldMapping::new(FieldType::Long)
-            .with_param("coerce", json!(false))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let f = FieldMapping::new(FieldType::Long).with_param("coerce", json!(false)).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             f.value_from_json(&json!("5")).err().map(|e| e.to_string()),
             Some("Long value passed as String".into())
@@ -609,37 +535,19 @@ mod tests {
             f.value_from_json(&json!(5.7)).err().map(|e| e.to_string()),
             Some("5.7 cannot be converted to Long without data loss".into())
         );
-        assert_eq!(
-            f.value_from_json(&json!(5.0)).ok().flatten(),
-            Some(IndexedValue::I64(5))
-        );
+        assert_eq!(f.value_from_json(&json!(5.0)).ok().flatten(), Some(IndexedValue::I64(5)));
     }
 
     #[test]
     fn floats() {
-        assert_eq!(
-            conv(FieldType::Double, json!("1.5")),
-            Ok(Some(IndexedValue::F64(1.5)))
-        );
-        assert_eq!(
-            conv(FieldType::Float, json!(1.1)),
-            Ok(Some(IndexedValue::F64(f64::from(1.1f32))))
-        );
-        assert_eq!(
-            conv(FieldType::HalfFloat, json!(1.0)),
-            Ok(Some(IndexedValue::F64(1.0)))
-        );
-        assert_eq!(
-            conv(FieldType::HalfFloat, json!(0.1)),
-            Ok(Some(IndexedValue::F64(f64::from(0.099975586f32))))
-        );
+        assert_eq!(conv(FieldType::Double, json!("1.5")), Ok(Some(IndexedValue::F64(1.5))));
+        assert_eq!(conv(FieldType::Float, json!(1.1)), Ok(Some(IndexedValue::F64(f64::from(1.1f32)))));
+        assert_eq!(conv(FieldType::HalfFloat, json!(1.0)), Ok(Some(IndexedValue::F64(1.0))));
+        assert_eq!(conv(FieldType::HalfFloat, json!(0.1)), Ok(Some(IndexedValue::F64(f64::from(0.099975586f32)))));
         assert!(conv(FieldType::HalfFloat, json!(70000)).is_err());
         assert_eq!(
             conv(FieldType::Double, json!("NaN")),
-            Err(
-                "illegal_argument_exception: [double] supports only finite values, but got [NaN]"
-                    .into()
-            )
+            Err("illegal_argument_exception: [double] supports only finite values, but got [NaN]".into())
         );
         assert_eq!(
             conv(FieldType::Double, json!("abc")),
@@ -648,61 +556,35 @@ mod tests {
         let sf = FieldMapping::new(FieldType::ScaledFloat)
             .with_param("scaling_factor", json!(100))
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            sf.value_from_json(&json!(1.234)).ok().flatten(),
-            Some(IndexedValue::F64(1.23))
-        );
+        assert_eq!(sf.value_from_json(&json!(1.234)).ok().flatten(), Some(IndexedValue::F64(1.23)));
     }
 
     #[test]
     fn others() {
-        assert_eq!(
-            conv(FieldType::Boolean, json!("true")),
-            Ok(Some(IndexedValue::Bool(true)))
-        );
-        assert_eq!(
-            conv(FieldType::Boolean, json!("")),
-            Ok(Some(IndexedValue::Bool(false)))
-        );
+        assert_eq!(conv(FieldType::Boolean, json!("true")), Ok(Some(IndexedValue::Bool(true))));
+        assert_eq!(conv(FieldType::Boolean, json!("")), Ok(Some(IndexedValue::Bool(false))));
         assert_eq!(
             conv(FieldType::Boolean, json!("yes")),
             Err("illegal_argument_exception: Failed to parse value [yes] as only [true] or [false] are allowed.".into())
         );
-        assert_eq!(
-            conv(FieldType::Keyword, json!(1.50)),
-            Ok(Some(IndexedValue::Keyword("1.5".into())))
-        );
-        assert_eq!(
-            conv(FieldType::Keyword, json!(true)),
-            Ok(Some(IndexedValue::Keyword("true".into())))
-        );
+        assert_eq!(conv(FieldType::Keyword, json!(1.50)), Ok(Some(IndexedValue::Keyword("1.5".into()))));
+        assert_eq!(conv(FieldType::Keyword, json!(true)), Ok(Some(IndexedValue::Keyword("true".into()))));
         assert_eq!(
             conv(FieldType::Ip, json!("192.168.0.1")),
-            Ok(Some(IndexedValue::Ip(
-                "192.168.0.1".parse().unwrap_or(IpAddr::from([0, 0, 0, 0]))
-            )))
+            Ok(Some(IndexedValue::Ip("192.168.0.1".parse().unwrap_or(IpAddr::from([0, 0, 0, 0])))))
         );
         assert_eq!(
             conv(FieldType::Ip, json!("nope")),
             Err("illegal_argument_exception: 'nope' is not an IP string literal.".into())
         );
-        assert_eq!(
-            conv(FieldType::Date, json!("2015-01-01")),
-            Ok(Some(IndexedValue::Date(1_420_070_400_000)))
-        );
-        assert_eq!(
-            conv(FieldType::Date, json!(1_420_070_400_000i64)),
-            Ok(Some(IndexedValue::Date(1_420_070_400_000)))
-        );
+        assert_eq!(conv(FieldType::Date, json!("2015-01-01")), Ok(Some(IndexedValue::Date(1_420_070_400_000))));
+        assert_eq!(conv(FieldType::Date, json!(1_420_070_400_000i64)), Ok(Some(IndexedValue::Date(1_420_070_400_000))));
         assert_eq!(
             conv(FieldType::Date, json!("nope")),
             Err("illegal_argument_exception: failed to parse date field [nope] with format [strict_date_optional_time||epoch_millis]".into())
         );
         assert!(conv(FieldType::DateNanos, json!("1969-01-01")).is_err());
-        assert_eq!(
-            conv(FieldType::UnsignedLong, json!("18446744073709551615")),
-            Ok(Some(IndexedValue::U64(u64::MAX)))
-        );
+        assert_eq!(conv(FieldType::UnsignedLong, json!("18446744073709551615")), Ok(Some(IndexedValue::U64(u64::MAX))));
         assert!(conv(FieldType::UnsignedLong, json!(-1)).is_err());
     }
 

@@ -4,17 +4,14 @@ use std::net::IpAddr;
 
 use serde_json::{Value, json};
 use tern_common::EsError;
-use tern_mapping::{
-    DocumentParseOptions, IndexedValue, Mapping, MappingError, MappingLimits, ParsedDocument,
-};
+use tern_mapping::{DocumentParseOptions, IndexedValue, Mapping, MappingError, MappingLimits, ParsedDocument};
 
 fn mapping(v: Value) -> Mapping {
     Mapping::parse(&v).unwrap_or_else(|e| panic!("{v}: {e}"))
 }
 
 fn doc(m: &Mapping, src: &str) -> ParsedDocument {
-    m.parse_document(src.as_bytes(), "1")
-        .unwrap_or_else(|e| panic!("{src}: {e}"))
+    m.parse_document(src.as_bytes(), "1").unwrap_or_else(|e| panic!("{src}: {e}"))
 }
 
 fn doc_err(m: &Mapping, src: &str) -> MappingError {
@@ -65,14 +62,8 @@ fn dynamic_mapping_infers_es_types() {
     assert_eq!(vals(&d, "age"), vec![IndexedValue::I64(42)]);
     assert_eq!(vals(&d, "score"), vec![IndexedValue::F64(1.5)]);
     assert_eq!(vals(&d, "ok"), vec![IndexedValue::Bool(true)]);
-    assert_eq!(
-        vals(&d, "born"),
-        vec![IndexedValue::Date(1_420_070_400_000)]
-    );
-    assert_eq!(
-        vals(&d, "slash"),
-        vec![IndexedValue::Date(1_441_152_000_000)]
-    );
+    assert_eq!(vals(&d, "born"), vec![IndexedValue::Date(1_420_070_400_000)]);
+    assert_eq!(vals(&d, "slash"), vec![IndexedValue::Date(1_441_152_000_000)]);
     assert_eq!(vals(&d, "tags"), vec![text("a"), text("b")]);
     assert_eq!(vals(&d, "user.city.keyword"), vec![kw("Paris")]);
     assert!(d.has_field("user"));
@@ -84,24 +75,16 @@ fn dynamic_mapping_infers_es_types() {
     // Merge the update: the same document now needs no update and types the same way.
     let mut merged = m.clone();
     merged.merge(&update).unwrap_or_else(|e| panic!("{e}"));
-    let d2 = doc(
-        &merged,
-        r#"{"name": "Jane", "age": "43", "user": {"city": "Rome"}}"#,
-    );
+    let d2 = doc(&merged, r#"{"name": "Jane", "age": "43", "user": {"city": "Rome"}}"#);
     assert!(d2.dynamic_update.is_none());
     assert_eq!(vals(&d2, "age"), vec![IndexedValue::I64(43)]);
 }
 
 #[test]
 fn dynamic_update_for_new_field_under_existing_objects() {
-    let m = mapping(
-        json!({"properties": {"user": {"properties": {"name": {"type": "keyword"}}},
-                                          "comments": {"type": "nested", "properties": {"text": {"type": "text"}}}}}),
-    );
-    let d = doc(
-        &m,
-        r#"{"user": {"name": "x", "age": 3}, "comments": [{"text": "hi", "votes": 2}]}"#,
-    );
+    let m = mapping(json!({"properties": {"user": {"properties": {"name": {"type": "keyword"}}},
+                                          "comments": {"type": "nested", "properties": {"text": {"type": "text"}}}}}));
+    let d = doc(&m, r#"{"user": {"name": "x", "age": 3}, "comments": [{"text": "hi", "votes": 2}]}"#);
     let update = d.dynamic_update.clone().unwrap_or_default();
     assert_eq!(
         update.to_json(),
@@ -129,29 +112,18 @@ fn strict_mode() {
         "[1:9] mapping set to strict, dynamic introduction of [foo] within [_doc] is not allowed"
     );
     let e = doc_err(&m, r#"{"a": "x", "o": {"c": 1}}"#);
-    assert_eq!(
-        e.to_string(),
-        "[1:23] mapping set to strict, dynamic introduction of [c] within [o] is not allowed"
-    );
+    assert_eq!(e.to_string(), "[1:23] mapping set to strict, dynamic introduction of [c] within [o] is not allowed");
     // Even null and empty arrays are refused for unknown fields.
     assert!(m.parse_document(br#"{"n": null}"#, "1").is_err());
     assert!(m.parse_document(br#"{"n": []}"#, "1").is_err());
     // Dotted names: the first unknown segment is reported.
     let e = doc_err(&m, r#"{"x.y": 1}"#);
-    assert!(
-        e.to_string()
-            .ends_with("dynamic introduction of [x] within [_doc] is not allowed")
-    );
+    assert!(e.to_string().ends_with("dynamic introduction of [x] within [_doc] is not allowed"));
     // A strict object inside a dynamic root.
-    let m2 = mapping(
-        json!({"properties": {"o": {"dynamic": "strict", "properties": {"k": {"type": "keyword"}}}}}),
-    );
+    let m2 = mapping(json!({"properties": {"o": {"dynamic": "strict", "properties": {"k": {"type": "keyword"}}}}}));
     assert!(doc(&m2, r#"{"other": 1}"#).dynamic_update.is_some());
     let e = doc_err(&m2, r#"{"o": {"z": 1}}"#);
-    assert!(
-        e.to_string()
-            .ends_with("dynamic introduction of [z] within [o] is not allowed")
-    );
+    assert!(e.to_string().ends_with("dynamic introduction of [z] within [o] is not allowed"));
     let es: EsError = e.into();
     assert_eq!(es.status(), 400);
 }
@@ -163,9 +135,7 @@ fn dynamic_false_skips_unmapped() {
     assert!(d.dynamic_update.is_none());
     assert_eq!(d.fields, vec![("a".to_string(), kw("x"))]);
     // A dynamic:true object inside a dynamic:false root still maps new fields.
-    let m = mapping(
-        json!({"dynamic": false, "properties": {"o": {"dynamic": true, "properties": {}}}}),
-    );
+    let m = mapping(json!({"dynamic": false, "properties": {"o": {"dynamic": true, "properties": {}}}}));
     let d = doc(&m, r#"{"o": {"n": 1}, "skip": 2}"#);
     assert_eq!(
         d.dynamic_update.map(|u| u.to_json()),
@@ -180,10 +150,7 @@ fn ignore_above_and_null_value() {
         "n": {"type": "long", "null_value": 0},
         "t": {"type": "text"}
     }}));
-    let d = doc(
-        &m,
-        r#"{"k": ["short", "toolong", null], "n": null, "t": null}"#,
-    );
+    let d = doc(&m, r#"{"k": ["short", "toolong", null], "n": null, "t": null}"#);
     assert_eq!(vals(&d, "k"), vec![kw("short"), kw("NULL")]);
     assert_eq!(vals(&d, "n"), vec![IndexedValue::I64(0)]);
     assert!(vals(&d, "t").is_empty());
@@ -211,39 +178,18 @@ fn coercion_rules() {
     );
     assert_eq!(
         vals(&d, "l"),
-        vec![
-            IndexedValue::I64(5),
-            IndexedValue::I64(5),
-            IndexedValue::I64(6),
-            IndexedValue::I64(7)
-        ]
+        vec![IndexedValue::I64(5), IndexedValue::I64(5), IndexedValue::I64(6), IndexedValue::I64(7)]
     );
     assert_eq!(vals(&d, "i"), vec![IndexedValue::I64(12)]);
     assert_eq!(
         vals(&d, "b"),
-        vec![
-            IndexedValue::Bool(true),
-            IndexedValue::Bool(false),
-            IndexedValue::Bool(false),
-            IndexedValue::Bool(false)
-        ]
+        vec![IndexedValue::Bool(true), IndexedValue::Bool(false), IndexedValue::Bool(false), IndexedValue::Bool(false)]
     );
     assert_eq!(vals(&d, "k"), vec![kw("1.50"), kw("2"), kw("true")]);
     assert_eq!(vals(&d, "d"), vec![IndexedValue::F64(2.5)]);
     assert_eq!(vals(&d, "f"), vec![IndexedValue::F64(f64::from(0.1f32))]);
-    assert_eq!(
-        vals(&d, "ip"),
-        vec![IndexedValue::Ip(
-            "::1".parse::<IpAddr>().unwrap_or(IpAddr::from([0u8; 16]))
-        )]
-    );
-    assert_eq!(
-        vals(&d, "dt"),
-        vec![
-            IndexedValue::Date(1_420_070_400_000),
-            IndexedValue::Date(1_420_070_400_000)
-        ]
-    );
+    assert_eq!(vals(&d, "ip"), vec![IndexedValue::Ip("::1".parse::<IpAddr>().unwrap_or(IpAddr::from([0u8; 16])))]);
+    assert_eq!(vals(&d, "dt"), vec![IndexedValue::Date(1_420_070_400_000), IndexedValue::Date(1_420_070_400_000)]);
 
     let e = doc_err(&m, r#"{"strict_l": "3"}"#);
     assert_eq!(
@@ -264,25 +210,13 @@ fn field_value_errors_are_es_shaped() {
         body["error"]["reason"],
         "[1:22] failed to parse field [age] of type [long] in document with id '1'. Preview of field's value: 'abc'"
     );
-    assert_eq!(
-        body["error"]["caused_by"]["type"],
-        "illegal_argument_exception"
-    );
-    assert_eq!(
-        body["error"]["caused_by"]["reason"],
-        "For input string: \"abc\""
-    );
-    assert_eq!(
-        body["error"]["root_cause"][0]["type"],
-        "illegal_argument_exception"
-    );
+    assert_eq!(body["error"]["caused_by"]["type"], "illegal_argument_exception");
+    assert_eq!(body["error"]["caused_by"]["reason"], "For input string: \"abc\"");
+    assert_eq!(body["error"]["root_cause"][0]["type"], "illegal_argument_exception");
 
     let e = doc_err(&m, r#"{"price": "cheap"}"#);
     let body = EsError::from(e).to_body();
-    assert_eq!(
-        body["error"]["caused_by"]["type"],
-        "number_format_exception"
-    );
+    assert_eq!(body["error"]["caused_by"]["type"], "number_format_exception");
 
     // An object into a leaf: the preview is Java's Map.toString, the location the closing brace.
     let e = doc_err(&m, r#"{"k": {"zip": "a", "src": [1, 2]}}"#);
@@ -297,29 +231,20 @@ fn field_value_errors_are_es_shaped() {
         body["error"]["caused_by"]["reason"],
         "failed to parse date field [yesterday] with format [strict_date_optional_time||epoch_millis]"
     );
-    assert_eq!(
-        body["error"]["caused_by"]["caused_by"]["type"],
-        "date_time_parse_exception"
-    );
+    assert_eq!(body["error"]["caused_by"]["caused_by"]["type"], "date_time_parse_exception");
 }
 
 #[test]
 fn ignore_malformed() {
-    let m = mapping(
-        json!({"properties": {"n": {"type": "integer", "ignore_malformed": true}, "k": {"type": "keyword"}}}),
-    );
+    let m =
+        mapping(json!({"properties": {"n": {"type": "integer", "ignore_malformed": true}, "k": {"type": "keyword"}}}));
     let d = doc(&m, r#"{"n": "not a number", "k": "ok"}"#);
     assert!(vals(&d, "n").is_empty());
     assert_eq!(d.ignored_fields, vec!["n".to_string()]);
     // Index-level default.
     let m = mapping(json!({"properties": {"n": {"type": "integer"}}}));
-    let opts = DocumentParseOptions {
-        ignore_malformed: true,
-        ..DocumentParseOptions::default()
-    };
-    let d = m
-        .parse_document_with(br#"{"n": "x"}"#, "1", &opts)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let opts = DocumentParseOptions { ignore_malformed: true, ..DocumentParseOptions::default() };
+    let d = m.parse_document_with(br#"{"n": "x"}"#, "1", &opts).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(d.ignored_fields, vec!["n".to_string()]);
 }
 
@@ -332,10 +257,7 @@ fn structure_errors() {
         doc_err(&m, r#"{"o": "flat"}"#).to_string(),
         "[1:7] object mapping for [o] tried to parse field [o] as object, but found a concrete value"
     );
-    assert_eq!(
-        doc_err(&m, r#"{"al": "x"}"#).to_string(),
-        "[1:8] Cannot write to a field alias [al]."
-    );
+    assert_eq!(doc_err(&m, r#"{"al": "x"}"#).to_string(), "[1:8] Cannot write to a field alias [al].");
     let e = doc_err(&m, r#"{"o.a.b": 1}"#);
     assert_eq!(e.es_type(), "document_parsing_exception");
     assert!(e.to_string().ends_with(
@@ -345,15 +267,8 @@ fn structure_errors() {
         doc_err(&m, r#"{"_id": "x"}"#).to_string(),
         "[1:9] Field [_id] is a metadata field and cannot be added inside a document. Use the index API request parameters."
     );
-    assert_eq!(
-        doc_err(&m, r#"{"": 1}"#).to_string(),
-        "[1:6] failed to parse: Field name cannot be an empty string"
-    );
-    assert!(
-        doc_err(&m, r#"{"a..b": 1}"#)
-            .to_string()
-            .contains("makes object resolution ambiguous")
-    );
+    assert_eq!(doc_err(&m, r#"{"": 1}"#).to_string(), "[1:6] failed to parse: Field name cannot be an empty string");
+    assert!(doc_err(&m, r#"{"a..b": 1}"#).to_string().contains("makes object resolution ambiguous"));
 }
 
 #[test]
@@ -364,28 +279,15 @@ fn malformed_documents() {
     assert_eq!(e.es_type(), "document_parsing_exception");
     for s in ["[1, 2]", "\"str\"", "42", "   "] {
         let e = doc_err(&m, s);
-        assert_eq!(
-            e.to_string(),
-            "Malformed content, must start with an object",
-            "{s}"
-        );
+        assert_eq!(e.to_string(), "Malformed content, must start with an object", "{s}");
     }
     let e = doc_err(&m, "{}{}");
     assert_eq!(e.es_type(), "illegal_argument_exception");
-    assert_eq!(
-        e.to_string(),
-        "Malformed content, found extra data after parsing: START_OBJECT"
-    );
+    assert_eq!(e.to_string(), "Malformed content, found extra data after parsing: START_OBJECT");
     let e = doc_err(&m, r#"{"a": }"#);
-    assert_eq!(
-        e.to_string(),
-        "[1:7] failed to parse: Unexpected character ('}' (code 125)): expected a value"
-    );
+    assert_eq!(e.to_string(), "[1:7] failed to parse: Unexpected character ('}' (code 125)): expected a value");
     let body = EsError::from(e).to_body();
-    assert_eq!(
-        body["error"]["caused_by"]["type"],
-        "x_content_parse_exception"
-    );
+    assert_eq!(body["error"]["caused_by"]["type"], "x_content_parse_exception");
     let e = doc_err(&m, r#"{"a": 1, "a": 2}"#);
     assert_eq!(e.to_string(), "[1:10] failed to parse: Duplicate field 'a'");
     let e = doc_err(&m, "{\"a\": 1");
@@ -430,21 +332,10 @@ fn ten_thousand_deep_document_errors_cleanly() {
     for _ in 0..998 {
         s.push('}');
     }
-    assert!(
-        mapping(json!({"dynamic": false}))
-            .parse_document(s.as_bytes(), "1")
-            .is_ok()
-    );
+    assert!(mapping(json!({"dynamic": false})).parse_document(s.as_bytes(), "1").is_ok());
     // With dynamic:true the mapping depth limit (20) is what fails, as in ES.
-    let e = Mapping::new()
-        .parse_document(s.as_bytes(), "1")
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
-    assert!(
-        e.starts_with("Limit of mapping depth [20] has been exceeded due to object field [a.a.a"),
-        "{e}"
-    );
+    let e = Mapping::new().parse_document(s.as_bytes(), "1").err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(e.starts_with("Limit of mapping depth [20] has been exceeded due to object field [a.a.a"), "{e}");
 }
 
 #[test]
@@ -463,30 +354,21 @@ fn mapping_depth_limit_for_dynamic_objects() {
     // 19 object levels + the root = depth 20: fine; one more is over the limit.
     let d = Mapping::new().parse_document(nest(20).as_bytes(), "1");
     assert!(d.is_ok(), "{d:?}");
-    let e = Mapping::new()
-        .parse_document(nest(21).as_bytes(), "1")
-        .err();
+    let e = Mapping::new().parse_document(nest(21).as_bytes(), "1").err();
     let path = vec!["o"; 20].join(".");
     assert_eq!(
         e.map(|e| e.to_string()),
-        Some(format!(
-            "Limit of mapping depth [20] has been exceeded due to object field [{path}]"
-        ))
+        Some(format!("Limit of mapping depth [20] has been exceeded due to object field [{path}]"))
     );
 }
 
 #[test]
 fn total_fields_limit() {
     let opts = DocumentParseOptions {
-        limits: MappingLimits {
-            total_fields: 3,
-            ..MappingLimits::default()
-        },
+        limits: MappingLimits { total_fields: 3, ..MappingLimits::default() },
         ..DocumentParseOptions::default()
     };
-    let e = Mapping::new()
-        .parse_document_with(br#"{"a": 1, "b": 2, "c": 3, "d": 4}"#, "1", &opts)
-        .err();
+    let e = Mapping::new().parse_document_with(br#"{"a": 1, "b": 2, "c": 3, "d": 4}"#, "1", &opts).err();
     assert_eq!(
         e.map(|e| e.to_string()),
         Some("[1:31] failed to parse: Limit of total fields [3] has been exceeded while adding new fields [4]".into())
@@ -533,20 +415,13 @@ fn dynamic_templates() {
     assert_eq!(vals(&d, "flat1.a.b"), vec![kw("x")]);
     let mut merged = m.clone();
     merged.merge(&u).unwrap_or_else(|e| panic!("{e}"));
-    assert!(
-        doc(&merged, r#"{"n": 6, "body_text": "x"}"#)
-            .dynamic_update
-            .is_none()
-    );
+    assert!(doc(&merged, r#"{"n": 6, "body_text": "x"}"#).dynamic_update.is_none());
 }
 
 #[test]
 fn numeric_and_date_detection() {
     let m = mapping(json!({"numeric_detection": true, "date_detection": false}));
-    let d = doc(
-        &m,
-        r#"{"my_float": "1.0", "my_int": "1", "d": "2015-01-01"}"#,
-    );
+    let d = doc(&m, r#"{"my_float": "1.0", "my_int": "1", "d": "2015-01-01"}"#);
     assert_eq!(
         d.dynamic_update.map(|u| u.to_json()["properties"].clone()),
         Some(json!({
@@ -556,18 +431,9 @@ fn numeric_and_date_detection() {
         }))
     );
     let m = mapping(json!({"dynamic_date_formats": ["MM/dd/yyyy"]}));
-    let d = doc(
-        &m,
-        r#"{"create_date": "09/25/2015", "other": "2015-09-25"}"#,
-    );
-    let u = d
-        .dynamic_update
-        .map(|u| u.to_json()["properties"].clone())
-        .unwrap_or_default();
-    assert_eq!(
-        u["create_date"],
-        json!({"type": "date", "format": "MM/dd/yyyy"})
-    );
+    let d = doc(&m, r#"{"create_date": "09/25/2015", "other": "2015-09-25"}"#);
+    let u = d.dynamic_update.map(|u| u.to_json()["properties"].clone()).unwrap_or_default();
+    assert_eq!(u["create_date"], json!({"type": "date", "format": "MM/dd/yyyy"}));
     assert_eq!(u["other"]["type"], "text");
 }
 
@@ -588,21 +454,13 @@ fn multi_fields_copy_to_and_arrays_of_objects() {
     assert_eq!(vals(&d, "full.raw"), vec![kw("John"), kw("Smith")]);
     assert_eq!(vals(&d, "title.len"), vec![IndexedValue::I64(12)]);
     assert_eq!(vals(&d, "people.name"), vec![kw("a"), kw("b")]);
-    assert_eq!(
-        vals(&d, "people.age"),
-        vec![IndexedValue::I64(1), IndexedValue::I64(2)]
-    );
+    assert_eq!(vals(&d, "people.age"), vec![IndexedValue::I64(1), IndexedValue::I64(2)]);
     assert!(d.dynamic_update.is_none());
     // Nested arrays flatten.
     let d = doc(&Mapping::new(), r#"{"a": [[1, 2], [3, [4]]]}"#);
     assert_eq!(
         vals(&d, "a"),
-        vec![
-            IndexedValue::I64(1),
-            IndexedValue::I64(2),
-            IndexedValue::I64(3),
-            IndexedValue::I64(4)
-        ]
+        vec![IndexedValue::I64(1), IndexedValue::I64(2), IndexedValue::I64(3), IndexedValue::I64(4)]
     );
 }
 
@@ -614,18 +472,14 @@ fn dotted_document_keys_expand() {
     assert_eq!(vals(&d, "a.c.d"), vec![IndexedValue::I64(1)]);
     assert_eq!(
         d.dynamic_update.map(|u| u.to_json()),
-        Some(
-            json!({"properties": {"a": {"properties": {"c": {"properties": {"d": {"type": "long"}}}}}}})
-        )
+        Some(json!({"properties": {"a": {"properties": {"c": {"properties": {"d": {"type": "long"}}}}}}}))
     );
     // subobjects: false keeps the dotted leaf.
     let m = mapping(json!({"properties": {"metrics": {"type": "object", "subobjects": false}}}));
     let d = doc(&m, r#"{"metrics": {"cpu.idle": 0.5}}"#);
     assert_eq!(vals(&d, "metrics.cpu.idle"), vec![IndexedValue::F64(0.5)]);
     let mut merged = m.clone();
-    merged
-        .merge(&d.dynamic_update.unwrap_or_default())
-        .unwrap_or_else(|e| panic!("{e}"));
+    merged.merge(&d.dynamic_update.unwrap_or_default()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(merged.field_type_name("metrics.cpu.idle"), Some("float"));
 }
 

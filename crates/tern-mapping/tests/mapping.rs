@@ -110,30 +110,22 @@ fn dotted_names_expand_into_objects() {
 fn es_error_texts() {
     assert_eq!(
         parse_err(json!({"properties": {"bar": {"type": "foo"}}})),
-        (
-            "mapper_parsing_exception".into(),
-            "No handler for type [foo] declared on field [bar]".into()
-        )
+        ("mapper_parsing_exception".into(), "No handler for type [foo] declared on field [bar]".into())
     );
     assert_eq!(
         parse_err(json!({"foo": "bar"})),
-        (
-            "mapper_parsing_exception".into(),
-            "Root mapping definition has unsupported parameters:  [foo : bar]".into()
-        )
+        ("mapper_parsing_exception".into(), "Root mapping definition has unsupported parameters:  [foo : bar]".into())
     );
     assert_eq!(
         parse_err(json!({"properties": {"f": {"type": "keyword", "x": 1}}})),
-        (
-            "mapper_parsing_exception".into(),
-            "unknown parameter [x] on mapper [f] of type [keyword]".into()
-        )
+        ("mapper_parsing_exception".into(), "unknown parameter [x] on mapper [f] of type [keyword]".into())
     );
     assert_eq!(
         parse_err(json!({"_doc": {"properties": {"a": {"type": "text"}}}})),
         (
             "illegal_argument_exception".into(),
-            "The mapping definition cannot be nested under a type [_doc] unless include_type_name is set to true.".into()
+            "The mapping definition cannot be nested under a type [_doc] unless include_type_name is set to true."
+                .into()
         )
     );
     assert_eq!(
@@ -147,18 +139,9 @@ fn es_error_texts() {
         parse_err(json!({"properties": {"o": {"properties": {}, "foo": 1}}})).1,
         "Mapping definition for [o] has unsupported parameters:  [foo : 1]"
     );
-    assert_eq!(
-        parse_err(json!({"properties": {"f": {}}})).1,
-        "No type specified for field [f]"
-    );
-    assert_eq!(
-        parse_err(json!({"properties": {"": {"type": "text"}}})).1,
-        "field name cannot be an empty string"
-    );
-    assert_eq!(
-        parse_err(json!({"dynamic": "sometimes"})).1,
-        "Could not convert [_doc.dynamic] to boolean"
-    );
+    assert_eq!(parse_err(json!({"properties": {"f": {}}})).1, "No type specified for field [f]");
+    assert_eq!(parse_err(json!({"properties": {"": {"type": "text"}}})).1, "field name cannot be an empty string");
+    assert_eq!(parse_err(json!({"dynamic": "sometimes"})).1, "Could not convert [_doc.dynamic] to boolean");
     assert_eq!(
         parse_err(json!({"properties": {"a": {"type": "alias", "path": "missing"}}})).1,
         "Invalid [path] value [missing] for field alias [a]: an alias must refer to an existing field in the mappings."
@@ -175,10 +158,7 @@ fn es_error_texts() {
         parse_err(json!({"properties": {"f": {"type": "keyword", "meta": {"a": 3}}}})).1,
         "[meta] values can only be strings, but got Integer[3] for field [f]"
     );
-    assert_eq!(
-        parse_err(json!({"_source": {"foo": true}})).1,
-        "unknown parameter [foo] on metadata field [_source]"
-    );
+    assert_eq!(parse_err(json!({"_source": {"foo": true}})).1, "unknown parameter [foo] on metadata field [_source]");
     assert!(Mapping::parse(&json!({"dynamic_templates": {"a": 1}})).is_err());
     assert!(Mapping::parse(&json!("nope")).is_err());
 }
@@ -191,14 +171,8 @@ fn create_index_wrapping() {
     let es = e.into_create_index_error();
     let body = es.to_body();
     assert_eq!(body["error"]["type"], "mapper_parsing_exception");
-    assert_eq!(
-        body["error"]["reason"],
-        "Failed to parse mapping: No handler for type [foo] declared on field [bar]"
-    );
-    assert_eq!(
-        body["error"]["caused_by"]["reason"],
-        "No handler for type [foo] declared on field [bar]"
-    );
+    assert_eq!(body["error"]["reason"], "Failed to parse mapping: No handler for type [foo] declared on field [bar]");
+    assert_eq!(body["error"]["caused_by"]["reason"], "No handler for type [foo] declared on field [bar]");
     assert_eq!(body["status"], 400);
 }
 
@@ -227,48 +201,25 @@ fn merge_adds_and_updates_and_refuses() {
     );
     let before = m.clone();
     let bad = parse(json!({"properties": {"b": {"type": "keyword"}, "zzz": {"type": "long"}}}));
-    let e = m
-        .merge(&bad)
-        .err()
-        .unwrap_or(MappingError::IllegalArgument(String::new()));
+    let e = m.merge(&bad).err().unwrap_or(MappingError::IllegalArgument(String::new()));
     assert_eq!(e.es_type(), "illegal_argument_exception");
-    assert_eq!(
-        e.to_string(),
-        "mapper [b] cannot be changed from type [text] to [keyword]"
-    );
+    assert_eq!(e.to_string(), "mapper [b] cannot be changed from type [text] to [keyword]");
     assert_eq!(m, before, "a failed merge changes nothing");
-    let e = m
-        .merge(&parse(
-            json!({"properties": {"a": {"type": "long", "index": false}}}),
-        ))
-        .err();
+    let e = m.merge(&parse(json!({"properties": {"a": {"type": "long", "index": false}}}))).err();
     assert_eq!(
         e.map(|e| e.to_string()),
-        Some("Mapper for [a] conflicts with existing mapper:\n\tCannot update parameter [index] from [true] to [false]".into())
+        Some(
+            "Mapper for [a] conflicts with existing mapper:\n\tCannot update parameter [index] from [true] to [false]"
+                .into()
+        )
     );
-    let e = m
-        .merge(&parse(json!({"properties": {"o": {"type": "keyword"}}})))
-        .err();
-    assert_eq!(
-        e.map(|e| e.to_string()),
-        Some("can't merge a non object mapping [o] with an object mapping".into())
-    );
-    let e = m
-        .merge(&parse(
-            json!({"properties": {"a": {"properties": {"x": {"type": "long"}}}}}),
-        ))
-        .err();
-    assert_eq!(
-        e.map(|e| e.to_string()),
-        Some("mapper [a] cannot be changed from type [long] to [object]".into())
-    );
-    let e = m
-        .merge(&parse(json!({"properties": {"o": {"type": "nested"}}})))
-        .err();
+    let e = m.merge(&parse(json!({"properties": {"o": {"type": "keyword"}}}))).err();
+    assert_eq!(e.map(|e| e.to_string()), Some("can't merge a non object mapping [o] with an object mapping".into()));
+    let e = m.merge(&parse(json!({"properties": {"a": {"properties": {"x": {"type": "long"}}}}}))).err();
+    assert_eq!(e.map(|e| e.to_string()), Some("mapper [a] cannot be changed from type [long] to [object]".into()));
+    let e = m.merge(&parse(json!({"properties": {"o": {"type": "nested"}}}))).err();
     assert!(e.is_some());
-    let e = m
-        .merge(&parse(json!({"_routing": {"required": true}})))
-        .err();
+    let e = m.merge(&parse(json!({"_routing": {"required": true}}))).err();
     assert!(
         e.map(|e| e.to_string())
             .unwrap_or_default()
@@ -287,32 +238,16 @@ fn lookups() {
         "user": {"properties": {"name": {"type": "keyword"}, "geo": {"properties": {"ip": {"type": "ip"}}}}},
         "t": {"type": "alias", "path": "title"}
     }}));
-    assert_eq!(
-        m.field("title").map(|f| f.field_type),
-        Some(FieldType::Text)
-    );
-    assert_eq!(
-        m.field("title.keyword").map(|f| f.field_type),
-        Some(FieldType::Keyword)
-    );
-    assert_eq!(
-        m.field("user").map(|f| f.field_type),
-        Some(FieldType::Object)
-    );
-    assert_eq!(
-        m.field("user.geo.ip").map(|f| f.field_type),
-        Some(FieldType::Ip)
-    );
+    assert_eq!(m.field("title").map(|f| f.field_type), Some(FieldType::Text));
+    assert_eq!(m.field("title.keyword").map(|f| f.field_type), Some(FieldType::Keyword));
+    assert_eq!(m.field("user").map(|f| f.field_type), Some(FieldType::Object));
+    assert_eq!(m.field("user.geo.ip").map(|f| f.field_type), Some(FieldType::Ip));
     assert!(m.field("user.nope").is_none());
     assert!(m.field("title.nope").is_none());
     assert_eq!(m.field("t").map(|f| f.field_type), Some(FieldType::Alias));
     assert_eq!(m.field_type_name("t"), Some("text"));
-    assert_eq!(
-        m.resolve_field("t").map(|(p, _)| p),
-        Some("title".to_string())
-    );
-    let all: Vec<(String, &'static str)> =
-        m.fields().map(|(p, f)| (p, f.field_type.name())).collect();
+    assert_eq!(m.resolve_field("t").map(|(p, _)| p), Some("title".to_string()));
+    let all: Vec<(String, &'static str)> = m.fields().map(|(p, f)| (p, f.field_type.name())).collect();
     assert_eq!(
         all,
         vec![
@@ -335,10 +270,7 @@ fn limits() {
         props.insert(format!("f{i}"), json!({"type": "keyword"}));
     }
     let m = parse(json!({"properties": props}));
-    let small = MappingLimits {
-        total_fields: 3,
-        ..MappingLimits::default()
-    };
+    let small = MappingLimits { total_fields: 3, ..MappingLimits::default() };
     assert_eq!(
         m.check_limits(&small).err().map(|e| e.to_string()),
         Some("Limit of total fields [3] has been exceeded".into())
@@ -350,27 +282,13 @@ fn limits() {
         v = json!({"properties": {"o": v}});
     }
     let deep = parse(json!({"properties": {"o": v}}));
-    let e = deep
-        .check_limits(&MappingLimits::default())
-        .err()
-        .map(|e| e.to_string());
+    let e = deep.check_limits(&MappingLimits::default()).err().map(|e| e.to_string());
     let path = vec!["o"; 20].join(".");
-    assert_eq!(
-        e,
-        Some(format!(
-            "Limit of mapping depth [20] has been exceeded due to object field [{path}]"
-        ))
-    );
+    assert_eq!(e, Some(format!("Limit of mapping depth [20] has been exceeded due to object field [{path}]")));
     let nested = parse(json!({"properties": {"a": {"type": "nested"}, "b": {"type": "nested"}}}));
-    let one_nested = MappingLimits {
-        nested_fields: 1,
-        ..MappingLimits::default()
-    };
+    let one_nested = MappingLimits { nested_fields: 1, ..MappingLimits::default() };
     assert_eq!(
-        nested
-            .check_limits(&one_nested)
-            .err()
-            .map(|e| e.to_string()),
+        nested.check_limits(&one_nested).err().map(|e| e.to_string()),
         Some("Limit of nested fields [1] has been exceeded".into())
     );
 }
@@ -388,9 +306,7 @@ fn mapping_depth_is_bounded_even_for_programmatic_values() {
 
 #[test]
 fn es_error_conversion() {
-    let e = Mapping::parse(&json!({"foo": 1}))
-        .err()
-        .unwrap_or(MappingError::IllegalArgument(String::new()));
+    let e = Mapping::parse(&json!({"foo": 1})).err().unwrap_or(MappingError::IllegalArgument(String::new()));
     let es: EsError = e.into();
     assert_eq!(es.status(), 400);
     assert_eq!(es.es_type(), "mapper_parsing_exception");

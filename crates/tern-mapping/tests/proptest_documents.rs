@@ -9,9 +9,7 @@ fn arb_json() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::from),
-        any::<f64>()
-            .prop_filter("finite", |f| f.is_finite())
-            .prop_map(Value::from),
+        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
         "[a-z0-9 ./:+-]{0,12}".prop_map(Value::String),
         prop_oneof![
             Just("2015-01-01"),
@@ -60,10 +58,7 @@ fn mappings() -> Vec<Mapping> {
         ]}),
         json!({"properties": {"a": {"type": "object", "subobjects": false}}}),
     ];
-    specs
-        .iter()
-        .map(|s| Mapping::parse(s).unwrap_or_else(|e| panic!("{s}: {e}")))
-        .collect()
+    specs.iter().map(|s| Mapping::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))).collect()
 }
 
 proptest! {

@@ -13,9 +13,7 @@ use serde_json::Value;
 use tern_cluster::{BlockLevel, ClusterMetadata, IndexMetadata, shard_id};
 use tern_common::{ErrorKind, EsError};
 use tern_shard::StoredDoc;
-use tern_shard::ops::{
-    DocOp, DocOpKind, OpSuccess, ShardCommand, ShardReply, UpdateSpec, WriteCondition,
-};
+use tern_shard::ops::{DocOp, DocOpKind, OpSuccess, ShardCommand, ShardReply, UpdateSpec, WriteCondition};
 
 use crate::node::{Node, now_millis, random_es_id};
 use crate::shard::ShardHandle;
@@ -36,9 +34,7 @@ impl RefreshPolicy {
             Some("") | Some("true") => RefreshPolicy::Immediate,
             Some("wait_for") => RefreshPolicy::WaitFor,
             Some(other) => {
-                return Err(EsError::illegal_argument(format!(
-                    "Unknown value for refresh: [{other}]."
-                )));
+                return Err(EsError::illegal_argument(format!("Unknown value for refresh: [{other}].")));
             }
         })
     }
@@ -92,11 +88,7 @@ struct Routed {
 
 impl Node {
     /// Executes writes (one or a whole bulk) and returns one outcome per request, in order.
-    pub async fn write(
-        &self,
-        requests: Vec<WriteRequest>,
-        refresh: RefreshPolicy,
-    ) -> Vec<WriteOutcome> {
+    pub async fn write(&self, requests: Vec<WriteRequest>, refresh: RefreshPolicy) -> Vec<WriteOutcome> {
         let mut outcomes: Vec<Option<WriteOutcome>> = vec![None; requests.len()];
         // Auto-create every missing target first (once per name).
         let mut created: HashMap<String, Result<(), EsError>> = HashMap::new();
@@ -117,11 +109,7 @@ impl Node {
                 forced_refresh: false,
             };
             if let Some(Err(e)) = created.get(&req.target) {
-                outcomes[slot] = Some(fail(
-                    req.target.clone(),
-                    req.id.clone().unwrap_or_default(),
-                    e.clone(),
-                ));
+                outcomes[slot] = Some(fail(req.target.clone(), req.id.clone().unwrap_or_default(), e.clone()));
                 continue;
             }
             match self.route(&meta, req) {
@@ -132,18 +120,12 @@ impl Node {
         // One command per shard, operations in request order.
         let mut by_shard: BTreeMap<(String, u32), Vec<usize>> = BTreeMap::new();
         for (i, r) in routed.iter().enumerate() {
-            by_shard
-                .entry((r.handle.ident.index_uuid.clone(), r.shard))
-                .or_default()
-                .push(i);
+            by_shard.entry((r.handle.ident.index_uuid.clone(), r.shard)).or_default().push(i);
         }
         let now = now_millis();
         let proposals = by_shard.values().map(|idxs| {
             let handle = routed[idxs[0]].handle.clone();
-            let cmd = ShardCommand::Ops {
-                now_millis: now,
-                ops: idxs.iter().map(|&i| routed[i].op.clone()).collect(),
-            };
+            let cmd = ShardCommand::Ops { now_millis: now, ops: idxs.iter().map(|&i| routed[i].op.clone()).collect() };
             async move { (handle.propose(&cmd).await, handle) }
         });
         let replies = futures::future::join_all(proposals).await;
@@ -151,10 +133,7 @@ impl Node {
         for ((_, idxs), (reply, handle)) in by_shard.iter().zip(replies) {
             let mut max_seq = -1;
             let per_op: Vec<Result<OpSuccess, EsError>> = match reply {
-                Ok(ShardReply::Ops(results)) => results
-                    .into_iter()
-                    .map(|r| r.map_err(|f| f.to_es()))
-                    .collect(),
+                Ok(ShardReply::Ops(results)) => results.into_iter().map(|r| r.map_err(|f| f.to_es())).collect(),
                 Ok(ShardReply::Rejected(f)) => vec![Err(f.to_es()); idxs.len()],
                 Ok(ShardReply::MappingSet) => {
                     vec![Err(EsError::internal("unexpected shard reply")); idxs.len()]
@@ -227,46 +206,29 @@ impl Node {
             .map_err(|e| (req.target.clone(), id_for_err.clone(), EsError::from(e)))?;
         let index = target.index.clone();
         let err = |e: EsError| (index.clone(), id_for_err.clone(), e);
-        let im: &IndexMetadata = meta
-            .indices
-            .get(&index)
-            .ok_or_else(|| err(EsError::index_not_found(&index)))?;
+        let im: &IndexMetadata = meta.indices.get(&index).ok_or_else(|| err(EsError::index_not_found(&index)))?;
         if !im.is_open() {
             return Err(err(EsError::new(ErrorKind::IndexClosed, "closed")
                 .with("index_uuid", im.uuid.clone())
                 .with("index", index.clone())));
         }
-        meta.check_index_block(&index, BlockLevel::Write)
-            .map_err(|e| err(EsError::from(e)))?;
+        meta.check_index_block(&index, BlockLevel::Write).map_err(|e| err(EsError::from(e)))?;
         let (id, auto_id) = match req.id {
             Some(id) => (id, false),
             None => (random_es_id(), true),
         };
-        let routing = target
-            .effective_routing(req.routing.as_deref())
-            .map_err(|e| err(EsError::from(e)))?;
+        let routing = target.effective_routing(req.routing.as_deref()).map_err(|e| err(EsError::from(e)))?;
         let n = im.settings.number_of_shards();
-        let shard = shard_id(
-            routing.as_deref().unwrap_or(&id),
-            n,
-            im.settings.routing_num_shards(),
-        );
+        let shard = shard_id(routing.as_deref().unwrap_or(&id), n, im.settings.routing_num_shards());
         let handle = self.shard(&im.uuid, shard).ok_or_else(|| {
-            err(EsError::new(
-                ErrorKind::UnavailableShards,
-                format!("[{index}][{shard}] primary shard is not active"),
-            ))
+            err(EsError::new(ErrorKind::UnavailableShards, format!("[{index}][{shard}] primary shard is not active")))
         })?;
         let kind = match req.kind {
             WriteKind::Index { source, create } => DocOpKind::Index { source, create },
             WriteKind::Delete => DocOpKind::Delete,
             WriteKind::Update(spec) => DocOpKind::Update(spec),
         };
-        let copies = CopiesInfo {
-            total: 1 + im.settings.number_of_replicas(),
-            successful: 1,
-            failed: 0,
-        };
+        let copies = CopiesInfo { total: 1 + im.settings.number_of_replicas(), successful: 1, failed: 0 };
         Ok(Routed {
             slot: 0,
             index: index.clone(),
@@ -274,13 +236,7 @@ impl Node {
             shard,
             handle,
             copies,
-            op: DocOp {
-                id,
-                routing,
-                kind,
-                cond: req.cond,
-                auto_id,
-            },
+            op: DocOp { id, routing, kind, cond: req.cond, auto_id },
         })
     }
 
@@ -300,22 +256,11 @@ impl Node {
                 .with("index_uuid", im.uuid.clone())
                 .with("index", index.clone()));
         }
-        let shard = shard_id(
-            routing.unwrap_or(id),
-            im.settings.number_of_shards(),
-            im.settings.routing_num_shards(),
-        );
+        let shard = shard_id(routing.unwrap_or(id), im.settings.number_of_shards(), im.settings.routing_num_shards());
         let handle = self.shard(&im.uuid, shard).ok_or_else(|| {
-            EsError::new(
-                ErrorKind::NoShardAvailable,
-                format!("[{index}][{shard}] shard is not available"),
-            )
+            EsError::new(ErrorKind::NoShardAvailable, format!("[{index}][{shard}] shard is not available"))
         })?;
-        let doc = if realtime {
-            handle.engine.get(id)
-        } else {
-            handle.engine.get_refreshed(id)
-        };
+        let doc = if realtime { handle.engine.get(id) } else { handle.engine.get_refreshed(id) };
         Ok((index, doc))
     }
 }
@@ -323,10 +268,7 @@ impl Node {
 /// Parses a JSON request body with ES's error for malformed input.
 pub fn parse_json_body(bytes: &[u8]) -> Result<Value, EsError> {
     serde_json::from_slice(bytes).map_err(|e| {
-        EsError::new(
-            ErrorKind::XContentParse,
-            format!("[{}:{}] failed to parse: {e}", e.line(), e.column()),
-        )
+        EsError::new(ErrorKind::XContentParse, format!("[{}:{}] failed to parse: {e}", e.line(), e.column()))
     })
 }
 
@@ -342,11 +284,7 @@ pub(crate) fn single_index(meta: &ClusterMetadata, target: &str) -> Result<Strin
         }
         return Err(EsError::illegal_argument(format!(
             "alias [{target}] has more than one index associated with it [{}], can't execute a single index op",
-            indices
-                .iter()
-                .map(|m| m.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            indices.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", ")
         )));
     }
     Err(EsError::index_not_found(target))

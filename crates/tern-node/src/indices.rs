@@ -42,19 +42,14 @@ impl Node {
             aliases,
         })?;
         let meta = self.metadata();
-        let im = meta
-            .indices
-            .get(name)
-            .ok_or_else(|| EsError::internal("index vanished after creation"))?;
+        let im = meta.indices.get(name).ok_or_else(|| EsError::internal("index vanished after creation"))?;
         // Templates may contribute mappings the request did not validate.
         Mapping::parse(&im.mappings).map_err(EsError::from)?;
         if let Err(e) = self.open_index_shards(im).await {
             let uuid = im.uuid.clone();
             self.close_index_shards(&uuid, true).await;
-            let _ = self.apply_metadata(MetadataCommand::DeleteIndices {
-                names: vec![name.to_string()],
-                options: None,
-            });
+            let _ =
+                self.apply_metadata(MetadataCommand::DeleteIndices { names: vec![name.to_string()], options: None });
             return Err(e);
         }
         Ok(name.to_string())
@@ -66,18 +61,10 @@ impl Node {
         if meta.has_index(name) || meta.has_alias(name) {
             return Ok(());
         }
-        match (
-            meta.cluster_setting("action.auto_create_index"),
-            self.settings.get("action.auto_create_index"),
-        ) {
+        match (meta.cluster_setting("action.auto_create_index"), self.settings.get("action.auto_create_index")) {
             // The node's configuration applies until a cluster setting overrides it.
             (None, Some(v)) => tern_cluster::AutoCreateIndex::parse(v)
-                .check(
-                    name,
-                    &v.as_str()
-                        .map(String::from)
-                        .unwrap_or_else(|| v.to_string()),
-                )
+                .check(name, &v.as_str().map(String::from).unwrap_or_else(|| v.to_string()))
                 .map_err(EsError::from)?,
             _ => meta.check_auto_create(name).map_err(EsError::from)?,
         }
@@ -89,16 +76,10 @@ impl Node {
         }
     }
 
-    pub async fn delete_indices(
-        &self,
-        expr: &[String],
-        opts: &IndicesOptions,
-    ) -> Result<Vec<String>, EsError> {
+    pub async fn delete_indices(&self, expr: &[String], opts: &IndicesOptions) -> Result<Vec<String>, EsError> {
         let _guard = self.metadata_lock.lock().await;
-        let outcome = self.apply_metadata(MetadataCommand::DeleteIndices {
-            names: expr.to_vec(),
-            options: Some(*opts),
-        })?;
+        let outcome =
+            self.apply_metadata(MetadataCommand::DeleteIndices { names: expr.to_vec(), options: Some(*opts) })?;
         let MetadataOutcome::IndicesDeleted { indices } = outcome else {
             return Ok(vec![]);
         };
@@ -110,12 +91,7 @@ impl Node {
 
     /// Merges a mapping update into each index and pushes the result to its shards through raft,
     /// so the new mapping is ordered with the writes around it.
-    pub async fn put_mapping(
-        &self,
-        expr: &[String],
-        opts: &IndicesOptions,
-        body: &Value,
-    ) -> Result<(), EsError> {
+    pub async fn put_mapping(&self, expr: &[String], opts: &IndicesOptions, body: &Value) -> Result<(), EsError> {
         let _guard = self.metadata_lock.lock().await;
         let update = Mapping::parse(body).map_err(EsError::from)?;
         let meta = self.metadata();
@@ -141,14 +117,8 @@ impl Node {
         Ok(())
     }
 
-    pub(crate) async fn push_mapping_to_shards(
-        &self,
-        uuid: &str,
-        mapping: &Value,
-    ) -> Result<(), EsError> {
-        let cmd = ShardCommand::SetMapping {
-            mapping_json: mapping.to_string(),
-        };
+    pub(crate) async fn push_mapping_to_shards(&self, uuid: &str, mapping: &Value) -> Result<(), EsError> {
+        let cmd = ShardCommand::SetMapping { mapping_json: mapping.to_string() };
         for handle in self.index_shards(uuid) {
             if let ShardReply::Rejected(f) = handle.propose(&cmd).await? {
                 return Err(f.to_es());
@@ -190,14 +160,9 @@ impl Node {
                 tracing::warn!(error = %e.reason, "publishing a dynamic mapping failed");
                 continue;
             }
-            let others: Vec<_> = self
-                .index_shards(&uuid)
-                .into_iter()
-                .filter(|h| h.ident.shard != handle.ident.shard)
-                .collect();
-            let cmd = ShardCommand::SetMapping {
-                mapping_json: json.to_string(),
-            };
+            let others: Vec<_> =
+                self.index_shards(&uuid).into_iter().filter(|h| h.ident.shard != handle.ident.shard).collect();
+            let cmd = ShardCommand::SetMapping { mapping_json: json.to_string() };
             for other in others {
                 if let Err(e) = other.propose(&cmd).await {
                     tracing::warn!(error = %e.reason, "propagating a dynamic mapping failed");
@@ -216,10 +181,7 @@ impl Node {
         let _guard = self.metadata_lock.lock().await;
         let meta = self.metadata();
         let names = meta.resolve_indices(expr, opts).map_err(EsError::from)?;
-        let settings = body
-            .get("settings")
-            .cloned()
-            .unwrap_or_else(|| body.clone());
+        let settings = body.get("settings").cloned().unwrap_or_else(|| body.clone());
         self.apply_metadata(MetadataCommand::UpdateSettings {
             indices: names.clone(),
             settings,
@@ -247,18 +209,11 @@ impl Node {
         Ok(())
     }
 
-    pub async fn open_indices(
-        &self,
-        expr: &[String],
-        opts: &IndicesOptions,
-    ) -> Result<Vec<String>, EsError> {
+    pub async fn open_indices(&self, expr: &[String], opts: &IndicesOptions) -> Result<Vec<String>, EsError> {
         let _guard = self.metadata_lock.lock().await;
         let meta = self.metadata();
         let names = meta.resolve_indices(expr, opts).map_err(EsError::from)?;
-        self.apply_metadata(MetadataCommand::OpenIndices {
-            names: names.clone(),
-            options: None,
-        })?;
+        self.apply_metadata(MetadataCommand::OpenIndices { names: names.clone(), options: None })?;
         let meta = self.metadata();
         for name in &names {
             if let Some(im) = meta.indices.get(name) {
@@ -268,18 +223,11 @@ impl Node {
         Ok(names)
     }
 
-    pub async fn close_indices(
-        &self,
-        expr: &[String],
-        opts: &IndicesOptions,
-    ) -> Result<Vec<String>, EsError> {
+    pub async fn close_indices(&self, expr: &[String], opts: &IndicesOptions) -> Result<Vec<String>, EsError> {
         let _guard = self.metadata_lock.lock().await;
         let meta = self.metadata();
         let names = meta.resolve_indices(expr, opts).map_err(EsError::from)?;
-        self.apply_metadata(MetadataCommand::CloseIndices {
-            names: names.clone(),
-            options: None,
-        })?;
+        self.apply_metadata(MetadataCommand::CloseIndices { names: names.clone(), options: None })?;
         for name in &names {
             if let Some(im) = meta.indices.get(name) {
                 self.close_index_shards(&im.uuid, false).await;
@@ -288,26 +236,15 @@ impl Node {
         Ok(names)
     }
 
-    pub async fn put_index_template(
-        &self,
-        name: &str,
-        body: &Value,
-        create: bool,
-    ) -> Result<(), EsError> {
+    pub async fn put_index_template(&self, name: &str, body: &Value, create: bool) -> Result<(), EsError> {
         let _guard = self.metadata_lock.lock().await;
-        self.apply_metadata(MetadataCommand::PutIndexTemplate {
-            name: name.to_string(),
-            body: body.clone(),
-            create,
-        })?;
+        self.apply_metadata(MetadataCommand::PutIndexTemplate { name: name.to_string(), body: body.clone(), create })?;
         Ok(())
     }
 
     pub async fn delete_index_template(&self, name: &str) -> Result<(), EsError> {
         let _guard = self.metadata_lock.lock().await;
-        self.apply_metadata(MetadataCommand::DeleteIndexTemplate {
-            name: name.to_string(),
-        })?;
+        self.apply_metadata(MetadataCommand::DeleteIndexTemplate { name: name.to_string() })?;
         Ok(())
     }
 
@@ -321,11 +258,7 @@ impl Node {
     }
 
     /// The open shards of the indices an expression names.
-    pub(crate) fn shards_of(
-        &self,
-        expr: &[String],
-        opts: &IndicesOptions,
-    ) -> Result<Vec<Arc<ShardHandle>>, EsError> {
+    pub(crate) fn shards_of(&self, expr: &[String], opts: &IndicesOptions) -> Result<Vec<Arc<ShardHandle>>, EsError> {
         let meta = self.metadata();
         let names = meta.resolve_indices(expr, opts).map_err(EsError::from)?;
         let mut out = Vec::new();
@@ -345,21 +278,13 @@ impl Node {
         Ok(out)
     }
 
-    pub async fn refresh(
-        &self,
-        expr: &[String],
-        opts: &IndicesOptions,
-    ) -> Result<ShardsSummary, EsError> {
+    pub async fn refresh(&self, expr: &[String], opts: &IndicesOptions) -> Result<ShardsSummary, EsError> {
         let shards = self.shards_of(expr, opts)?;
         let results = futures::future::join_all(shards.iter().map(|h| h.refresh())).await;
         Ok(summarize(&shards, results))
     }
 
-    pub async fn flush(
-        &self,
-        expr: &[String],
-        opts: &IndicesOptions,
-    ) -> Result<ShardsSummary, EsError> {
+    pub async fn flush(&self, expr: &[String], opts: &IndicesOptions) -> Result<ShardsSummary, EsError> {
         let shards = self.shards_of(expr, opts)?;
         let results = futures::future::join_all(shards.iter().map(|h| h.flush())).await;
         Ok(summarize(&shards, results))
@@ -367,10 +292,7 @@ impl Node {
 }
 
 fn summarize(shards: &[Arc<ShardHandle>], results: Vec<Result<(), EsError>>) -> ShardsSummary {
-    let mut s = ShardsSummary {
-        total: shards.len() as u32,
-        ..Default::default()
-    };
+    let mut s = ShardsSummary { total: shards.len() as u32, ..Default::default() };
     for (h, r) in shards.iter().zip(results) {
         match r {
             Ok(()) => s.successful += 1,

@@ -75,11 +75,7 @@ impl Node {
     pub async fn start(opts: NodeOptions) -> Result<Arc<Node>, EsError> {
         let settings = opts.settings;
         let (data_path, ephemeral_dir) = if opts.ephemeral {
-            let base = if std::path::Path::new("/dev/shm").is_dir() {
-                "/dev/shm"
-            } else {
-                "/tmp"
-            };
+            let base = if std::path::Path::new("/dev/shm").is_dir() { "/dev/shm" } else { "/tmp" };
             let dir = tempfile::Builder::new()
                 .prefix("tern-ephemeral-")
                 .tempdir_in(base)
@@ -93,10 +89,7 @@ impl Node {
         let identity = match identity_file.load::<NodeIdentity>()? {
             Some(id) => id,
             None => {
-                let id = NodeIdentity {
-                    node_id: random_es_id(),
-                    raft_id: rand::random::<u64>() >> 1,
-                };
+                let id = NodeIdentity { node_id: random_es_id(), raft_id: rand::random::<u64>() >> 1 };
                 identity_file.store(&id)?;
                 id
             }
@@ -106,12 +99,8 @@ impl Node {
             (None, Some(t)) => t.path().join("wal"),
             (None, None) => unreachable!("a node is either persistent or ephemeral"),
         };
-        let wal = Wal::open(&wal_dir, WalOptions::default()).map_err(|e| {
-            EsError::internal(format!(
-                "cannot open write-ahead log at [{}]: {e}",
-                wal_dir.display()
-            ))
-        })?;
+        let wal = Wal::open(&wal_dir, WalOptions::default())
+            .map_err(|e| EsError::internal(format!("cannot open write-ahead log at [{}]: {e}", wal_dir.display())))?;
         let metadata_file = JsonFile::new(state_dir.as_ref().map(|d| d.join("cluster.json")));
         let metadata = match metadata_file.load::<ClusterMetadata>()? {
             Some(m) => m,
@@ -122,10 +111,7 @@ impl Node {
             }
         };
         let host = settings.http_host();
-        let transport_port = settings
-            .transport_port()
-            .map_err(|e| EsError::illegal_argument(e.to_string()))?
-            .0;
+        let transport_port = settings.transport_port().map_err(|e| EsError::illegal_argument(e.to_string()))?.0;
         let info = NodeInfo {
             node_id: identity.node_id.clone(),
             node_name: settings.node_name(),
@@ -157,12 +143,8 @@ impl Node {
         });
         // Reopen the shards of every open index; raft replays each one's log tail.
         let meta = node.metadata();
-        let opens = meta
-            .indices
-            .values()
-            .filter(|m| m.is_open())
-            .map(|m| node.open_index_shards(m))
-            .collect::<Vec<_>>();
+        let opens =
+            meta.indices.values().filter(|m| m.is_open()).map(|m| node.open_index_shards(m)).collect::<Vec<_>>();
         for r in futures::future::join_all(opens).await {
             r?;
         }
@@ -185,15 +167,11 @@ impl Node {
     }
 
     fn shard_path(&self, index_uuid: &str, shard: u32) -> Option<PathBuf> {
-        self.data_path
-            .as_ref()
-            .map(|p| p.join("indices").join(index_uuid).join(shard.to_string()))
+        self.data_path.as_ref().map(|p| p.join("indices").join(index_uuid).join(shard.to_string()))
     }
 
     pub(crate) fn index_dir(&self, index_uuid: &str) -> Option<PathBuf> {
-        self.data_path
-            .as_ref()
-            .map(|p| p.join("indices").join(index_uuid))
+        self.data_path.as_ref().map(|p| p.join("indices").join(index_uuid))
     }
 
     /// Raft group ids are derived from the index uuid and shard number, so every node agrees on
@@ -213,11 +191,7 @@ impl Node {
         let durability = durability_of(meta);
         let mut opened = Vec::new();
         for shard in 0..n {
-            let ident = ShardIdent {
-                index: meta.name.clone(),
-                index_uuid: meta.uuid.clone(),
-                shard,
-            };
+            let ident = ShardIdent { index: meta.name.clone(), index_uuid: meta.uuid.clone(), shard };
             let key = (meta.uuid.clone(), shard);
             if self.shards.read().contains_key(&key) {
                 continue;
@@ -236,9 +210,7 @@ impl Node {
             );
             let group_id = Self::group_id(&meta.uuid, shard);
             let log = self.wal.log_store(group_id, durability);
-            let handler = Arc::new(ShardStateMachine {
-                engine: engine.clone(),
-            });
+            let handler = Arc::new(ShardStateMachine { engine: engine.clone() });
             opened.push(async move {
                 let group = RaftGroup::start_single(
                     group_id,
@@ -264,14 +236,8 @@ impl Node {
     pub(crate) async fn close_index_shards(&self, index_uuid: &str, delete: bool) {
         let handles: Vec<(ShardKey, Arc<ShardHandle>)> = {
             let mut shards = self.shards.write();
-            let keys: Vec<ShardKey> = shards
-                .keys()
-                .filter(|(u, _)| u == index_uuid)
-                .cloned()
-                .collect();
-            keys.into_iter()
-                .filter_map(|k| shards.remove(&k).map(|h| (k, h)))
-                .collect()
+            let keys: Vec<ShardKey> = shards.keys().filter(|(u, _)| u == index_uuid).cloned().collect();
+            keys.into_iter().filter_map(|k| shards.remove(&k).map(|h| (k, h))).collect()
         };
         for ((uuid, shard), handle) in handles {
             if !delete {
@@ -298,20 +264,12 @@ impl Node {
     }
 
     pub(crate) fn shard(&self, index_uuid: &str, shard: u32) -> Option<Arc<ShardHandle>> {
-        self.shards
-            .read()
-            .get(&(index_uuid.to_string(), shard))
-            .cloned()
+        self.shards.read().get(&(index_uuid.to_string(), shard)).cloned()
     }
 
     pub(crate) fn index_shards(&self, index_uuid: &str) -> Vec<Arc<ShardHandle>> {
-        let mut v: Vec<Arc<ShardHandle>> = self
-            .shards
-            .read()
-            .iter()
-            .filter(|((u, _), _)| u == index_uuid)
-            .map(|(_, h)| h.clone())
-            .collect();
+        let mut v: Vec<Arc<ShardHandle>> =
+            self.shards.read().iter().filter(|((u, _), _)| u == index_uuid).map(|(_, h)| h.clone()).collect();
         v.sort_by_key(|h| h.ident.shard);
         v
     }
@@ -340,9 +298,7 @@ impl Node {
                     let Some(interval) = im.settings.refresh_interval() else {
                         continue;
                     };
-                    if handle.last_refresh.lock().elapsed() < interval
-                        || !handle.engine.needs_refresh()
-                    {
+                    if handle.last_refresh.lock().elapsed() < interval || !handle.engine.needs_refresh() {
                         continue;
                     }
                     if let Err(e) = handle.refresh().await {
@@ -376,10 +332,7 @@ pub(crate) fn durability_of(meta: &IndexMetadata) -> Durability {
 }
 
 pub fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// A 20-character URL-safe base64 id, the shape of ES's auto-generated ids and node ids.

@@ -40,14 +40,11 @@ impl JsonFile {
             return Ok(None);
         };
         match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                EsError::internal(format!("corrupt state file [{}]: {e}", path.display()))
-            }),
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| EsError::internal(format!("corrupt state file [{}]: {e}", path.display()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(EsError::internal(format!(
-                "cannot read [{}]: {e}",
-                path.display()
-            ))),
+            Err(e) => Err(EsError::internal(format!("cannot read [{}]: {e}", path.display()))),
         }
     }
 
@@ -56,7 +53,6 @@ impl JsonFile {
             return Ok(());
         };
         let bytes = serde_json::to_vec(value).map_err(|e| EsError::internal(e.to_string()))?;
-        write_atomic(path, &bytes)
-            .map_err(|e| EsError::internal(format!("cannot write [{}]: {e}", path.display())))
+        write_atomic(path, &bytes).map_err(|e| EsError::internal(format!("cannot write [{}]: {e}", path.display())))
     }
 }

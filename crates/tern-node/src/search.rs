@@ -65,11 +65,12 @@ pub struct SearchContexts {
 /// ES's `keep_alive` time values (`1m`, `30s`, `500ms`...).
 pub fn parse_time(v: &str) -> Result<Duration, EsError> {
     let v = v.trim();
-    let (num, unit) = v
-        .find(|c: char| !c.is_ascii_digit())
-        .map(|i| v.split_at(i))
-        .unwrap_or((v, "ms"));
-    let n: u64 = num.parse().map_err(|_| EsError::illegal_argument(format!("failed to parse setting [keep_alive] with value [{v}] as a time value: unit is missing or unrecognized")))?;
+    let (num, unit) = v.find(|c: char| !c.is_ascii_digit()).map(|i| v.split_at(i)).unwrap_or((v, "ms"));
+    let n: u64 = num.parse().map_err(|_| {
+        EsError::illegal_argument(format!(
+            "failed to parse setting [keep_alive] with value [{v}] as a time value: unit is missing or unrecognized"
+        ))
+    })?;
     let ms = match unit {
         "nanos" => n / 1_000_000,
         "micros" => n / 1000,
@@ -89,11 +90,7 @@ pub fn parse_time(v: &str) -> Result<Duration, EsError> {
 
 impl Node {
     /// Resolves a search's index expression into target shards with alias filters.
-    pub fn search_targets(
-        &self,
-        expr: &[String],
-        opts: &IndicesOptions,
-    ) -> Result<Vec<Target>, EsError> {
+    pub fn search_targets(&self, expr: &[String], opts: &IndicesOptions) -> Result<Vec<Target>, EsError> {
         let meta = self.metadata();
         let names = meta.resolve_indices(expr, opts).map_err(EsError::from)?;
         let mut targets = Vec::new();
@@ -109,8 +106,7 @@ impl Node {
                     .with("index_uuid", im.uuid.clone())
                     .with("index", name.clone()));
             }
-            meta.check_index_block(&name, tern_cluster::BlockLevel::Read)
-                .map_err(EsError::from)?;
+            meta.check_index_block(&name, tern_cluster::BlockLevel::Read).map_err(EsError::from)?;
             // A document visible through filtered aliases must match any one of their filters.
             let mut alias_filters = Vec::new();
             if let Some(filters) = meta.alias_filters(&name, expr) {
@@ -131,11 +127,7 @@ impl Node {
             }
             for shard in self.index_shards(&im.uuid) {
                 *shard.last_search.lock() = Some(Instant::now());
-                targets.push(Target {
-                    index: name.clone(),
-                    shard,
-                    alias_filters: alias_filters.clone(),
-                });
+                targets.push(Target { index: name.clone(), shard, alias_filters: alias_filters.clone() });
             }
         }
         Ok(targets)
@@ -146,11 +138,7 @@ impl Node {
         let meta = self.metadata();
         targets
             .iter()
-            .filter_map(|t| {
-                meta.indices
-                    .get(&t.index)
-                    .map(|m| m.settings.max_result_window())
-            })
+            .filter_map(|t| meta.indices.get(&t.index).map(|m| m.settings.max_result_window()))
             .min()
             .unwrap_or(10_000)
     }
@@ -165,14 +153,10 @@ impl Node {
         let from = req.from.unwrap_or(0);
         let size = req.size.unwrap_or(10);
         if from < 0 {
-            return Err(EsError::illegal_argument(format!(
-                "[from] parameter cannot be negative, found [{from}]"
-            )));
+            return Err(EsError::illegal_argument(format!("[from] parameter cannot be negative, found [{from}]")));
         }
         if size < 0 {
-            return Err(EsError::illegal_argument(format!(
-                "[size] parameter cannot be negative, found [{size}]"
-            )));
+            return Err(EsError::illegal_argument(format!("[size] parameter cannot be negative, found [{size}]")));
         }
         let window = self.max_result_window(&targets);
         if scroll.is_none() && (from + size) as u64 > window {
@@ -182,9 +166,7 @@ impl Node {
             ))));
         }
         if scroll.is_some() && from > 0 {
-            return Err(EsError::validation(&[
-                "using [from] is not allowed in a scroll context".into(),
-            ]));
+            return Err(EsError::validation(&["using [from] is not allowed in a scroll context".into()]));
         }
         let mut sort = req.sort.clone();
         if scroll.is_some() && sort.is_empty() {
@@ -210,21 +192,14 @@ impl Node {
         };
         let shards_total = targets.len() as u32;
         if let Some(keep_alive) = scroll {
-            return self
-                .start_scroll(targets, shard_req, size as usize, keep_alive, started)
-                .await;
+            return self.start_scroll(targets, shard_req, size as usize, keep_alive, started).await;
         }
-        let (hits, total, max_score, failed, terminated) =
-            run_shards(&targets, &shard_req, None).await;
+        let (hits, total, max_score, failed, terminated) = run_shards(&targets, &shard_req, None).await;
         if failed.len() == targets.len() && !targets.is_empty() {
             let first = failed[0].2.clone();
             return Err(search_failure(first));
         }
-        let hits: Vec<(String, ShardHit)> = hits
-            .into_iter()
-            .skip(from as usize)
-            .take(size as usize)
-            .collect();
+        let hits: Vec<(String, ShardHit)> = hits.into_iter().skip(from as usize).take(size as usize).collect();
         Ok(SearchOutcome {
             took_ms: started.elapsed().as_millis() as u64,
             total,
@@ -253,10 +228,7 @@ impl Node {
         let mut total = 0;
         let mut failed = Vec::new();
         for (t, r) in targets.iter().zip(futures::future::join_all(jobs).await) {
-            match r
-                .map_err(|e| EsError::internal(e.to_string()))
-                .and_then(|r| r)
-            {
+            match r.map_err(|e| EsError::internal(e.to_string())).and_then(|r| r) {
                 Ok(n) => total += n,
                 Err(e) => failed.push((t.index.clone(), t.shard.ident.shard, e)),
             }
@@ -282,20 +254,10 @@ impl Node {
                 (t, pinned, Cursor::default())
             })
             .collect();
-        let ctx = ScrollContext {
-            request: req,
-            shards,
-            size,
-            keep_alive,
-            last_access: Instant::now(),
-            total: 0,
-        };
+        let ctx = ScrollContext { request: req, shards, size, keep_alive, last_access: Instant::now(), total: 0 };
         let id = random_es_id();
         let ctx = Arc::new(tokio::sync::Mutex::new(ctx));
-        self.search_contexts
-            .scrolls
-            .lock()
-            .insert(id.clone(), ctx.clone());
+        self.search_contexts.scrolls.lock().insert(id.clone(), ctx.clone());
         let mut out = self.scroll_page(&ctx, true).await?;
         out.scroll_id = Some(id);
         out.took_ms = started.elapsed().as_millis() as u64;
@@ -303,26 +265,16 @@ impl Node {
     }
 
     /// The next page of a scroll.
-    pub async fn scroll(
-        &self,
-        scroll_id: &str,
-        keep_alive: Option<Duration>,
-    ) -> Result<SearchOutcome, EsError> {
+    pub async fn scroll(&self, scroll_id: &str, keep_alive: Option<Duration>) -> Result<SearchOutcome, EsError> {
         let started = Instant::now();
         self.expire_scrolls();
-        let ctx = self
-            .search_contexts
-            .scrolls
-            .lock()
-            .get(scroll_id)
-            .cloned()
-            .ok_or_else(|| {
-                search_failure(EsError::new(
-                    ErrorKind::SearchContextMissing,
-                    format!("No search context found for id [{scroll_id}]"),
-                ))
-                .with_status(404)
-            })?;
+        let ctx = self.search_contexts.scrolls.lock().get(scroll_id).cloned().ok_or_else(|| {
+            search_failure(EsError::new(
+                ErrorKind::SearchContextMissing,
+                format!("No search context found for id [{scroll_id}]"),
+            ))
+            .with_status(404)
+        })?;
         if let Some(k) = keep_alive {
             ctx.lock().await.keep_alive = k;
         }
@@ -366,11 +318,7 @@ impl Node {
         let mut max_score: Option<f32> = None;
         let mut failed = Vec::new();
         for (i, job) in per_shard {
-            match job
-                .await
-                .map_err(|e| EsError::internal(e.to_string()))
-                .and_then(|r| r)
-            {
+            match job.await.map_err(|e| EsError::internal(e.to_string())).and_then(|r| r) {
                 Ok(r) => {
                     total += r.total;
                     if let Some(s) = r.max_score {
@@ -381,11 +329,7 @@ impl Node {
                     }
                     merged.extend(r.hits.into_iter().map(|h| (i, h)));
                 }
-                Err(e) => failed.push((
-                    c.shards[i].0.index.clone(),
-                    c.shards[i].0.shard.ident.shard,
-                    e,
-                )),
+                Err(e) => failed.push((c.shards[i].0.index.clone(), c.shards[i].0.shard.ident.shard, e)),
             }
         }
         let sort = c.request.sort.clone();
@@ -393,23 +337,14 @@ impl Node {
         merged.truncate(size);
         for (i, h) in &merged {
             let cursor = &mut c.shards[*i].2;
-            cursor.after = Some(
-                h.sort
-                    .iter()
-                    .zip(&sort)
-                    .map(|(v, s)| sort_after_value(v, h, s))
-                    .collect(),
-            );
+            cursor.after = Some(h.sort.iter().zip(&sort).map(|(v, s)| sort_after_value(v, h, s)).collect());
             cursor.after_doc_key = Some(h.doc_key);
         }
         if first {
             c.total = total;
         }
         let shards_total = c.shards.len() as u32;
-        let hits = merged
-            .into_iter()
-            .map(|(i, h)| (c.shards[i].0.index.clone(), h))
-            .collect();
+        let hits = merged.into_iter().map(|(i, h)| (c.shards[i].0.index.clone(), h)).collect();
         Ok(SearchOutcome {
             took_ms: 0,
             total: c.total,
@@ -432,10 +367,7 @@ impl Node {
                 scrolls.clear();
                 n
             }
-            Some(ids) => ids
-                .iter()
-                .filter(|id| scrolls.remove(id.as_str()).is_some())
-                .count(),
+            Some(ids) => ids.iter().filter(|id| scrolls.remove(id.as_str()).is_some()).count(),
         }
     }
 
@@ -455,21 +387,15 @@ impl Node {
 /// The `search_after` value that resumes after a hit: the score for `_score`, the doc key for `_doc`.
 fn sort_after_value(v: &SortValue, h: &ShardHit, spec: &SortSpec) -> Value {
     match spec.field.as_str() {
-        "_score" => serde_json::Number::from_f64(h.score.unwrap_or(0.0) as f64)
-            .map(Value::Number)
-            .unwrap_or(Value::Null),
+        "_score" => {
+            serde_json::Number::from_f64(h.score.unwrap_or(0.0) as f64).map(Value::Number).unwrap_or(Value::Null)
+        }
         "_doc" => Value::from(h.doc_key as i64),
         _ => v.to_json(),
     }
 }
 
-type ShardRun = (
-    Vec<(String, ShardHit)>,
-    u64,
-    Option<f32>,
-    Vec<(String, u32, EsError)>,
-    bool,
-);
+type ShardRun = (Vec<(String, ShardHit)>, u64, Option<f32>, Vec<(String, u32, EsError)>, bool);
 
 async fn run_shards(targets: &[Target], req: &ShardSearchRequest, _pinned: Option<()>) -> ShardRun {
     let jobs = targets.iter().map(|t| {
@@ -485,10 +411,7 @@ async fn run_shards(targets: &[Target], req: &ShardSearchRequest, _pinned: Optio
     let mut failed = Vec::new();
     let mut terminated = false;
     for (t, r) in targets.iter().zip(results) {
-        match r
-            .map_err(|e| EsError::internal(e.to_string()))
-            .and_then(|r| r)
-        {
+        match r.map_err(|e| EsError::internal(e.to_string())).and_then(|r| r) {
             Ok(r) => {
                 total += r.total;
                 terminated |= r.terminated_early;

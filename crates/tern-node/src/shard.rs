@@ -24,9 +24,7 @@ impl ApplyHandler for ShardStateMachine {
             Ok(cmd) => self.engine.apply(&cmd, term as i64, marker),
             Err(e) => {
                 self.engine.set_marker(marker);
-                ShardReply::Rejected(OpFailure::from_es(&EsError::internal(format!(
-                    "undecodable shard command: {e}"
-                ))))
+                ShardReply::Rejected(OpFailure::from_es(&EsError::internal(format!("undecodable shard command: {e}"))))
             }
         };
         reply.encode()
@@ -58,11 +56,7 @@ pub struct ShardHandle {
 }
 
 impl ShardHandle {
-    pub fn new(
-        ident: ShardIdent,
-        engine: Arc<ShardEngine>,
-        group: RaftGroup<ShardStateMachine>,
-    ) -> Self {
+    pub fn new(ident: ShardIdent, engine: Arc<ShardEngine>, group: RaftGroup<ShardStateMachine>) -> Self {
         let (refreshed, _) = watch::channel(engine.refreshed_seq_no());
         ShardHandle {
             ident,
@@ -76,13 +70,8 @@ impl ShardHandle {
 
     /// Proposes a command through raft and decodes the shard's reply.
     pub async fn propose(&self, cmd: &ShardCommand) -> Result<ShardReply, EsError> {
-        let (_term, bytes) = self
-            .group
-            .propose(cmd.encode())
-            .await
-            .map_err(EsError::from)?;
-        ShardReply::decode(&bytes)
-            .map_err(|e| EsError::internal(format!("undecodable shard reply: {e}")))
+        let (_term, bytes) = self.group.propose(cmd.encode()).await.map_err(EsError::from)?;
+        ShardReply::decode(&bytes).map_err(|e| EsError::internal(format!("undecodable shard reply: {e}")))
     }
 
     /// Refreshes on the blocking pool and publishes the visible seq_no.
@@ -99,17 +88,13 @@ impl ShardHandle {
     /// Waits until a refresh has made `seq_no` searchable (`refresh=wait_for`).
     pub async fn wait_for_refresh(&self, seq_no: i64, timeout: Duration) -> bool {
         let mut rx = self.refreshed.subscribe();
-        tokio::time::timeout(timeout, rx.wait_for(|v| *v >= seq_no))
-            .await
-            .is_ok()
+        tokio::time::timeout(timeout, rx.wait_for(|v| *v >= seq_no)).await.is_ok()
     }
 
     pub async fn flush(self: &Arc<Self>) -> Result<(), EsError> {
         // A raft snapshot is a durable engine commit that also lets raft purge its log behind it.
         self.group.snapshot().await.map_err(EsError::from)?;
         let me = self.clone();
-        tokio::task::spawn_blocking(move || me.engine.flush())
-            .await
-            .map_err(|e| EsError::internal(e.to_string()))?
+        tokio::task::spawn_blocking(move || me.engine.flush()).await.map_err(|e| EsError::internal(e.to_string()))?
     }
 }

@@ -129,18 +129,12 @@ impl QueryAst {
 
     /// A `match_all` with default options.
     pub fn match_all() -> QueryAst {
-        QueryAst::MatchAll(MatchAllQuery {
-            boost: 1.0,
-            name: None,
-        })
+        QueryAst::MatchAll(MatchAllQuery { boost: 1.0, name: None })
     }
 
     /// A `match_none` with default options.
     pub fn match_none() -> QueryAst {
-        QueryAst::MatchNone(MatchNoneQuery {
-            boost: 1.0,
-            name: None,
-        })
+        QueryAst::MatchNone(MatchNoneQuery { boost: 1.0, name: None })
     }
 }
 
@@ -832,8 +826,5 @@ pub enum ScoreFunctionKind {
         multi_value_mode: MultiValueMode,
     },
     /// `random_score`.
-    RandomScore {
-        seed: Option<Value>,
-        field: Option<String>,
-    },
+    RandomScore { seed: Option<Value>, field: Option<String> },
 }

@@ -18,10 +18,7 @@ pub enum QueryError {
     /// `x_content_parse_exception`: a value of the wrong JSON type, or an object parser rejecting a
     /// field. `cause` is the error the field's own parser raised, if any.
     #[error("{reason}")]
-    XContentParse {
-        reason: String,
-        cause: Option<Box<QueryError>>,
-    },
+    XContentParse { reason: String, cause: Option<Box<QueryError>> },
     /// `illegal_argument_exception`.
     #[error("{0}")]
     IllegalArgument(String),
@@ -37,10 +34,7 @@ pub enum QueryError {
     /// `query_shard_exception`: a query that parsed but cannot be built, e.g. a `query_string` whose
     /// syntax is wrong (ES only parses that syntax on the shard).
     #[error("{reason}")]
-    QueryShard {
-        reason: String,
-        cause: Option<Box<QueryError>>,
-    },
+    QueryShard { reason: String, cause: Option<Box<QueryError>> },
     /// A feature ES has and tern does not (scripts, runtime fields, kNN, geo and span queries...).
     /// Rendered as `illegal_argument_exception` with a reason that says so.
     #[error("{0}")]
@@ -67,17 +61,11 @@ impl QueryError {
     }
 
     pub(crate) fn x_content(reason: impl Into<String>) -> Self {
-        QueryError::XContentParse {
-            reason: reason.into(),
-            cause: None,
-        }
+        QueryError::XContentParse { reason: reason.into(), cause: None }
     }
 
     pub(crate) fn x_content_caused(reason: impl Into<String>, cause: QueryError) -> Self {
-        QueryError::XContentParse {
-            reason: reason.into(),
-            cause: Some(Box::new(cause)),
-        }
+        QueryError::XContentParse { reason: reason.into(), cause: Some(Box::new(cause)) }
     }
 
     pub(crate) fn unsupported(reason: impl Into<String>) -> Self {
@@ -89,9 +77,7 @@ impl QueryError {
         match self {
             QueryError::Parsing(_) => "parsing_exception",
             QueryError::XContentParse { .. } => "x_content_parse_exception",
-            QueryError::IllegalArgument(_) | QueryError::Unsupported(_) => {
-                "illegal_argument_exception"
-            }
+            QueryError::IllegalArgument(_) | QueryError::Unsupported(_) => "illegal_argument_exception",
             QueryError::NumberFormat(_) => "number_format_exception",
             QueryError::Parse(_) => "parse_exception",
             QueryError::Validation(_) => "action_request_validation_exception",
@@ -107,9 +93,7 @@ impl QueryError {
     /// The wrapped cause, for the wrapping variants.
     pub fn cause(&self) -> Option<&QueryError> {
         match self {
-            QueryError::XContentParse { cause, .. } | QueryError::QueryShard { cause, .. } => {
-                cause.as_deref()
-            }
+            QueryError::XContentParse { cause, .. } | QueryError::QueryShard { cause, .. } => cause.as_deref(),
             _ => None,
         }
     }
@@ -135,15 +119,11 @@ impl From<QueryError> for EsError {
                     None => err,
                 }
             }
-            QueryError::IllegalArgument(r) | QueryError::Unsupported(r) => {
-                EsError::new(ErrorKind::IllegalArgument, r)
-            }
+            QueryError::IllegalArgument(r) | QueryError::Unsupported(r) => EsError::new(ErrorKind::IllegalArgument, r),
             QueryError::NumberFormat(r) => {
                 EsError::new(ErrorKind::IllegalArgument, r).with_type("number_format_exception")
             }
-            QueryError::Parse(r) => {
-                EsError::new(ErrorKind::Parsing, r).with_type("parse_exception")
-            }
+            QueryError::Parse(r) => EsError::new(ErrorKind::Parsing, r).with_type("parse_exception"),
             QueryError::Validation(messages) => EsError::validation(&messages),
             QueryError::QueryShard { reason, cause } => {
                 let err = EsError::new(ErrorKind::QueryShardException, reason);
@@ -182,9 +162,6 @@ mod tests {
 
         let v: EsError = QueryError::Validation(vec!["a".into()]).into();
         assert_eq!(v.reason, "Validation Failed: 1: a;");
-        assert_eq!(
-            QueryError::Validation(vec!["a".into(), "b".into()]).to_string(),
-            "Validation Failed: 1: a;2: b;"
-        );
+        assert_eq!(QueryError::Validation(vec!["a".into(), "b".into()]).to_string(), "Validation Failed: 1: a;2: b;");
     }
 }

@@ -46,9 +46,7 @@ impl Fuzziness {
             _ => return Err(QueryError::illegal(format!("fuzziness cannot be [{s}]."))),
         };
         if parsed % 1.0 > 0.0 {
-            return Err(QueryError::illegal(format!(
-                "fuzziness needs to be one of 0.0, 1.0 or 2.0 but was {parsed}"
-            )));
+            return Err(QueryError::illegal(format!("fuzziness needs to be one of 0.0, 1.0 or 2.0 but was {parsed}")));
         }
         Self::from_edits(parsed as i32)
     }
@@ -57,9 +55,7 @@ impl Fuzziness {
     pub fn from_edits(edits: i32) -> QueryResult<Fuzziness> {
         match edits {
             0..=2 => Ok(Fuzziness::Edits(edits as u8)),
-            _ => Err(QueryError::illegal(format!(
-                "Valid edit distances are [0, 1, 2] but was [{edits}]"
-            ))),
+            _ => Err(QueryError::illegal(format!("Valid edit distances are [0, 1, 2] but was [{edits}]"))),
         }
     }
 
@@ -67,10 +63,7 @@ impl Fuzziness {
     pub fn from_json(v: &Value) -> QueryResult<Fuzziness> {
         match Token::of(v) {
             Token::String | Token::Number => Self::parse_str(&text(v)?),
-            t => Err(QueryError::illegal(format!(
-                "Can't parse fuzziness on token: [{}]",
-                t.name()
-            ))),
+            t => Err(QueryError::illegal(format!("Can't parse fuzziness on token: [{}]", t.name()))),
         }
     }
 
@@ -107,22 +100,15 @@ fn parse_custom_auto(upper: &str, rest: &str) -> QueryResult<Fuzziness> {
         parts.pop();
     }
     if parts.len() != 2 {
-        return Err(QueryError::Parse(
-            "failed to find low and high distance values".into(),
-        ));
+        return Err(QueryError::Parse("failed to find low and high distance values".into()));
     }
     let bad = || QueryError::Parse(format!("failed to parse [{upper}] as a \"auto:int,int\""));
     let low = parse_java_int(parts[0]).map_err(|_| bad())?;
     let high = parse_java_int(parts[1]).map_err(|_| bad())?;
     if low < 0 || high < 0 || low > high {
-        return Err(QueryError::Parse(format!(
-            "fuzziness wrongly configured [{upper}]"
-        )));
+        return Err(QueryError::Parse(format!("fuzziness wrongly configured [{upper}]")));
     }
-    Ok(Fuzziness::Auto {
-        low: low as u32,
-        high: high as u32,
-    })
+    Ok(Fuzziness::Auto { low: low as u32, high: high as u32 })
 }
 
 #[cfg(test)]
@@ -134,46 +120,22 @@ mod tests {
     fn parses_every_es_form() {
         assert_eq!(Fuzziness::parse_str("AUTO").ok(), Some(Fuzziness::AUTO));
         assert_eq!(Fuzziness::parse_str("auto").ok(), Some(Fuzziness::AUTO));
-        assert_eq!(
-            Fuzziness::parse_str("AUTO:2,5").ok(),
-            Some(Fuzziness::Auto { low: 2, high: 5 })
-        );
+        assert_eq!(Fuzziness::parse_str("AUTO:2,5").ok(), Some(Fuzziness::Auto { low: 2, high: 5 }));
         assert_eq!(Fuzziness::parse_str("1").ok(), Some(Fuzziness::Edits(1)));
         assert_eq!(Fuzziness::parse_str("2.0").ok(), Some(Fuzziness::Edits(2)));
-        assert_eq!(
-            Fuzziness::from_json(&json!(0)).ok(),
-            Some(Fuzziness::Edits(0))
-        );
-        assert_eq!(
-            Fuzziness::from_json(&json!("1")).ok(),
-            Some(Fuzziness::Edits(1))
-        );
+        assert_eq!(Fuzziness::from_json(&json!(0)).ok(), Some(Fuzziness::Edits(0)));
+        assert_eq!(Fuzziness::from_json(&json!("1")).ok(), Some(Fuzziness::Edits(1)));
     }
 
     #[test]
     fn rejects_like_es() {
         let msg = |s: &str| Fuzziness::parse_str(s).err().map(|e| e.to_string());
-        assert_eq!(
-            msg("3"),
-            Some("Valid edit distances are [0, 1, 2] but was [3]".into())
-        );
-        assert_eq!(
-            msg("1.5"),
-            Some("fuzziness needs to be one of 0.0, 1.0 or 2.0 but was 1.5".into())
-        );
+        assert_eq!(msg("3"), Some("Valid edit distances are [0, 1, 2] but was [3]".into()));
+        assert_eq!(msg("1.5"), Some("fuzziness needs to be one of 0.0, 1.0 or 2.0 but was 1.5".into()));
         assert_eq!(msg("abc"), Some("fuzziness cannot be [abc].".into()));
-        assert_eq!(
-            msg("AUTO:6,3"),
-            Some("fuzziness wrongly configured [AUTO:6,3]".into())
-        );
-        assert_eq!(
-            msg("AUTO:3"),
-            Some("failed to find low and high distance values".into())
-        );
-        assert_eq!(
-            msg("auto:a,b"),
-            Some("failed to parse [AUTO:A,B] as a \"auto:int,int\"".into())
-        );
+        assert_eq!(msg("AUTO:6,3"), Some("fuzziness wrongly configured [AUTO:6,3]".into()));
+        assert_eq!(msg("AUTO:3"), Some("failed to find low and high distance values".into()));
+        assert_eq!(msg("auto:a,b"), Some("failed to parse [AUTO:A,B] as a \"auto:int,int\"".into()));
         assert!(Fuzziness::from_json(&json!(true)).is_err());
         assert!(Fuzziness::parse_str("").is_err());
         assert!(Fuzziness::parse_str("NaN").is_err());

@@ -54,7 +54,7 @@ pub use msm::{MinimumShouldMatch, MsmValue};
 pub use query_string::{FieldResolver, LiteralFields, parse_query_string};
 pub use search_request::{
     FieldAndFormat, SearchRequest, SortMode, SortOrder, SortSpec, SourceFilter, TrackTotalHits,
-    apply_uri_search_params, parse_search_request, parse_search_request_with_max_depth,
-    parse_time_value, parse_uri_search_params,
+    apply_uri_search_params, parse_search_request, parse_search_request_with_max_depth, parse_time_value,
+    parse_uri_search_params,
 };
 pub use simple_query_string::parse_simple_query_string;

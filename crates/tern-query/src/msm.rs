@@ -92,11 +92,7 @@ fn calc_simple(count: i32, value: MsmValue) -> i32 {
     let result = match value {
         MsmValue::Percent(percent) => {
             let calc = count.wrapping_mul(percent) as f32 * (1.0f32 / 100.0f32);
-            if calc < 0.0 {
-                count.wrapping_add(calc as i32)
-            } else {
-                calc as i32
-            }
+            if calc < 0.0 { count.wrapping_add(calc as i32) } else { calc as i32 }
         }
         MsmValue::Count(n) => {
             if n < 0 {
@@ -217,11 +213,7 @@ mod tests {
         assert_eq!(resolve("50%", 3), 1);
         assert_eq!(resolve("100%", 3), 3);
         assert_eq!(resolve("-25%", 4), 3);
-        assert_eq!(
-            resolve("-25%", 3),
-            3,
-            "-0.75 truncates to 0 missing clauses"
-        );
+        assert_eq!(resolve("-25%", 3), 3, "-0.75 truncates to 0 missing clauses");
         assert_eq!(resolve("-50%", 3), 2);
         assert_eq!(resolve("-100%", 3), 0);
     }
@@ -246,14 +238,8 @@ mod tests {
         );
         assert_eq!(MinimumShouldMatch::from_json(&json!(null)).ok(), Some(None));
         let err = MinimumShouldMatch::parse("abc").err();
-        assert_eq!(
-            err.as_ref().map(|e| e.es_type()),
-            Some("number_format_exception")
-        );
-        assert_eq!(
-            err.map(|e| e.to_string()),
-            Some("For input string: \"abc\"".into())
-        );
+        assert_eq!(err.as_ref().map(|e| e.es_type()), Some("number_format_exception"));
+        assert_eq!(err.map(|e| e.to_string()), Some("For input string: \"abc\"".into()));
         assert!(MinimumShouldMatch::parse("2.5").is_err());
         assert!(MinimumShouldMatch::parse("3<").is_err());
         assert!(MinimumShouldMatch::parse("<3").is_err());

@@ -17,9 +17,8 @@
 use serde_json::Value;
 
 use crate::ast::{
-    BoolQuery, DisMaxQuery, ExistsQuery, FuzzyQuery, MatchPhraseQuery, MatchQuery, MultiMatchType,
-    Operator, PrefixQuery, QueryAst, QueryStringQuery, RangeQuery, RegexpQuery, WildcardQuery,
-    ZeroTermsQuery, regexp_flags,
+    BoolQuery, DisMaxQuery, ExistsQuery, FuzzyQuery, MatchPhraseQuery, MatchQuery, MultiMatchType, Operator,
+    PrefixQuery, QueryAst, QueryStringQuery, RangeQuery, RegexpQuery, WildcardQuery, ZeroTermsQuery, regexp_flags,
 };
 use crate::error::{QueryError, QueryResult};
 use crate::fuzziness::Fuzziness;
@@ -50,10 +49,7 @@ impl<F: Fn(&str) -> Vec<String>> FieldResolver for F {
 pub const MAX_GROUP_DEPTH: usize = 100;
 
 /// Expands weighted field patterns into weighted concrete fields, first occurrence winning.
-pub(crate) fn expand_fields(
-    patterns: &[(String, f32)],
-    resolver: &dyn FieldResolver,
-) -> Vec<(String, f32)> {
+pub(crate) fn expand_fields(patterns: &[(String, f32)], resolver: &dyn FieldResolver) -> Vec<(String, f32)> {
     let mut out: Vec<(String, f32)> = Vec::new();
     for (pattern, boost) in patterns {
         for field in resolver.resolve(pattern) {
@@ -76,38 +72,21 @@ pub(crate) fn boosted(mut q: QueryAst, boost: f32) -> QueryAst {
 
 /// Combines per-field queries: one stays as it is, several go into a `dis_max` (or a `bool` of
 /// `should` clauses), none is `match_none`.
-pub(crate) fn combine_fields(
-    mut per_field: Vec<QueryAst>,
-    most_fields: bool,
-    tie: f32,
-) -> QueryAst {
+pub(crate) fn combine_fields(mut per_field: Vec<QueryAst>, most_fields: bool, tie: f32) -> QueryAst {
     match per_field.len() {
         0 => QueryAst::match_none(),
         1 => per_field.pop().unwrap_or_else(QueryAst::match_none),
-        _ if most_fields => QueryAst::Bool(BoolQuery {
-            should: per_field,
-            ..BoolQuery::default()
-        }),
-        _ => QueryAst::DisMax(DisMaxQuery {
-            queries: per_field,
-            tie_breaker: tie,
-            boost: 1.0,
-            name: None,
-        }),
+        _ if most_fields => QueryAst::Bool(BoolQuery { should: per_field, ..BoolQuery::default() }),
+        _ => QueryAst::DisMax(DisMaxQuery { queries: per_field, tie_breaker: tie, boost: 1.0, name: None }),
     }
 }
 
 /// Parses `qs.query` into a [`QueryAst`], expanding field names with `resolver`.
-pub fn parse_query_string(
-    qs: &QueryStringQuery,
-    resolver: &dyn FieldResolver,
-) -> QueryResult<QueryAst> {
+pub fn parse_query_string(qs: &QueryStringQuery, resolver: &dyn FieldResolver) -> QueryResult<QueryAst> {
     let mut result = if qs.query.trim().is_empty() {
         QueryAst::match_none()
     } else {
-        let tokens = Lexer::new(&qs.query)
-            .tokenize()
-            .map_err(|m| syntax_error(qs, &m))?;
+        let tokens = Lexer::new(&qs.query).tokenize().map_err(|m| syntax_error(qs, &m))?;
         let mut parser = Parser::new(qs, resolver, tokens);
         let q = parser.top_level().map_err(|e| match e {
             Failure::Syntax(m) => syntax_error(qs, &m),
@@ -131,10 +110,7 @@ pub fn parse_query_string(
 fn syntax_error(qs: &QueryStringQuery, message: &str) -> QueryError {
     QueryError::QueryShard {
         reason: format!("Failed to parse query [{}]", qs.query),
-        cause: Some(Box::new(QueryError::Parse(format!(
-            "Cannot parse '{}': {message}",
-            qs.query
-        )))),
+        cause: Some(Box::new(QueryError::Parse(format!("Cannot parse '{}': {message}", qs.query)))),
     }
 }
 
@@ -242,22 +218,7 @@ fn is_special(c: char) -> bool {
     is_ws(c)
         || matches!(
             c,
-            '+' | '-'
-                | '!'
-                | '('
-                | ')'
-                | ':'
-                | '^'
-                | '['
-                | ']'
-                | '"'
-                | '{'
-                | '}'
-                | '~'
-                | '*'
-                | '?'
-                | '\\'
-                | '/'
+            '+' | '-' | '!' | '(' | ')' | ':' | '^' | '[' | ']' | '"' | '{' | '}' | '~' | '*' | '?' | '\\' | '/'
         )
 }
 
@@ -284,11 +245,7 @@ const K_RANGEEX: u8 = 18;
 
 impl Lexer {
     fn new(input: &str) -> Self {
-        Lexer {
-            chars: input.chars().collect(),
-            pos: 0,
-            state: LexState::Default,
-        }
+        Lexer { chars: input.chars().collect(), pos: 0, state: LexState::Default }
     }
 
     fn at(&self, i: usize) -> Option<char> {
@@ -296,9 +253,7 @@ impl Lexer {
     }
 
     fn starts_with(&self, i: usize, s: &str) -> bool {
-        s.chars()
-            .enumerate()
-            .all(|(k, c)| self.at(i + k) == Some(c))
+        s.chars().enumerate().all(|(k, c)| self.at(i + k) == Some(c))
     }
 
     /// Length of a `_TERM_START_CHAR` (an escaped character counts two) at `i`, or 0.
@@ -513,10 +468,7 @@ impl Lexer {
     fn lex_range(&mut self, i: usize) -> Result<(Tok, usize), String> {
         let c = self.at(i).unwrap_or(' ');
         let mut goop = 0;
-        while self
-            .at(i + goop)
-            .is_some_and(|g| !matches!(g, ' ' | ']' | '}'))
-        {
+        while self.at(i + goop).is_some_and(|g| !matches!(g, ' ' | ']' | '}')) {
             goop += 1;
         }
         let quoted = if c == '"' {
@@ -555,16 +507,10 @@ impl Lexer {
             return Ok((Tok::RangeExEnd, 1));
         }
         if quoted > 0 && quoted >= goop {
-            return Ok((
-                Tok::RangeQuoted(self.chars[i + 1..i + quoted - 1].iter().collect()),
-                quoted,
-            ));
+            return Ok((Tok::RangeQuoted(self.chars[i + 1..i + quoted - 1].iter().collect()), quoted));
         }
         if goop > 0 {
-            return Ok((
-                Tok::RangeGoop(self.chars[i..i + goop].iter().collect()),
-                goop,
-            ));
+            return Ok((Tok::RangeGoop(self.chars[i..i + goop].iter().collect()), goop));
         }
         Err(lexical_error(i, c))
     }
@@ -577,11 +523,7 @@ impl Lexer {
             }
             let i = self.pos;
             if i >= self.chars.len() {
-                out.push(Spanned {
-                    tok: Tok::Eof,
-                    image: "<EOF>".into(),
-                    column: i + 1,
-                });
+                out.push(Spanned { tok: Tok::Eof, image: "<EOF>".into(), column: i + 1 });
                 return Ok(out);
             }
             let (tok, len) = match self.state {
@@ -589,23 +531,14 @@ impl Lexer {
                 LexState::Boost => self.lex_boost(i)?,
                 LexState::Range => self.lex_range(i)?,
             };
-            out.push(Spanned {
-                tok,
-                image: self.chars[i..i + len].iter().collect(),
-                column: i + 1,
-            });
+            out.push(Spanned { tok, image: self.chars[i..i + len].iter().collect(), column: i + 1 });
             self.pos = i + len;
         }
     }
 }
 
 fn lexical_error(i: usize, c: char) -> String {
-    format!(
-        "Lexical error at line 1, column {}.  Encountered: \"{}\" ({}), after : \"\"",
-        i + 1,
-        c,
-        c as u32
-    )
+    format!("Lexical error at line 1, column {}.  Encountered: \"{}\" ({}), after : \"\"", i + 1, c, c as u32)
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -653,11 +586,7 @@ struct Parser<'a> {
 }
 
 impl<'a> Parser<'a> {
-    fn new(
-        qs: &'a QueryStringQuery,
-        resolver: &'a dyn FieldResolver,
-        tokens: Vec<Spanned>,
-    ) -> Self {
+    fn new(qs: &'a QueryStringQuery, resolver: &'a dyn FieldResolver, tokens: Vec<Spanned>) -> Self {
         let patterns: Vec<(String, f32)> = if !qs.fields.is_empty() {
             qs.fields.clone()
         } else if let Some(df) = &qs.default_field {
@@ -682,23 +611,15 @@ impl<'a> Parser<'a> {
     }
 
     fn peek_at(&self, k: usize) -> &Tok {
-        self.tokens
-            .get(self.pos + k)
-            .or(self.tokens.last())
-            .map_or(&Tok::Eof, |s| &s.tok)
+        self.tokens.get(self.pos + k).or(self.tokens.last()).map_or(&Tok::Eof, |s| &s.tok)
     }
 
     fn next(&mut self) -> Spanned {
-        let t = self
-            .tokens
-            .get(self.pos)
-            .or(self.tokens.last())
-            .cloned()
-            .unwrap_or(Spanned {
-                tok: Tok::Eof,
-                image: "<EOF>".into(),
-                column: 1,
-            });
+        let t = self.tokens.get(self.pos).or(self.tokens.last()).cloned().unwrap_or(Spanned {
+            tok: Tok::Eof,
+            image: "<EOF>".into(),
+            column: 1,
+        });
         if self.pos < self.tokens.len() {
             self.pos += 1;
         }
@@ -711,9 +632,7 @@ impl<'a> Parser<'a> {
             .get(self.pos)
             .or(self.tokens.last())
             .map_or(("<EOF>".to_string(), 1), |s| (s.image.clone(), s.column));
-        Failure::Syntax(format!(
-            "Encountered \"{image}\" at line 1, column {column}."
-        ))
+        Failure::Syntax(format!("Encountered \"{image}\" at line 1, column {column}."))
     }
 
     fn top_level(&mut self) -> PResult<QueryAst> {
@@ -804,13 +723,7 @@ impl<'a> Parser<'a> {
     }
 
     /// Lucene's `QueryParserBase.addClause`.
-    fn add_clause(
-        &self,
-        clauses: &mut Vec<(Occur, QueryAst)>,
-        conj: Conj,
-        mods: Mods,
-        q: QueryAst,
-    ) {
+    fn add_clause(&self, clauses: &mut Vec<(Occur, QueryAst)>, conj: Conj, mods: Mods, q: QueryAst) {
         let and_default = self.qs.default_operator == Operator::And;
         if let Some(last) = clauses.last_mut() {
             if conj == Conj::And && last.0 != Occur::MustNot {
@@ -855,9 +768,7 @@ impl<'a> Parser<'a> {
             self.next();
             self.depth += 1;
             if self.depth > MAX_GROUP_DEPTH {
-                return Err(Failure::Syntax(format!(
-                    "query nesting exceeds {MAX_GROUP_DEPTH} levels of parentheses"
-                )));
+                return Err(Failure::Syntax(format!("query nesting exceeds {MAX_GROUP_DEPTH} levels of parentheses")));
             }
             let q = self.query(field.as_deref())?;
             self.depth -= 1;
@@ -972,12 +883,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn bare_token(
-        &mut self,
-        field: Option<&str>,
-        tok: Tok,
-        fuzzy: Option<String>,
-    ) -> PResult<QueryAst> {
+    fn bare_token(&mut self, field: Option<&str>, tok: Tok, fuzzy: Option<String>) -> PResult<QueryAst> {
         match tok {
             Tok::Star => self.wildcard(field, "*".into()),
             Tok::WildTerm(image) => self.wildcard(field, image),
@@ -1036,42 +942,20 @@ impl<'a> Parser<'a> {
     }
 
     fn lenient(&self, field: Option<&str>) -> bool {
-        self.qs
-            .lenient
-            .unwrap_or_else(|| self.searches_all_fields(field))
+        self.qs.lenient.unwrap_or_else(|| self.searches_all_fields(field))
     }
 
     fn per_field(&self, field: Option<&str>, make: impl Fn(&str) -> QueryAst) -> QueryAst {
-        let per_field = self
-            .fields_for(field)
-            .into_iter()
-            .map(|(f, boost)| boosted(make(&f), boost))
-            .collect();
-        combine_fields(
-            per_field,
-            self.qs.match_type == MultiMatchType::MostFields,
-            self.qs.tie_breaker.unwrap_or(0.0),
-        )
+        let per_field = self.fields_for(field).into_iter().map(|(f, boost)| boosted(make(&f), boost)).collect();
+        combine_fields(per_field, self.qs.match_type == MultiMatchType::MostFields, self.qs.tie_breaker.unwrap_or(0.0))
     }
 
-    fn field_query(
-        &mut self,
-        field: Option<&str>,
-        text: String,
-        quoted: bool,
-        slop: u32,
-    ) -> PResult<QueryAst> {
+    fn field_query(&mut self, field: Option<&str>, text: String, quoted: bool, slop: u32) -> PResult<QueryAst> {
         if field == Some("_exists_") {
             let fields = expand_fields(&[(text, 1.0)], self.resolver);
             let exists: Vec<QueryAst> = fields
                 .into_iter()
-                .map(|(f, _)| {
-                    QueryAst::Exists(ExistsQuery {
-                        field: f,
-                        boost: 1.0,
-                        name: None,
-                    })
-                })
+                .map(|(f, _)| QueryAst::Exists(ExistsQuery { field: f, boost: 1.0, name: None }))
                 .collect();
             return Ok(combine_fields(exists, true, 0.0));
         }
@@ -1124,11 +1008,7 @@ impl<'a> Parser<'a> {
         let qs = self.qs;
         Ok(self.per_field(field, |f| {
             if lower.is_none() && upper.is_none() {
-                return QueryAst::Exists(ExistsQuery {
-                    field: f.to_string(),
-                    boost: 1.0,
-                    name: None,
-                });
+                return QueryAst::Exists(ExistsQuery { field: f.to_string(), boost: 1.0, name: None });
             }
             let mut r = RangeQuery::new(f);
             let lo = lower.clone().map(Value::String);
@@ -1153,18 +1033,11 @@ impl<'a> Parser<'a> {
             if self.searches_all_fields(field) {
                 return Ok(QueryAst::match_all());
             }
-            return Ok(self.per_field(field, |f| {
-                QueryAst::Exists(ExistsQuery {
-                    field: f.to_string(),
-                    boost: 1.0,
-                    name: None,
-                })
-            }));
+            return Ok(self
+                .per_field(field, |f| QueryAst::Exists(ExistsQuery { field: f.to_string(), boost: 1.0, name: None })));
         }
         if !self.qs.allow_leading_wildcard && (image.starts_with('*') || image.starts_with('?')) {
-            return Err(Failure::Syntax(
-                "'*' or '?' not allowed as first character in WildcardQuery".into(),
-            ));
+            return Err(Failure::Syntax("'*' or '?' not allowed as first character in WildcardQuery".into()));
         }
         let qs = self.qs;
         Ok(self.per_field(field, |f| {
@@ -1182,11 +1055,7 @@ impl<'a> Parser<'a> {
 
     fn fuzzy(&mut self, field: Option<&str>, text: String, slop: &str) -> PResult<QueryAst> {
         let term_len = text.chars().count();
-        let fuzziness = if slop.is_empty() {
-            self.qs.fuzziness
-        } else {
-            Fuzziness::parse_str(slop)?
-        };
+        let fuzziness = if slop.is_empty() { self.qs.fuzziness } else { Fuzziness::parse_str(slop)? };
         let edits = Fuzziness::from_edits(i32::from(fuzziness.edits_for(term_len)))?;
         let qs = self.qs;
         Ok(self.per_field(field, |f| {
@@ -1236,12 +1105,7 @@ mod tests {
     }
 
     fn bool_of(must: Vec<QueryAst>, should: Vec<QueryAst>, must_not: Vec<QueryAst>) -> QueryAst {
-        QueryAst::Bool(BoolQuery {
-            must,
-            should,
-            must_not,
-            ..BoolQuery::default()
-        })
+        QueryAst::Bool(BoolQuery { must, should, must_not, ..BoolQuery::default() })
     }
 
     #[test]
@@ -1261,34 +1125,11 @@ mod tests {
 
     #[test]
     fn boolean_operators_follow_lucene() {
-        assert_eq!(
-            p("a b"),
-            bool_of(vec![], vec![m("body", "a"), m("body", "b")], vec![])
-        );
-        assert_eq!(
-            p("a AND b"),
-            bool_of(vec![m("body", "a"), m("body", "b")], vec![], vec![])
-        );
-        assert_eq!(
-            p("a && b || c"),
-            bool_of(
-                vec![m("body", "a"), m("body", "b")],
-                vec![m("body", "c")],
-                vec![]
-            )
-        );
-        assert_eq!(
-            p("+a -b c"),
-            bool_of(
-                vec![m("body", "a")],
-                vec![m("body", "c")],
-                vec![m("body", "b")]
-            )
-        );
-        assert_eq!(
-            p("a AND NOT b"),
-            bool_of(vec![m("body", "a")], vec![], vec![m("body", "b")])
-        );
+        assert_eq!(p("a b"), bool_of(vec![], vec![m("body", "a"), m("body", "b")], vec![]));
+        assert_eq!(p("a AND b"), bool_of(vec![m("body", "a"), m("body", "b")], vec![], vec![]));
+        assert_eq!(p("a && b || c"), bool_of(vec![m("body", "a"), m("body", "b")], vec![m("body", "c")], vec![]));
+        assert_eq!(p("+a -b c"), bool_of(vec![m("body", "a")], vec![m("body", "c")], vec![m("body", "b")]));
+        assert_eq!(p("a AND NOT b"), bool_of(vec![m("body", "a")], vec![], vec![m("body", "b")]));
         assert_eq!(p("NOT b"), bool_of(vec![], vec![], vec![m("body", "b")]));
         assert_eq!(p("!b"), bool_of(vec![], vec![], vec![m("body", "b")]));
         let mut and = qs("a b OR c");
@@ -1300,10 +1141,7 @@ mod tests {
             }
             q => q,
         };
-        assert_eq!(
-            parse(&and),
-            bool_of(vec![m_and("a")], vec![m_and("b"), m_and("c")], vec![])
-        );
+        assert_eq!(parse(&and), bool_of(vec![m_and("a")], vec![m_and("b"), m_and("c")], vec![]));
     }
 
     #[test]
@@ -1311,10 +1149,7 @@ mod tests {
         assert_eq!(
             p("(a OR b) AND c"),
             bool_of(
-                vec![
-                    bool_of(vec![], vec![m("body", "a"), m("body", "b")], vec![]),
-                    m("body", "c")
-                ],
+                vec![bool_of(vec![], vec![m("body", "a"), m("body", "b")], vec![]), m("body", "c")],
                 vec![],
                 vec![]
             )
@@ -1331,72 +1166,35 @@ mod tests {
 
     #[test]
     fn multi_term_kinds() {
-        let QueryAst::Prefix(pr) = p("qui*") else {
-            panic!()
-        };
+        let QueryAst::Prefix(pr) = p("qui*") else { panic!() };
         assert_eq!((pr.value.as_str(), pr.normalize), ("qui", true));
-        let QueryAst::Wildcard(w) = p("qu?ck*x") else {
-            panic!()
-        };
+        let QueryAst::Wildcard(w) = p("qu?ck*x") else { panic!() };
         assert_eq!(w.value, "qu?ck*x");
-        let QueryAst::Regexp(r) = p("name:/joh?n(ath[oa]n)/") else {
-            panic!()
-        };
-        assert_eq!(
-            (r.field.as_str(), r.value.as_str()),
-            ("name", "joh?n(ath[oa]n)")
-        );
-        let QueryAst::Fuzzy(f) = p("quikc~") else {
-            panic!()
-        };
+        let QueryAst::Regexp(r) = p("name:/joh?n(ath[oa]n)/") else { panic!() };
+        assert_eq!((r.field.as_str(), r.value.as_str()), ("name", "joh?n(ath[oa]n)"));
+        let QueryAst::Fuzzy(f) = p("quikc~") else { panic!() };
         assert_eq!(f.fuzziness, Fuzziness::Edits(1), "AUTO on a 5-letter term");
-        let QueryAst::Fuzzy(f) = p("quikc~2") else {
-            panic!()
-        };
+        let QueryAst::Fuzzy(f) = p("quikc~2") else { panic!() };
         assert_eq!(f.fuzziness, Fuzziness::Edits(2));
         assert_eq!(
             p("_exists_:title"),
-            QueryAst::Exists(ExistsQuery {
-                field: "title".into(),
-                boost: 1.0,
-                name: None
-            })
+            QueryAst::Exists(ExistsQuery { field: "title".into(), boost: 1.0, name: None })
         );
-        assert_eq!(
-            p("title:*"),
-            QueryAst::Exists(ExistsQuery {
-                field: "title".into(),
-                boost: 1.0,
-                name: None
-            })
-        );
+        assert_eq!(p("title:*"), QueryAst::Exists(ExistsQuery { field: "title".into(), boost: 1.0, name: None }));
         assert_eq!(p("*:*"), QueryAst::match_all());
     }
 
     #[test]
     fn ranges() {
-        let QueryAst::Range(r) = p("age:[10 TO 20}") else {
-            panic!()
-        };
+        let QueryAst::Range(r) = p("age:[10 TO 20}") else { panic!() };
         assert_eq!((r.gte, r.lt), (Some(json!("10")), Some(json!("20"))));
-        let QueryAst::Range(r) = p("date:{* TO 2012-01-01]") else {
-            panic!()
-        };
-        assert_eq!(
-            (r.gt, r.gte, r.lte),
-            (None, None, Some(json!("2012-01-01")))
-        );
-        let QueryAst::Range(r) = p("age:>=5") else {
-            panic!()
-        };
+        let QueryAst::Range(r) = p("date:{* TO 2012-01-01]") else { panic!() };
+        assert_eq!((r.gt, r.gte, r.lte), (None, None, Some(json!("2012-01-01"))));
+        let QueryAst::Range(r) = p("age:>=5") else { panic!() };
         assert_eq!(r.gte, Some(json!("5")));
-        let QueryAst::Range(r) = p("age:<5") else {
-            panic!()
-        };
+        let QueryAst::Range(r) = p("age:<5") else { panic!() };
         assert_eq!(r.lt, Some(json!("5")));
-        let QueryAst::Range(r) = p("name:[\"a b\" TO c]") else {
-            panic!()
-        };
+        let QueryAst::Range(r) = p("name:[\"a b\" TO c]") else { panic!() };
         assert_eq!(r.gte, Some(json!("a b")));
         assert!(matches!(p("age:[* TO *]"), QueryAst::Exists(_)));
     }
@@ -1406,30 +1204,17 @@ mod tests {
         let mut q = QueryStringQuery::new("fox");
         q.fields = vec![("title".into(), 2.0), ("body".into(), 1.0)];
         q.tie_breaker = Some(0.3);
-        let QueryAst::DisMax(d) = parse(&q) else {
-            panic!()
-        };
+        let QueryAst::DisMax(d) = parse(&q) else { panic!() };
         assert_eq!(d.tie_breaker, 0.3);
         assert_eq!(d.queries[0].boost(), 2.0);
         q.match_type = MultiMatchType::MostFields;
         assert!(matches!(parse(&q), QueryAst::Bool(_)));
 
-        let resolver = |p: &str| -> Vec<String> {
-            if p == "*" {
-                vec!["a".into(), "b".into()]
-            } else {
-                vec![p.to_string()]
-            }
-        };
+        let resolver =
+            |p: &str| -> Vec<String> { if p == "*" { vec!["a".into(), "b".into()] } else { vec![p.to_string()] } };
         let q = QueryStringQuery::new("fox");
-        let QueryAst::DisMax(d) =
-            parse_query_string(&q, &resolver).unwrap_or_else(|e| panic!("{e}"))
-        else {
-            panic!()
-        };
-        let QueryAst::Match(first) = &d.queries[0] else {
-            panic!()
-        };
+        let QueryAst::DisMax(d) = parse_query_string(&q, &resolver).unwrap_or_else(|e| panic!("{e}")) else { panic!() };
+        let QueryAst::Match(first) = &d.queries[0] else { panic!() };
         assert!(first.lenient, "searching all fields is lenient, as in ES");
     }
 
@@ -1439,9 +1224,7 @@ mod tests {
         q.minimum_should_match = Some(MinimumShouldMatch::Simple(MsmValue::Count(2)));
         q.boost = 2.0;
         q.name = Some("n".into());
-        let QueryAst::Bool(b) = parse(&q) else {
-            panic!()
-        };
+        let QueryAst::Bool(b) = parse(&q) else { panic!() };
         assert_eq!(b.minimum_should_match, q.minimum_should_match);
         assert_eq!(b.boost, 2.0);
         assert_eq!(b.name.as_deref(), Some("n"));
@@ -1449,30 +1232,13 @@ mod tests {
 
     #[test]
     fn syntax_errors() {
-        for bad in [
-            "a AND",
-            "(a",
-            "a)",
-            "title:",
-            "[1 TO",
-            "a^",
-            "\"unclosed",
-            "a \\",
-            "()",
-            "]",
-        ] {
+        for bad in ["a AND", "(a", "a)", "title:", "[1 TO", "a^", "\"unclosed", "a \\", "()", "]"] {
             let err = parse_query_string(&qs(bad), &LiteralFields);
-            let Err(e) = err else {
-                panic!("{bad} should fail: {err:?}")
-            };
+            let Err(e) = err else { panic!("{bad} should fail: {err:?}") };
             assert_eq!(e.es_type(), "query_shard_exception", "{bad}");
             assert_eq!(e.to_string(), format!("Failed to parse query [{bad}]"));
             assert_eq!(e.root().es_type(), "parse_exception");
-            assert!(
-                e.root()
-                    .to_string()
-                    .starts_with(&format!("Cannot parse '{bad}': "))
-            );
+            assert!(e.root().to_string().starts_with(&format!("Cannot parse '{bad}': ")));
         }
         let mut q = qs("*foo");
         q.allow_leading_wildcard = false;

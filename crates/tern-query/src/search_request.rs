@@ -13,8 +13,8 @@ use crate::ast::{QueryAst, QueryStringQuery};
 use crate::dsl::{Ctx, DEFAULT_MAX_NESTED_DEPTH, parse_inner};
 use crate::error::{QueryError, QueryResult};
 use crate::xcontent::{
-    Accepts, ObjectParser, Token, bool_value, float_value, int_value, parse_bool_str,
-    parse_java_double, parse_java_long, split_commas, text, token_name,
+    Accepts, ObjectParser, Token, bool_value, float_value, int_value, parse_bool_str, parse_java_double,
+    parse_java_long, split_commas, text, token_name,
 };
 
 /// A parsed search request.
@@ -104,11 +104,7 @@ pub enum SourceFilter {
     #[default]
     Unspecified,
     /// `true`/`false`, a pattern, a list of patterns, or `{"includes": .., "excludes": ..}`.
-    Specified {
-        fetch: bool,
-        includes: Vec<String>,
-        excludes: Vec<String>,
-    },
+    Specified { fetch: bool, includes: Vec<String>, excludes: Vec<String> },
 }
 
 impl SourceFilter {
@@ -198,11 +194,7 @@ impl SortSpec {
 
     /// The direction, with ES's default applied.
     pub fn effective_order(&self) -> SortOrder {
-        self.order.unwrap_or(if self.is_score() {
-            SortOrder::Desc
-        } else {
-            SortOrder::Asc
-        })
+        self.order.unwrap_or(if self.is_score() { SortOrder::Desc } else { SortOrder::Asc })
     }
 }
 
@@ -212,15 +204,9 @@ pub fn parse_search_request(body: &Value) -> QueryResult<SearchRequest> {
 }
 
 /// [`parse_search_request`] with a custom query nesting limit.
-pub fn parse_search_request_with_max_depth(
-    body: &Value,
-    max_nested_depth: usize,
-) -> QueryResult<SearchRequest> {
+pub fn parse_search_request_with_max_depth(body: &Value, max_nested_depth: usize) -> QueryResult<SearchRequest> {
     let Value::Object(obj) = body else {
-        return Err(QueryError::parsing(format!(
-            "Expected [START_OBJECT] but found [{}]",
-            token_name(body)
-        )));
+        return Err(QueryError::parsing(format!("Expected [START_OBJECT] but found [{}]", token_name(body))));
     };
     let mut req = SearchRequest::default();
     for (key, v) in obj {
@@ -240,18 +226,14 @@ fn unknown_key(key: &str, v: &Value) -> QueryError {
 
 fn check_from(from: i64) -> QueryResult<i64> {
     if from < 0 {
-        return Err(QueryError::illegal(format!(
-            "[from] parameter cannot be negative but was [{from}]"
-        )));
+        return Err(QueryError::illegal(format!("[from] parameter cannot be negative but was [{from}]")));
     }
     Ok(from)
 }
 
 fn check_size(size: i64) -> QueryResult<i64> {
     if size < 0 {
-        return Err(QueryError::illegal(format!(
-            "[size] parameter cannot be negative, found [{size}]"
-        )));
+        return Err(QueryError::illegal(format!("[size] parameter cannot be negative, found [{size}]")));
     }
     Ok(size)
 }
@@ -266,9 +248,9 @@ fn check_terminate_after(n: i64) -> QueryResult<i64> {
 fn track_total_hits_count(n: i64) -> QueryResult<TrackTotalHits> {
     match n {
         -1 => Ok(TrackTotalHits::Bool(false)),
-        n if n < -1 => Err(QueryError::illegal(format!(
-            "[track_total_hits] parameter must be positive or equals to -1, got {n}"
-        ))),
+        n if n < -1 => {
+            Err(QueryError::illegal(format!("[track_total_hits] parameter must be positive or equals to -1, got {n}")))
+        }
         n => Ok(TrackTotalHits::Count(n)),
     }
 }
@@ -282,9 +264,7 @@ fn parse_value_key(req: &mut SearchRequest, key: &str, v: &Value) -> QueryResult
             parse_time_value(&t, "timeout")?;
             req.timeout = Some(t);
         }
-        "terminate_after" => {
-            req.terminate_after = Some(check_terminate_after(i64::from(int_value(v)?))?)
-        }
+        "terminate_after" => req.terminate_after = Some(check_terminate_after(i64::from(int_value(v)?))?),
         "min_score" => req.min_score = Some(float_value(v)?),
         "version" => req.version = Some(bool_value(v)?),
         "seq_no_primary_term" => req.seq_no_primary_term = Some(bool_value(v)?),
@@ -311,12 +291,7 @@ fn parse_value_key(req: &mut SearchRequest, key: &str, v: &Value) -> QueryResult
     Ok(())
 }
 
-fn parse_object_key(
-    req: &mut SearchRequest,
-    key: &str,
-    v: &Value,
-    max_nested_depth: usize,
-) -> QueryResult<()> {
+fn parse_object_key(req: &mut SearchRequest, key: &str, v: &Value, max_nested_depth: usize) -> QueryResult<()> {
     let is_empty = v.as_object().is_some_and(Map::is_empty);
     match key {
         "query" => req.query = Some(parse_inner(v, &mut Ctx::new(max_nested_depth))?),
@@ -333,24 +308,16 @@ fn parse_object_key(
         "pit" => req.pit = Some(v.clone()),
         "script_fields" | "runtime_mappings" if is_empty => {}
         "script_fields" => {
-            return Err(QueryError::unsupported(
-                "[script_fields] are not supported: tern does not execute scripts",
-            ));
+            return Err(QueryError::unsupported("[script_fields] are not supported: tern does not execute scripts"));
         }
         "runtime_mappings" => {
-            return Err(QueryError::unsupported(
-                "[runtime_mappings] are not supported by tern",
-            ));
+            return Err(QueryError::unsupported("[runtime_mappings] are not supported by tern"));
         }
         "knn" => {
-            return Err(QueryError::unsupported(
-                "[knn] search is not supported by tern",
-            ));
+            return Err(QueryError::unsupported("[knn] search is not supported by tern"));
         }
         "retriever" | "rank" => {
-            return Err(QueryError::unsupported(format!(
-                "[{key}] is not supported by tern"
-            )));
+            return Err(QueryError::unsupported(format!("[{key}] is not supported by tern")));
         }
         _ => return Err(unknown_key(key, v)),
     }
@@ -364,23 +331,10 @@ fn parse_array_key(req: &mut SearchRequest, key: &str, v: &Value) -> QueryResult
     match key {
         "stored_fields" => req.stored_fields = Some(parse_stored_fields(key, v)?),
         "docvalue_fields" => {
-            req.docvalue_fields = items
-                .iter()
-                .map(parse_field_and_format)
-                .collect::<QueryResult<_>>()?
+            req.docvalue_fields = items.iter().map(parse_field_and_format).collect::<QueryResult<_>>()?
         }
-        "fields" => {
-            req.fields = items
-                .iter()
-                .map(parse_field_and_format)
-                .collect::<QueryResult<_>>()?
-        }
-        "indices_boost" => {
-            req.indices_boost = items
-                .iter()
-                .map(parse_index_boost)
-                .collect::<QueryResult<_>>()?
-        }
+        "fields" => req.fields = items.iter().map(parse_field_and_format).collect::<QueryResult<_>>()?,
+        "indices_boost" => req.indices_boost = items.iter().map(parse_index_boost).collect::<QueryResult<_>>()?,
         "sort" => req.sort = parse_sort(v)?,
         "rescore" => req.rescore = items.clone(),
         "stats" => {
@@ -402,14 +356,10 @@ fn parse_array_key(req: &mut SearchRequest, key: &str, v: &Value) -> QueryResult
         "search_after" => req.search_after = Some(parse_search_after(items)?),
         "knn" if items.is_empty() => {}
         "knn" => {
-            return Err(QueryError::unsupported(
-                "[knn] search is not supported by tern",
-            ));
+            return Err(QueryError::unsupported("[knn] search is not supported by tern"));
         }
         "sub_searches" => {
-            return Err(QueryError::unsupported(
-                "[sub_searches] are not supported by tern",
-            ));
+            return Err(QueryError::unsupported("[sub_searches] are not supported by tern"));
         }
         _ => return Err(unknown_key(key, v)),
     }
@@ -439,9 +389,7 @@ fn parse_index_boost(item: &Value) -> QueryResult<(String, f32)> {
     };
     let mut entries = o.iter();
     let Some((index, boost)) = entries.next() else {
-        return Err(QueryError::parsing(
-            "Expected [FIELD_NAME] in [indices_boost] but found [END_OBJECT]",
-        ));
+        return Err(QueryError::parsing("Expected [FIELD_NAME] in [indices_boost] but found [END_OBJECT]"));
     };
     if !matches!(boost, Value::Number(_)) {
         return Err(QueryError::parsing(format!(
@@ -450,9 +398,7 @@ fn parse_index_boost(item: &Value) -> QueryResult<(String, f32)> {
         )));
     }
     if entries.next().is_some() {
-        return Err(QueryError::parsing(
-            "Expected [END_OBJECT] in [indices_boost] but found [FIELD_NAME]",
-        ));
+        return Err(QueryError::parsing("Expected [END_OBJECT] in [indices_boost] but found [FIELD_NAME]"));
     }
     Ok((index.clone(), float_value(boost)?))
 }
@@ -462,11 +408,7 @@ fn parse_source(v: &Value) -> QueryResult<SourceFilter> {
     let (fetch, includes, excludes) = match v {
         Value::Bool(b) => (*b, Vec::new(), Vec::new()),
         Value::String(s) => (true, vec![s.clone()], Vec::new()),
-        Value::Array(items) => (
-            true,
-            items.iter().map(text).collect::<QueryResult<Vec<_>>>()?,
-            Vec::new(),
-        ),
+        Value::Array(items) => (true, items.iter().map(text).collect::<QueryResult<Vec<_>>>()?, Vec::new()),
         Value::Object(o) => {
             let mut includes = Vec::new();
             let mut excludes = Vec::new();
@@ -500,11 +442,7 @@ fn parse_source(v: &Value) -> QueryResult<SourceFilter> {
             )));
         }
     };
-    Ok(SourceFilter::Specified {
-        fetch,
-        includes,
-        excludes,
-    })
+    Ok(SourceFilter::Specified { fetch, includes, excludes })
 }
 
 /// ES's `StoredFieldsContext.fromXContent` + `fromList`.
@@ -524,26 +462,18 @@ fn parse_stored_fields(key: &str, v: &Value) -> QueryResult<Vec<String>> {
 
 fn stored_fields_from_list(list: Vec<String>) -> QueryResult<Vec<String>> {
     if list.iter().any(|f| f == "_none_") && list.len() > 1 {
-        return Err(QueryError::illegal(
-            "cannot combine _none_ with other fields",
-        ));
+        return Err(QueryError::illegal("cannot combine _none_ with other fields"));
     }
     Ok(list)
 }
 
-const FIELD_AND_FORMAT: ObjectParser = ObjectParser {
-    name: "fetch_field_and_format",
-    fields: &["field", "format", "include_unmapped"],
-};
+const FIELD_AND_FORMAT: ObjectParser =
+    ObjectParser { name: "fetch_field_and_format", fields: &["field", "format", "include_unmapped"] };
 
 /// ES's `FieldAndFormat.fromXContent`: `"field"` or `{"field": .., "format": ..}`.
 fn parse_field_and_format(v: &Value) -> QueryResult<FieldAndFormat> {
     if crate::xcontent::is_value(v) {
-        return Ok(FieldAndFormat {
-            field: text(v)?,
-            format: None,
-            include_unmapped: None,
-        });
+        return Ok(FieldAndFormat { field: text(v)?, format: None, include_unmapped: None });
     }
     let p = &FIELD_AND_FORMAT;
     let o = p.expect_object(v)?;
@@ -559,20 +489,14 @@ fn parse_field_and_format(v: &Value) -> QueryResult<FieldAndFormat> {
                     _ => text(v).map(Some),
                 })?
             }
-            "include_unmapped" => {
-                include_unmapped = Some(p.field(key, item, Accepts::Boolean, bool_value)?)
-            }
+            "include_unmapped" => include_unmapped = Some(p.field(key, item, Accepts::Boolean, bool_value)?),
             _ => return Err(p.unknown_field(key)),
         }
     }
     let Some(field) = field else {
         return Err(QueryError::illegal("Required [field]"));
     };
-    Ok(FieldAndFormat {
-        field,
-        format,
-        include_unmapped,
-    })
+    Ok(FieldAndFormat { field, format, include_unmapped })
 }
 
 fn field_or_score(field: String) -> SortSpec {
@@ -583,9 +507,7 @@ fn parse_sort_order(s: &str) -> QueryResult<SortOrder> {
     match s.to_uppercase().as_str() {
         "ASC" => Ok(SortOrder::Asc),
         "DESC" => Ok(SortOrder::Desc),
-        upper => Err(QueryError::illegal(format!(
-            "No enum constant org.elasticsearch.search.sort.SortOrder.{upper}"
-        ))),
+        upper => Err(QueryError::illegal(format!("No enum constant org.elasticsearch.search.sort.SortOrder.{upper}"))),
     }
 }
 
@@ -641,21 +563,10 @@ pub(crate) fn parse_sort(v: &Value) -> QueryResult<Vec<SortSpec>> {
 
 const FIELD_SORT: ObjectParser = ObjectParser {
     name: "field_sort",
-    fields: &[
-        "missing",
-        "unmapped_type",
-        "order",
-        "mode",
-        "nested",
-        "numeric_type",
-        "format",
-    ],
+    fields: &["missing", "unmapped_type", "order", "mode", "nested", "numeric_type", "format"],
 };
 
-const SCORE_SORT: ObjectParser = ObjectParser {
-    name: "_score",
-    fields: &["order"],
-};
+const SCORE_SORT: ObjectParser = ObjectParser { name: "_score", fields: &["order"] };
 
 fn parse_compound_sort(o: &Map<String, Value>, out: &mut Vec<SortSpec>) -> QueryResult<()> {
     for (field, v) in o {
@@ -667,14 +578,10 @@ fn parse_compound_sort(o: &Map<String, Value>, out: &mut Vec<SortSpec>) -> Query
         }
         match field.as_str() {
             "_script" => {
-                return Err(QueryError::unsupported(
-                    "[_script] sort is not supported: tern does not execute scripts",
-                ));
+                return Err(QueryError::unsupported("[_script] sort is not supported: tern does not execute scripts"));
             }
             "_geo_distance" | "geo_distance" => {
-                return Err(QueryError::unsupported(format!(
-                    "[{field}] sort is not supported by tern"
-                )));
+                return Err(QueryError::unsupported(format!("[{field}] sort is not supported by tern")));
             }
             "_score" => {
                 let p = &SCORE_SORT;
@@ -683,9 +590,7 @@ fn parse_compound_sort(o: &Map<String, Value>, out: &mut Vec<SortSpec>) -> Query
                 for (key, item) in params {
                     match key.as_str() {
                         "order" => {
-                            spec.order = Some(p.field(key, item, Accepts::String, |v| {
-                                parse_sort_order(&text(v)?)
-                            })?)
+                            spec.order = Some(p.field(key, item, Accepts::String, |v| parse_sort_order(&text(v)?))?)
                         }
                         _ => return Err(p.unknown_field(key)),
                     }
@@ -704,32 +609,16 @@ fn parse_field_sort(field: &str, v: &Value) -> QueryResult<SortSpec> {
     let mut spec = SortSpec::new(field);
     for (key, item) in params {
         match key.as_str() {
-            "missing" => {
-                spec.missing = p.field(key, item, Accepts::Value, |v| {
-                    Ok(crate::xcontent::scalar(v))
-                })?
-            }
-            "unmapped_type" => {
-                spec.unmapped_type = Some(p.field(key, item, Accepts::String, text)?)
-            }
-            "order" => {
-                spec.order =
-                    Some(p.field(key, item, Accepts::String, |v| parse_sort_order(&text(v)?))?)
-            }
-            "mode" => {
-                spec.mode =
-                    Some(p.field(key, item, Accepts::String, |v| parse_sort_mode(&text(v)?))?)
-            }
+            "missing" => spec.missing = p.field(key, item, Accepts::Value, |v| Ok(crate::xcontent::scalar(v)))?,
+            "unmapped_type" => spec.unmapped_type = Some(p.field(key, item, Accepts::String, text)?),
+            "order" => spec.order = Some(p.field(key, item, Accepts::String, |v| parse_sort_order(&text(v)?))?),
+            "mode" => spec.mode = Some(p.field(key, item, Accepts::String, |v| parse_sort_mode(&text(v)?))?),
             "numeric_type" => {
-                spec.numeric_type = Some(p.field(key, item, Accepts::String, |v| {
-                    parse_numeric_type(&text(v)?)
-                })?)
+                spec.numeric_type = Some(p.field(key, item, Accepts::String, |v| parse_numeric_type(&text(v)?))?)
             }
             "format" => spec.format = Some(p.field(key, item, Accepts::String, text)?),
             "nested" => {
-                return Err(QueryError::unsupported(
-                    "[nested] sort is not supported by tern",
-                ));
+                return Err(QueryError::unsupported("[nested] sort is not supported by tern"));
             }
             "nested_path" | "nested_filter" => {
                 return Err(QueryError::parsing(format!(
@@ -779,17 +668,8 @@ pub fn parse_time_value(value: &str, setting: &str) -> QueryResult<()> {
 /// `explain`, `version`, `seq_no_primary_term`, `track_scores`, `stored_fields`,
 /// `docvalue_fields`) on top of a parsed body, as ES does (parameters win). Other parameters are
 /// ignored here: the REST layer owns the list of parameters an endpoint accepts.
-pub fn apply_uri_search_params(
-    req: &mut SearchRequest,
-    params: &[(String, String)],
-) -> QueryResult<()> {
-    let get = |key: &str| {
-        params
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    };
+pub fn apply_uri_search_params(req: &mut SearchRequest, params: &[(String, String)]) -> QueryResult<()> {
+    let get = |key: &str| params.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
     if let Some(q) = get("q") {
         let mut qs = QueryStringQuery::new(q);
         qs.default_field = get("df").map(str::to_string);
@@ -846,11 +726,8 @@ pub fn apply_uri_search_params(
         if let Some(s) = includes {
             inc = split_commas(s);
         }
-        req.source = SourceFilter::Specified {
-            fetch,
-            includes: inc,
-            excludes: excludes.map(split_commas).unwrap_or_default(),
-        };
+        req.source =
+            SourceFilter::Specified { fetch, includes: inc, excludes: excludes.map(split_commas).unwrap_or_default() };
     }
     if let Some(t) = get("track_total_hits") {
         req.track_total_hits = Some(if t == "true" || t == "false" {
@@ -883,11 +760,7 @@ pub fn apply_uri_search_params(
     }
     if let Some(s) = get("docvalue_fields") {
         for field in split_commas(s) {
-            req.docvalue_fields.push(FieldAndFormat {
-                field,
-                format: None,
-                include_unmapped: None,
-            });
+            req.docvalue_fields.push(FieldAndFormat { field, format: None, include_unmapped: None });
         }
     }
     Ok(())
@@ -913,11 +786,10 @@ fn param_bool(v: Option<&str>) -> QueryResult<Option<bool>> {
 fn param_int(key: &str, v: Option<&str>) -> QueryResult<Option<i64>> {
     match v {
         None => Ok(None),
-        Some(s) => s.parse::<i32>().map(|n| Some(i64::from(n))).map_err(|_| {
-            QueryError::illegal(format!(
-                "Failed to parse int parameter [{key}] with value [{s}]"
-            ))
-        }),
+        Some(s) => s
+            .parse::<i32>()
+            .map(|n| Some(i64::from(n)))
+            .map_err(|_| QueryError::illegal(format!("Failed to parse int parameter [{key}] with value [{s}]"))),
     }
 }
 
@@ -941,10 +813,7 @@ mod tests {
     }
 
     fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -1009,25 +878,15 @@ mod tests {
         assert_eq!(r.sort[3].field, "_doc");
         assert_eq!(
             r.source,
-            SourceFilter::Specified {
-                fetch: true,
-                includes: vec!["a.*".into()],
-                excludes: vec!["b".into()]
-            }
+            SourceFilter::Specified { fetch: true, includes: vec!["a.*".into()], excludes: vec!["b".into()] }
         );
         assert_eq!(r.track_total_hits, Some(TrackTotalHits::Count(100)));
         assert!(r.aggs.is_some());
-        assert_eq!(
-            r.search_after,
-            Some(vec![json!(1), json!("x"), json!(null), json!(true)])
-        );
+        assert_eq!(r.search_after, Some(vec![json!(1), json!("x"), json!(null), json!(true)]));
         assert_eq!(r.min_score, Some(0.5));
         assert_eq!(r.terminate_after, Some(1000));
         assert_eq!(r.timeout.as_deref(), Some("10s"));
-        assert_eq!(
-            (r.explain, r.version, r.seq_no_primary_term),
-            (Some(true), Some(true), Some(false))
-        );
+        assert_eq!((r.explain, r.version, r.seq_no_primary_term), (Some(true), Some(true), Some(false)));
         assert_eq!(r.stored_fields, Some(vec!["_none_".to_string()]));
         assert_eq!(r.docvalue_fields.len(), 2);
         assert_eq!(r.docvalue_fields[1].format.as_deref(), Some("epoch_millis"));
@@ -1044,53 +903,27 @@ mod tests {
     fn aggregations_alias_and_source_forms() {
         assert!(ok(json!({"aggregations": {}})).aggs.is_some());
         assert_eq!(ok(json!({"_source": false})).source.fetch(), Some(false));
-        assert_eq!(
-            ok(json!({"_source": "a"})).source.includes(),
-            ["a".to_string()]
-        );
-        assert_eq!(
-            ok(json!({"_source": ["a", "b"]})).source.includes(),
-            ["a".to_string(), "b".to_string()]
-        );
-        assert_eq!(
-            ok(json!({"_source": {"include": "a", "exclude": ["b"]}}))
-                .source
-                .excludes(),
-            ["b".to_string()]
-        );
+        assert_eq!(ok(json!({"_source": "a"})).source.includes(), ["a".to_string()]);
+        assert_eq!(ok(json!({"_source": ["a", "b"]})).source.includes(), ["a".to_string(), "b".to_string()]);
+        assert_eq!(ok(json!({"_source": {"include": "a", "exclude": ["b"]}})).source.excludes(), ["b".to_string()]);
         assert_eq!(
             err(json!({"_source": 1})).to_string(),
             "Expected one of [VALUE_BOOLEAN, START_OBJECT] but found [VALUE_NUMBER]"
         );
-        assert_eq!(
-            err(json!({"_source": {"foo": ["a"]}})).to_string(),
-            "Unknown key for a START_ARRAY in [foo]."
-        );
+        assert_eq!(err(json!({"_source": {"foo": ["a"]}})).to_string(), "Unknown key for a START_ARRAY in [foo].");
     }
 
     #[test]
     fn sort_forms() {
-        assert_eq!(
-            ok(json!({"sort": "title"})).sort,
-            vec![SortSpec::new("title")]
-        );
+        assert_eq!(ok(json!({"sort": "title"})).sort, vec![SortSpec::new("title")]);
         assert_eq!(
             ok(json!({"sort": {"a": "desc", "b": {"order": "asc"}}})).sort,
             vec![
-                SortSpec {
-                    order: Some(SortOrder::Desc),
-                    ..SortSpec::new("a")
-                },
-                SortSpec {
-                    order: Some(SortOrder::Asc),
-                    ..SortSpec::new("b")
-                }
+                SortSpec { order: Some(SortOrder::Desc), ..SortSpec::new("a") },
+                SortSpec { order: Some(SortOrder::Asc), ..SortSpec::new("b") }
             ]
         );
-        assert_eq!(
-            ok(json!({"sort": [{"_score": {"order": "asc"}}]})).sort[0].effective_order(),
-            SortOrder::Asc
-        );
+        assert_eq!(ok(json!({"sort": [{"_score": {"order": "asc"}}]})).sort[0].effective_order(), SortOrder::Asc);
         assert_eq!(
             err(json!({"sort": {"a": "up"}})).to_string(),
             "No enum constant org.elasticsearch.search.sort.SortOrder.UP"
@@ -1105,17 +938,8 @@ mod tests {
             "malformed sort format, within the sort array, an object, or an actual string are \
              allowed"
         );
-        assert!(
-            err(json!({"sort": {"_script": {"script": "x"}}}))
-                .to_string()
-                .contains("scripts")
-        );
-        assert_eq!(
-            err(json!({"sort": {"a": {"mode": "first"}}}))
-                .root()
-                .to_string(),
-            "Unknown SortMode [first]"
-        );
+        assert!(err(json!({"sort": {"_script": {"script": "x"}}})).to_string().contains("scripts"));
+        assert_eq!(err(json!({"sort": {"a": {"mode": "first"}}})).root().to_string(), "Unknown SortMode [first]");
         assert_eq!(
             err(json!({"sort": {"a": 1}})).to_string(),
             "[field_sort] Expected START_OBJECT but was: VALUE_NUMBER"
@@ -1124,65 +948,26 @@ mod tests {
 
     #[test]
     fn unknown_keys_name_the_token() {
-        assert_eq!(
-            err(json!({"foo": {}})).to_string(),
-            "Unknown key for a START_OBJECT in [foo]."
-        );
-        assert_eq!(
-            err(json!({"foo": "x"})).to_string(),
-            "Unknown key for a VALUE_STRING in [foo]."
-        );
-        assert_eq!(
-            err(json!({"foo": 1})).to_string(),
-            "Unknown key for a VALUE_NUMBER in [foo]."
-        );
-        assert_eq!(
-            err(json!({"foo": true})).to_string(),
-            "Unknown key for a VALUE_BOOLEAN in [foo]."
-        );
-        assert_eq!(
-            err(json!({"foo": []})).to_string(),
-            "Unknown key for a START_ARRAY in [foo]."
-        );
-        assert_eq!(
-            err(json!({"query": null})).to_string(),
-            "Unknown key for a VALUE_NULL in [query]."
-        );
-        assert_eq!(
-            err(json!({"query": "x"})).to_string(),
-            "Unknown key for a VALUE_STRING in [query]."
-        );
+        assert_eq!(err(json!({"foo": {}})).to_string(), "Unknown key for a START_OBJECT in [foo].");
+        assert_eq!(err(json!({"foo": "x"})).to_string(), "Unknown key for a VALUE_STRING in [foo].");
+        assert_eq!(err(json!({"foo": 1})).to_string(), "Unknown key for a VALUE_NUMBER in [foo].");
+        assert_eq!(err(json!({"foo": true})).to_string(), "Unknown key for a VALUE_BOOLEAN in [foo].");
+        assert_eq!(err(json!({"foo": []})).to_string(), "Unknown key for a START_ARRAY in [foo].");
+        assert_eq!(err(json!({"query": null})).to_string(), "Unknown key for a VALUE_NULL in [query].");
+        assert_eq!(err(json!({"query": "x"})).to_string(), "Unknown key for a VALUE_STRING in [query].");
         let e = err(json!({"query": {"foo": {}}}));
         assert_eq!(e.es_type(), "parsing_exception");
         assert_eq!(e.to_string(), "unknown query [foo]");
-        assert_eq!(
-            err(json!([])).to_string(),
-            "Expected [START_OBJECT] but found [START_ARRAY]"
-        );
+        assert_eq!(err(json!([])).to_string(), "Expected [START_OBJECT] but found [START_ARRAY]");
     }
 
     #[test]
     fn value_validation() {
-        assert_eq!(
-            err(json!({"size": -1})).to_string(),
-            "[size] parameter cannot be negative, found [-1]"
-        );
-        assert_eq!(
-            err(json!({"from": -1})).to_string(),
-            "[from] parameter cannot be negative but was [-1]"
-        );
-        assert_eq!(
-            err(json!({"size": "x"})).es_type(),
-            "number_format_exception"
-        );
-        assert_eq!(
-            ok(json!({"track_total_hits": -1})).track_total_hits,
-            Some(TrackTotalHits::Bool(false))
-        );
-        assert_eq!(
-            ok(json!({"track_total_hits": "true"})).track_total_hits,
-            Some(TrackTotalHits::Bool(true))
-        );
+        assert_eq!(err(json!({"size": -1})).to_string(), "[size] parameter cannot be negative, found [-1]");
+        assert_eq!(err(json!({"from": -1})).to_string(), "[from] parameter cannot be negative but was [-1]");
+        assert_eq!(err(json!({"size": "x"})).es_type(), "number_format_exception");
+        assert_eq!(ok(json!({"track_total_hits": -1})).track_total_hits, Some(TrackTotalHits::Bool(false)));
+        assert_eq!(ok(json!({"track_total_hits": "true"})).track_total_hits, Some(TrackTotalHits::Bool(true)));
         assert_eq!(
             err(json!({"track_total_hits": -2})).to_string(),
             "[track_total_hits] parameter must be positive or equals to -1, got -2"
@@ -1193,11 +978,7 @@ mod tests {
              or unrecognized"
         );
         assert!(ok(json!({"timeout": "1500ms"})).timeout.is_some());
-        assert!(
-            err(json!({"timeout": "1.5s"}))
-                .to_string()
-                .contains("fractional")
-        );
+        assert!(err(json!({"timeout": "1.5s"})).to_string().contains("fractional"));
         assert_eq!(
             err(json!({"stored_fields": ["_none_", "a"]})).to_string(),
             "cannot combine _none_ with other fields"
@@ -1206,11 +987,7 @@ mod tests {
             err(json!({"indices_boost": [{"a": "x"}]})).to_string(),
             "Expected [VALUE_NUMBER] in [indices_boost] but found [VALUE_STRING]"
         );
-        assert!(
-            err(json!({"search_after": [{}]}))
-                .to_string()
-                .contains("inside search_after")
-        );
+        assert!(err(json!({"search_after": [{}]})).to_string().contains("inside search_after"));
     }
 
     #[test]
@@ -1245,9 +1022,7 @@ mod tests {
             ("stored_fields", "x,y"),
         ]))
         .unwrap_or_else(|e| panic!("{e}"));
-        let Some(QueryAst::QueryString(qs)) = &r.query else {
-            panic!("{:?}", r.query)
-        };
+        let Some(QueryAst::QueryString(qs)) = &r.query else { panic!("{:?}", r.query) };
         assert_eq!(qs.query, "title:fox");
         assert_eq!(qs.default_field.as_deref(), Some("body"));
         assert_eq!(qs.default_operator, crate::ast::Operator::And);
@@ -1256,45 +1031,28 @@ mod tests {
         assert_eq!(
             r.sort,
             vec![
-                SortSpec {
-                    order: Some(SortOrder::Desc),
-                    ..SortSpec::new("date")
-                },
+                SortSpec { order: Some(SortOrder::Desc), ..SortSpec::new("date") },
                 SortSpec::new("name"),
-                SortSpec {
-                    order: Some(SortOrder::Asc),
-                    ..SortSpec::new("_score")
-                },
+                SortSpec { order: Some(SortOrder::Asc), ..SortSpec::new("_score") },
             ]
         );
         assert_eq!(
             r.source,
-            SourceFilter::Specified {
-                fetch: true,
-                includes: vec!["a".into(), "b".into()],
-                excludes: vec!["c".into()]
-            }
+            SourceFilter::Specified { fetch: true, includes: vec!["a".into(), "b".into()], excludes: vec!["c".into()] }
         );
         assert_eq!(r.track_total_hits, Some(TrackTotalHits::Bool(false)));
         assert_eq!(r.explain, Some(true));
-        assert_eq!(
-            r.stored_fields,
-            Some(vec!["x".to_string(), "y".to_string()])
-        );
+        assert_eq!(r.stored_fields, Some(vec!["x".to_string(), "y".to_string()]));
 
-        let r = parse_uri_search_params(&params(&[("_source", "false"), ("size", "-1")]))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let r =
+            parse_uri_search_params(&params(&[("_source", "false"), ("size", "-1")])).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(r.source.fetch(), Some(false));
         assert_eq!(r.size, None, "size=-1 means unset");
-        let r = parse_uri_search_params(&params(&[("_source", "a,b")]))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let r = parse_uri_search_params(&params(&[("_source", "a,b")])).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(r.source.includes(), ["a".to_string(), "b".to_string()]);
 
         let e = parse_uri_search_params(&params(&[("size", "ten")])).err();
-        assert_eq!(
-            e.map(|e| e.to_string()),
-            Some("Failed to parse int parameter [size] with value [ten]".into())
-        );
+        assert_eq!(e.map(|e| e.to_string()), Some("Failed to parse int parameter [size] with value [ten]".into()));
         let e = parse_uri_search_params(&params(&[("explain", "yes")])).err();
         assert_eq!(
             e.map(|e| e.to_string()),
@@ -1303,8 +1061,7 @@ mod tests {
 
         // Parameters override the body.
         let mut body = ok(json!({"size": 3, "query": {"match_all": {}}}));
-        apply_uri_search_params(&mut body, &params(&[("size", "4"), ("q", "x")]))
-            .unwrap_or_else(|e| panic!("{e}"));
+        apply_uri_search_params(&mut body, &params(&[("size", "4"), ("q", "x")])).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(body.size, Some(4));
         assert!(matches!(body.query, Some(QueryAst::QueryString(_))));
     }

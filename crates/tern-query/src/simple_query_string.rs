@@ -16,8 +16,8 @@
 use serde_json::Value;
 
 use crate::ast::{
-    BoolQuery, FuzzyQuery, MatchPhraseQuery, MatchQuery, Operator, PrefixQuery, QueryAst,
-    SimpleQueryStringQuery, ZeroTermsQuery, simple_flags,
+    BoolQuery, FuzzyQuery, MatchPhraseQuery, MatchQuery, Operator, PrefixQuery, QueryAst, SimpleQueryStringQuery,
+    ZeroTermsQuery, simple_flags,
 };
 use crate::error::QueryResult;
 use crate::fuzziness::Fuzziness;
@@ -68,28 +68,14 @@ struct State {
 
 impl State {
     fn new(start: usize, end: usize) -> Self {
-        State {
-            end,
-            index: start,
-            top: None,
-            previous: None,
-            current: None,
-            not: 0,
-        }
+        State { end, index: start, top: None, previous: None, current: None, not: 0 }
     }
 }
 
 /// Parses `q.query` into a [`QueryAst`], expanding `q.fields` with `resolver` (an empty field
 /// list means `*`, ES's default `index.query.default_field`).
-pub fn parse_simple_query_string(
-    q: &SimpleQueryStringQuery,
-    resolver: &dyn FieldResolver,
-) -> QueryResult<QueryAst> {
-    let patterns = if q.fields.is_empty() {
-        vec![("*".to_string(), 1.0)]
-    } else {
-        q.fields.clone()
-    };
+pub fn parse_simple_query_string(q: &SimpleQueryStringQuery, resolver: &dyn FieldResolver) -> QueryResult<QueryAst> {
+    let patterns = if q.fields.is_empty() { vec![("*".to_string(), 1.0)] } else { q.fields.clone() };
     let all_fields = patterns.len() == 1 && patterns[0].0 == "*";
     let parser = SimpleParser {
         q,
@@ -227,9 +213,7 @@ impl SimpleParser<'_> {
                     state.index += 1;
                     continue;
                 } else if c == '"' {
-                    if state.index + 1 < state.end
-                        && self.chars[state.index + 1] == '~'
-                        && self.on(simple_flags::NEAR)
+                    if state.index + 1 < state.end && self.chars[state.index + 1] == '~' && self.on(simple_flags::NEAR)
                     {
                         state.index += 1;
                         if state.index + 1 < state.end {
@@ -251,11 +235,7 @@ impl SimpleParser<'_> {
             state.current = None;
             state.index += 1;
         } else {
-            let slop = if has_slop {
-                self.parse_fuzziness(state)
-            } else {
-                0
-            };
+            let slop = if has_slop { self.parse_fuzziness(state) } else { 0 };
             let branch = self.phrase(&buffer, slop);
             self.build_tree(state, branch);
             state.index += 1;
@@ -293,11 +273,7 @@ impl SimpleParser<'_> {
         let branch = if fuzzy && self.on(simple_flags::FUZZY) {
             let token: String = buffer.iter().collect();
             let edits = self.parse_fuzziness(state).min(2);
-            if edits == 0 {
-                self.default_query(&token)
-            } else {
-                self.fuzzy(&token, edits as u8)
-            }
+            if edits == 0 { self.default_query(&token) } else { self.fuzzy(&token, edits as u8) }
         } else if prefix {
             let token: String = buffer[..buffer.len() - 1].iter().collect();
             self.prefix(&token)
@@ -327,9 +303,7 @@ impl SimpleParser<'_> {
         if text.is_empty() {
             return 2;
         }
-        text.parse::<i64>()
-            .ok()
-            .map_or(0, |n| u32::try_from(n.max(0)).unwrap_or(u32::MAX))
+        text.parse::<i64>().ok().map_or(0, |n| u32::try_from(n.max(0)).unwrap_or(u32::MAX))
     }
 
     fn token_finished(&self, c: char) -> bool {
@@ -354,11 +328,7 @@ impl SimpleParser<'_> {
             None => state.top = Some(branch),
             Some(top) => {
                 let current = state.current.unwrap_or(self.default_occur);
-                let top = if state.previous != Some(current) {
-                    Node::Bool(vec![(current, top)])
-                } else {
-                    top
-                };
+                let top = if state.previous != Some(current) { Node::Bool(vec![(current, top)]) } else { top };
                 let mut clauses = match top {
                     Node::Bool(c) => c,
                     leaf => vec![(current, leaf)],
@@ -372,11 +342,7 @@ impl SimpleParser<'_> {
     }
 
     fn per_field(&self, make: impl Fn(&str) -> QueryAst) -> QueryAst {
-        let per_field = self
-            .fields
-            .iter()
-            .map(|(f, boost)| boosted(make(f), *boost))
-            .collect();
+        let per_field = self.fields.iter().map(|(f, boost)| boosted(make(f), *boost)).collect();
         combine_fields(per_field, false, 1.0)
     }
 
@@ -474,25 +440,15 @@ mod tests {
     }
 
     fn should(v: Vec<QueryAst>) -> QueryAst {
-        QueryAst::Bool(BoolQuery {
-            should: v,
-            ..BoolQuery::default()
-        })
+        QueryAst::Bool(BoolQuery { should: v, ..BoolQuery::default() })
     }
 
     fn must(v: Vec<QueryAst>) -> QueryAst {
-        QueryAst::Bool(BoolQuery {
-            must: v,
-            ..BoolQuery::default()
-        })
+        QueryAst::Bool(BoolQuery { must: v, ..BoolQuery::default() })
     }
 
     fn not(q: QueryAst) -> QueryAst {
-        QueryAst::Bool(BoolQuery {
-            must_not: vec![q],
-            should: vec![QueryAst::match_all()],
-            ..BoolQuery::default()
-        })
+        QueryAst::Bool(BoolQuery { must_not: vec![q], should: vec![QueryAst::match_all()], ..BoolQuery::default() })
     }
 
     #[test]
@@ -502,10 +458,7 @@ mod tests {
         assert_eq!(p("quick + fox"), must(vec![m("quick"), m("fox")]));
         assert_eq!(p("a | b | c"), should(vec![m("a"), m("b"), m("c")]));
         // Left to right, no precedence: (a AND b) OR c.
-        assert_eq!(
-            p("a + b | c"),
-            should(vec![must(vec![m("a"), m("b")]), m("c")])
-        );
+        assert_eq!(p("a + b | c"), should(vec![must(vec![m("a"), m("b")]), m("c")]));
         assert_eq!(p("a -b"), should(vec![m("a"), not(m("b"))]));
         assert_eq!(p("--a"), m("a"), "double negation cancels");
         assert_eq!(p(""), QueryAst::match_none());
@@ -516,35 +469,22 @@ mod tests {
     fn default_operator_and() {
         let mut q = sqs("quick fox");
         q.default_operator = Operator::And;
-        let QueryAst::Bool(b) = parse(&q) else {
-            panic!()
-        };
+        let QueryAst::Bool(b) = parse(&q) else { panic!() };
         assert_eq!(b.must.len(), 2);
     }
 
     #[test]
     fn phrases_prefixes_fuzzy_groups() {
-        let QueryAst::MatchPhrase(ph) = p("\"quick fox\"~3") else {
-            panic!()
-        };
+        let QueryAst::MatchPhrase(ph) = p("\"quick fox\"~3") else { panic!() };
         assert_eq!((ph.query.as_str(), ph.slop), ("quick fox", 3));
-        let QueryAst::Prefix(pr) = p("qui*") else {
-            panic!()
-        };
+        let QueryAst::Prefix(pr) = p("qui*") else { panic!() };
         assert_eq!(pr.value, "qui");
-        let QueryAst::Fuzzy(f) = p("quikc~1") else {
-            panic!()
-        };
+        let QueryAst::Fuzzy(f) = p("quikc~1") else { panic!() };
         assert_eq!(f.fuzziness, Fuzziness::Edits(1));
-        let QueryAst::Fuzzy(f) = p("quikc~") else {
-            panic!()
-        };
+        let QueryAst::Fuzzy(f) = p("quikc~") else { panic!() };
         assert_eq!(f.fuzziness, Fuzziness::Edits(2));
         assert_eq!(p("quikc~0"), m("quikc"));
-        assert_eq!(
-            p("(a | b) + c"),
-            must(vec![should(vec![m("a"), m("b")]), m("c")])
-        );
+        assert_eq!(p("(a | b) + c"), must(vec![should(vec![m("a"), m("b")]), m("c")]));
         // Unbalanced quotes and parentheses are ignored.
         assert_eq!(p("\"abc"), m("abc"));
         assert_eq!(p("(abc"), m("abc"));
@@ -562,9 +502,7 @@ mod tests {
     fn multiple_fields_use_dis_max_with_tie_1() {
         let mut q = SimpleQueryStringQuery::new("fox");
         q.fields = vec![("title".into(), 3.0), ("body".into(), 1.0)];
-        let QueryAst::DisMax(d) = parse(&q) else {
-            panic!()
-        };
+        let QueryAst::DisMax(d) = parse(&q) else { panic!() };
         assert_eq!(d.tie_breaker, 1.0);
         assert_eq!(d.queries[0].boost(), 3.0);
     }

@@ -189,9 +189,7 @@ pub(crate) fn int_value(v: &Value) -> QueryResult<i32> {
         Value::Number(n) => {
             if let Some(i) = n.as_i64() {
                 i32::try_from(i).map_err(|_| {
-                    QueryError::x_content(format!(
-                        "Numeric value ({i}) out of range of int (-2147483648 - 2147483647)"
-                    ))
+                    QueryError::x_content(format!("Numeric value ({i}) out of range of int (-2147483648 - 2147483647)"))
                 })
             } else if let Some(u) = n.as_u64() {
                 Err(QueryError::x_content(format!(
@@ -211,9 +209,7 @@ pub(crate) fn int_value(v: &Value) -> QueryResult<i32> {
         Value::String(s) => {
             let d = parse_java_double(s)?;
             if d.is_nan() || d < i32::MIN as f64 || d > i32::MAX as f64 {
-                return Err(QueryError::illegal(format!(
-                    "Value [{s}] is out of range for an integer"
-                )));
+                return Err(QueryError::illegal(format!("Value [{s}] is out of range for an integer")));
             }
             Ok(d as i32)
         }
@@ -226,9 +222,7 @@ pub(crate) fn parse_bool_str(s: &str) -> QueryResult<bool> {
     match s {
         "true" => Ok(true),
         "false" => Ok(false),
-        _ => Err(QueryError::illegal(format!(
-            "Failed to parse value [{s}] as only [true] or [false] are allowed."
-        ))),
+        _ => Err(QueryError::illegal(format!("Failed to parse value [{s}] as only [true] or [false] are allowed."))),
     }
 }
 
@@ -237,10 +231,7 @@ pub(crate) fn bool_value(v: &Value) -> QueryResult<bool> {
     match v {
         Value::Bool(b) => Ok(*b),
         Value::String(s) => parse_bool_str(s),
-        _ => Err(QueryError::x_content(format!(
-            "Current token ({}) not of boolean type",
-            jackson_token(v)
-        ))),
+        _ => Err(QueryError::x_content(format!("Current token ({}) not of boolean type", jackson_token(v)))),
     }
 }
 
@@ -250,10 +241,7 @@ pub(crate) fn text(v: &Value) -> QueryResult<String> {
         Value::String(s) => Ok(s.clone()),
         Value::Number(n) => Ok(n.to_string()),
         Value::Bool(b) => Ok(b.to_string()),
-        _ => Err(QueryError::x_content(format!(
-            "Can't get text on a {}",
-            token_name(v)
-        ))),
+        _ => Err(QueryError::x_content(format!("Can't get text on a {}", token_name(v)))),
     }
 }
 
@@ -288,9 +276,7 @@ pub(crate) fn check_boost(b: f32) -> QueryResult<()> {
     // ES would accept these and score with them; tern refuses, so that an AST always serializes
     // (JSON has no NaN or infinity) and scores stay comparable.
     if !b.is_finite() {
-        return Err(QueryError::illegal(format!(
-            "[boost] must be a finite number, got [{b}]"
-        )));
+        return Err(QueryError::illegal(format!("[boost] must be a finite number, got [{b}]")));
     }
     Ok(())
 }
@@ -320,11 +306,8 @@ pub(crate) fn levenshtein_similarity(target: &str, other: &str) -> f32 {
 /// ES's `SuggestingErrorOnUnknown.suggest`: `" did you mean [x]?"`, `" did you mean any of [x, y]?"`
 /// or nothing, for candidates more than 50% similar.
 pub(crate) fn suggest(input: &str, candidates: &[&str]) -> String {
-    let mut scored: Vec<(f32, &str)> = candidates
-        .iter()
-        .map(|c| (levenshtein_similarity(input, c), *c))
-        .filter(|(d, _)| *d > 0.5)
-        .collect();
+    let mut scored: Vec<(f32, &str)> =
+        candidates.iter().map(|c| (levenshtein_similarity(input, c), *c)).filter(|(d, _)| *d > 0.5).collect();
     if scored.is_empty() {
         return String::new();
     }
@@ -365,10 +348,7 @@ impl Accepts {
             Accepts::StringOrNull => matches!(t, Token::String | Token::Null),
             Accepts::Number => matches!(t, Token::Number | Token::String),
             Accepts::Boolean => matches!(t, Token::Boolean | Token::String),
-            Accepts::Value => matches!(
-                t,
-                Token::String | Token::Number | Token::Boolean | Token::Null
-            ),
+            Accepts::Value => matches!(t, Token::String | Token::Number | Token::Boolean | Token::Null),
             Accepts::ObjectArrayOrNull => {
                 matches!(t, Token::StartObject | Token::StartArray | Token::Null)
             }
@@ -379,12 +359,7 @@ impl Accepts {
 
 impl ObjectParser {
     pub(crate) fn unknown_field(&self, field: &str) -> QueryError {
-        QueryError::x_content(format!(
-            "[{}] unknown field [{}]{}",
-            self.name,
-            field,
-            suggest(field, self.fields)
-        ))
+        QueryError::x_content(format!("[{}] unknown field [{}]{}", self.name, field, suggest(field, self.fields)))
     }
 
     /// Checks the token kind, then runs `f`, wrapping its failure in ES's
@@ -404,23 +379,16 @@ impl ObjectParser {
                 token_name(v)
             )));
         }
-        f(v).map_err(|e| {
-            QueryError::x_content_caused(
-                format!("[{}] failed to parse field [{}]", self.name, field),
-                e,
-            )
-        })
+        f(v).map_err(|e| QueryError::x_content_caused(format!("[{}] failed to parse field [{}]", self.name, field), e))
     }
 
     /// The object an `ObjectParser` is applied to must be an object.
     pub(crate) fn expect_object<'a>(&self, v: &'a Value) -> QueryResult<&'a Map<String, Value>> {
         match v {
             Value::Object(o) => Ok(o),
-            _ => Err(QueryError::x_content(format!(
-                "[{}] Expected START_OBJECT but was: {}",
-                self.name,
-                token_name(v)
-            ))),
+            _ => {
+                Err(QueryError::x_content(format!("[{}] Expected START_OBJECT but was: {}", self.name, token_name(v))))
+            }
         }
     }
 }
@@ -432,10 +400,9 @@ pub(crate) fn string_array(v: &Value) -> QueryResult<Vec<String>> {
         Value::Array(items) => items
             .iter()
             .map(|item| match item {
-                Value::Object(_) | Value::Array(_) => Err(QueryError::illegal(format!(
-                    "expected value but got [{}]",
-                    token_name(item)
-                ))),
+                Value::Object(_) | Value::Array(_) => {
+                    Err(QueryError::illegal(format!("expected value but got [{}]", token_name(item))))
+                }
                 _ => text(item),
             })
             .collect(),
@@ -445,10 +412,7 @@ pub(crate) fn string_array(v: &Value) -> QueryResult<Vec<String>> {
 
 /// Splits a comma separated list like ES's `Strings.splitStringByCommaToArray` (empty items dropped).
 pub(crate) fn split_commas(s: &str) -> Vec<String> {
-    s.split(',')
-        .filter(|p| !p.is_empty())
-        .map(str::to_string)
-        .collect()
+    s.split(',').filter(|p| !p.is_empty()).map(str::to_string).collect()
 }
 
 #[cfg(test)]
@@ -461,14 +425,8 @@ mod tests {
         assert_eq!(float_value(&json!("1.5")).ok(), Some(1.5));
         assert_eq!(float_value(&json!(2)).ok(), Some(2.0));
         assert_eq!(float_value(&json!("2f")).ok(), Some(2.0));
-        assert_eq!(
-            float_value(&json!("abc")).err().map(|e| e.to_string()),
-            Some("For input string: \"abc\"".into())
-        );
-        assert_eq!(
-            float_value(&json!(true)).err().map(|e| e.es_type()),
-            Some("x_content_parse_exception")
-        );
+        assert_eq!(float_value(&json!("abc")).err().map(|e| e.to_string()), Some("For input string: \"abc\"".into()));
+        assert_eq!(float_value(&json!(true)).err().map(|e| e.es_type()), Some("x_content_parse_exception"));
         assert_eq!(int_value(&json!(1.9)).ok(), Some(1));
         assert_eq!(int_value(&json!("12")).ok(), Some(12));
         assert_eq!(int_value(&json!("-3.7")).ok(), Some(-3));
@@ -494,14 +452,8 @@ mod tests {
 
     #[test]
     fn suggestions_match_es_format() {
-        assert_eq!(
-            suggest("mach", &["match", "bool"]),
-            " did you mean [match]?"
-        );
+        assert_eq!(suggest("mach", &["match", "bool"]), " did you mean [match]?");
         assert_eq!(suggest("zzzz", &["match", "bool"]), "");
-        assert_eq!(
-            suggest("matchx", &["match", "match_all", "bool"]),
-            " did you mean any of [match, match_all]?"
-        );
+        assert_eq!(suggest("matchx", &["match", "match_all", "bool"]), " did you mean any of [match, match_all]?");
     }
 }

@@ -1,9 +1,7 @@
 //! Hostile nesting must end in an error, never in a stack overflow.
 
 use serde_json::{Value, json};
-use tern_query::{
-    LiteralFields, QueryStringQuery, parse_query, parse_query_string, parse_search_request,
-};
+use tern_query::{LiteralFields, QueryStringQuery, parse_query, parse_query_string, parse_search_request};
 
 /// Drops a deep value without recursion (serde_json's own drop recurses).
 fn drop_iteratively(v: Value) {
@@ -39,10 +37,7 @@ fn ten_thousand_nested_bools_are_rejected() {
     let err = parse_query(&v).err();
     let root = err.as_ref().map(|e| e.root().to_string());
     assert_eq!(root.as_deref(), Some(DEPTH_MESSAGE));
-    assert_eq!(
-        err.as_ref().map(|e| e.root().es_type()),
-        Some("illegal_argument_exception")
-    );
+    assert_eq!(err.as_ref().map(|e| e.root().es_type()), Some("illegal_argument_exception"));
 
     let body = obj(vec![("query", v)]);
     assert!(parse_search_request(&body).is_err());
@@ -54,37 +49,22 @@ fn other_compound_queries_are_capped_too() {
     let wrappers: Vec<Box<dyn Fn(Value) -> Value>> = vec![
         Box::new(|v| obj(vec![("bool", obj(vec![("should", Value::Array(vec![v]))]))])),
         Box::new(|v| obj(vec![("constant_score", obj(vec![("filter", v)]))])),
-        Box::new(|v| {
-            obj(vec![(
-                "dis_max",
-                obj(vec![("queries", Value::Array(vec![v]))]),
-            )])
-        }),
+        Box::new(|v| obj(vec![("dis_max", obj(vec![("queries", Value::Array(vec![v]))]))])),
         Box::new(|v| {
             obj(vec![(
                 "boosting",
-                obj(vec![
-                    ("positive", v),
-                    ("negative", json!({"match_none": {}})),
-                    ("negative_boost", json!(0.5)),
-                ]),
+                obj(vec![("positive", v), ("negative", json!({"match_none": {}})), ("negative_boost", json!(0.5))]),
             )])
         }),
         Box::new(|v| obj(vec![("function_score", obj(vec![("query", v)]))])),
         Box::new(|v| {
             let function = obj(vec![("filter", v), ("weight", json!(1))]);
-            obj(vec![(
-                "function_score",
-                obj(vec![("functions", Value::Array(vec![function]))]),
-            )])
+            obj(vec![("function_score", obj(vec![("functions", Value::Array(vec![function]))]))])
         }),
     ];
     for wrap in &wrappers {
         let ok = nest(29, wrap);
-        assert!(
-            parse_query(&ok).is_ok(),
-            "30 levels are within ES's default"
-        );
+        assert!(parse_query(&ok).is_ok(), "30 levels are within ES's default");
         drop_iteratively(ok);
         let deep = nest(5_000, wrap);
         let root = parse_query(&deep).err().map(|e| e.root().to_string());

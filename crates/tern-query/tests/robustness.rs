@@ -3,9 +3,8 @@
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 use tern_query::{
-    Fuzziness, LiteralFields, MinimumShouldMatch, QueryStringQuery, SimpleQueryStringQuery,
-    apply_uri_search_params, parse_query, parse_query_string, parse_search_request,
-    parse_simple_query_string, simple_flags,
+    Fuzziness, LiteralFields, MinimumShouldMatch, QueryStringQuery, SimpleQueryStringQuery, apply_uri_search_params,
+    parse_query, parse_query_string, parse_search_request, parse_simple_query_string, simple_flags,
 };
 
 /// Keys and strings the parsers react to, so that random documents reach deep into them.
@@ -196,23 +195,15 @@ fn arb_query_tree() -> impl Strategy<Value = Value> {
         }),
     ];
     leaf.prop_recursive(6, 64, 4, |inner| {
-        let param = prop_oneof![
-            inner.clone(),
-            prop::collection::vec(inner, 0..3).prop_map(Value::Array),
-        ];
-        (
-            prop::sample::select(QUERY_NAMES),
-            prop::collection::vec((prop::sample::select(VOCAB), param), 0..4),
-        )
-            .prop_map(|(name, params)| {
-                let body: Map<String, Value> = params
-                    .into_iter()
-                    .map(|(k, v)| (k.to_string(), v))
-                    .collect();
+        let param = prop_oneof![inner.clone(), prop::collection::vec(inner, 0..3).prop_map(Value::Array),];
+        (prop::sample::select(QUERY_NAMES), prop::collection::vec((prop::sample::select(VOCAB), param), 0..4)).prop_map(
+            |(name, params)| {
+                let body: Map<String, Value> = params.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
                 let mut m = Map::new();
                 m.insert(name.to_string(), Value::Object(body));
                 Value::Object(m)
-            })
+            },
+        )
     })
 }
 

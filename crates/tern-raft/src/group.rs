@@ -93,30 +93,15 @@ impl<H: ApplyHandler> RaftGroup<H> {
         };
         let config = Arc::new(config.validate().map_err(|e| start(e.to_string()))?);
         let sm = StateMachine::new(handler);
-        let raft = openraft::Raft::new(node_id, config, PeerlessNetwork, log, sm)
-            .await
-            .map_err(|e| start(e.to_string()))?;
+        let raft =
+            openraft::Raft::new(node_id, config, PeerlessNetwork, log, sm).await.map_err(|e| start(e.to_string()))?;
         let group = RaftGroup { id, node_id, raft };
-        if !group
-            .raft
-            .is_initialized()
-            .await
-            .map_err(|e| start(e.to_string()))?
-        {
+        if !group.raft.is_initialized().await.map_err(|e| start(e.to_string()))? {
             let mut members = BTreeMap::new();
             members.insert(node_id, BasicNode::new(node_addr));
-            group
-                .raft
-                .initialize(members)
-                .await
-                .map_err(|e| start(e.to_string()))?;
+            group.raft.initialize(members).await.map_err(|e| start(e.to_string()))?;
         } else {
-            group
-                .raft
-                .trigger()
-                .elect(false)
-                .await
-                .map_err(|e| start(e.to_string()))?;
+            group.raft.trigger().elect(false).await.map_err(|e| start(e.to_string()))?;
         }
         group.wait_leader(Duration::from_secs(10)).await?;
         Ok(group)
@@ -126,16 +111,10 @@ impl<H: ApplyHandler> RaftGroup<H> {
         let me = self.node_id;
         self.raft
             .wait(Some(timeout))
-            .metrics(
-                |m| m.current_leader == Some(me) && m.state.is_leader(),
-                "leader",
-            )
+            .metrics(|m| m.current_leader == Some(me) && m.state.is_leader(), "leader")
             .await
             .map(|_| ())
-            .map_err(|_| GroupError::NoLeader {
-                group: self.id,
-                waited: timeout,
-            })
+            .map_err(|_| GroupError::NoLeader { group: self.id, waited: timeout })
     }
 
     /// Proposes a command and waits until it is committed and applied; returns the leader term the
@@ -144,15 +123,9 @@ impl<H: ApplyHandler> RaftGroup<H> {
         match self.raft.client_write(Proposal(payload)).await {
             Ok(resp) => Ok((resp.log_id.leader_id.term, resp.data.0)),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                Err(GroupError::NotLeader {
-                    group: self.id,
-                    leader: f.leader_id,
-                })
+                Err(GroupError::NotLeader { group: self.id, leader: f.leader_id })
             }
-            Err(e) => Err(GroupError::Fatal {
-                group: self.id,
-                reason: e.to_string(),
-            }),
+            Err(e) => Err(GroupError::Fatal { group: self.id, reason: e.to_string() }),
         }
     }
 
@@ -168,14 +141,7 @@ impl<H: ApplyHandler> RaftGroup<H> {
 
     /// Asks for a snapshot now: the handler commits durably and the log behind it can be purged.
     pub async fn snapshot(&self) -> Result<(), GroupError> {
-        self.raft
-            .trigger()
-            .snapshot()
-            .await
-            .map_err(|e| GroupError::Fatal {
-                group: self.id,
-                reason: e.to_string(),
-            })
+        self.raft.trigger().snapshot().await.map_err(|e| GroupError::Fatal { group: self.id, reason: e.to_string() })
     }
 
     pub async fn shutdown(&self) {

@@ -114,10 +114,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, io::Error> {
         let st = self.group.lock_live()?;
-        Ok(LogState {
-            last_purged_log_id: st.purged,
-            last_log_id: st.last_log_id(),
-        })
+        Ok(LogState { last_purged_log_id: st.purged, last_log_id: st.last_log_id() })
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -136,18 +133,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(self.group.lock_live()?.committed)
     }
 
-    async fn append<I>(
-        &mut self,
-        entries: I,
-        callback: IOFlushed<TypeConfig>,
-    ) -> Result<(), io::Error>
+    async fn append<I>(&mut self, entries: I, callback: IOFlushed<TypeConfig>) -> Result<(), io::Error>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
         let entries: Vec<Entry> = entries.into_iter().collect();
-        self.wal
-            .append(&self.group, entries, Done::Flushed(callback))
+        self.wal.append(&self.group, entries, Done::Flushed(callback))
     }
 
     async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {

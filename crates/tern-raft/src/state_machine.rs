@@ -15,9 +15,7 @@ use std::sync::Arc;
 
 use futures::{FutureExt, Stream, StreamExt};
 use openraft::EntryPayload;
-use openraft::storage::{
-    EntryResponder, RaftSnapshotBuilder, RaftStateMachine, Snapshot, SnapshotMeta,
-};
+use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine, Snapshot, SnapshotMeta};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
@@ -43,9 +41,7 @@ struct AppliedState {
 
 impl AppliedState {
     fn decode(marker: Option<&str>) -> AppliedState {
-        marker
-            .and_then(|m| serde_json::from_str(m).ok())
-            .unwrap_or_default()
+        marker.and_then(|m| serde_json::from_str(m).ok()).unwrap_or_default()
     }
 
     fn encode(&self) -> String {
@@ -71,23 +67,13 @@ pub struct StateMachine<H: ApplyHandler> {
 impl<H: ApplyHandler> StateMachine<H> {
     pub fn new(handler: Arc<H>) -> Self {
         let applied = AppliedState::decode(handler.durable_marker().as_deref());
-        StateMachine {
-            handler,
-            applied,
-            current_snapshot: Arc::default(),
-        }
+        StateMachine { handler, applied, current_snapshot: Arc::default() }
     }
 }
 
 enum Work {
-    Apply {
-        term: u64,
-        marker: String,
-        payload: Vec<u8>,
-    },
-    Advance {
-        marker: String,
-    },
+    Apply { term: u64, marker: String, payload: Vec<u8> },
+    Advance { marker: String },
 }
 
 impl<H: ApplyHandler> RaftStateMachine<TypeConfig> for StateMachine<H> {
@@ -116,20 +102,14 @@ impl<H: ApplyHandler> RaftStateMachine<TypeConfig> for StateMachine<H> {
             for (entry, responder) in batch {
                 self.applied.last_applied = Some(entry.log_id);
                 let item = match entry.payload {
-                    EntryPayload::Normal(p) => Work::Apply {
-                        term: entry.log_id.leader_id.term,
-                        marker: self.applied.encode(),
-                        payload: p.0,
-                    },
+                    EntryPayload::Normal(p) => {
+                        Work::Apply { term: entry.log_id.leader_id.term, marker: self.applied.encode(), payload: p.0 }
+                    }
                     EntryPayload::Membership(m) => {
                         self.applied.membership = StoredMembership::new(Some(entry.log_id), m);
-                        Work::Advance {
-                            marker: self.applied.encode(),
-                        }
+                        Work::Advance { marker: self.applied.encode() }
                     }
-                    EntryPayload::Blank => Work::Advance {
-                        marker: self.applied.encode(),
-                    },
+                    EntryPayload::Blank => Work::Advance { marker: self.applied.encode() },
                 };
                 work.push(item);
                 responders.push(responder);
@@ -138,11 +118,7 @@ impl<H: ApplyHandler> RaftStateMachine<TypeConfig> for StateMachine<H> {
             let replies = tokio::task::spawn_blocking(move || {
                 work.into_iter()
                     .map(|w| match w {
-                        Work::Apply {
-                            term,
-                            marker,
-                            payload,
-                        } => handler.apply(term, marker, &payload),
+                        Work::Apply { term, marker, payload } => handler.apply(term, marker, &payload),
                         Work::Advance { marker } => {
                             handler.advance(marker);
                             Vec::new()
@@ -162,10 +138,7 @@ impl<H: ApplyHandler> RaftStateMachine<TypeConfig> for StateMachine<H> {
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        SnapshotBuilder {
-            handler: self.handler.clone(),
-            current: self.current_snapshot.clone(),
-        }
+        SnapshotBuilder { handler: self.handler.clone(), current: self.current_snapshot.clone() }
     }
 
     async fn install_snapshot(
@@ -206,10 +179,7 @@ impl<H: ApplyHandler> RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder<H> {
             .map_err(io::Error::other)?;
         let state = AppliedState::decode(marker.as_deref());
         let snapshot = Snapshot {
-            meta: SnapshotMeta {
-                last_log_id: state.last_applied,
-                last_membership: state.membership,
-            },
+            meta: SnapshotMeta { last_log_id: state.last_applied, last_membership: state.membership },
             snapshot: LocalSnapshot { marker },
         };
         *self.current.lock() = Some(snapshot.clone());

@@ -104,10 +104,7 @@ pub struct WalOptions {
 
 impl Default for WalOptions {
     fn default() -> Self {
-        Self {
-            segment_size: 64 << 20,
-            async_sync_interval: Duration::from_secs(5),
-        }
+        Self { segment_size: 64 << 20, async_sync_interval: Duration::from_secs(5) }
     }
 }
 
@@ -132,11 +129,7 @@ impl Durability {
     }
 
     fn from_u8(v: u8) -> Self {
-        if v == 1 {
-            Durability::Async
-        } else {
-            Durability::Request
-        }
+        if v == 1 { Durability::Async } else { Durability::Request }
     }
 }
 
@@ -167,10 +160,7 @@ pub struct Wal {
 
 impl std::fmt::Debug for Wal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Wal")
-            .field("dir", &self.dir)
-            .field("stats", &self.stats())
-            .finish_non_exhaustive()
+        f.debug_struct("Wal").field("dir", &self.dir).field("stats", &self.stats()).finish_non_exhaustive()
     }
 }
 
@@ -203,18 +193,11 @@ impl Wal {
         let groups = recovered
             .groups
             .into_iter()
-            .map(|(id, state)| {
-                (
-                    id,
-                    Arc::new(GroupShared::new(id, Durability::Request, state)),
-                )
-            })
+            .map(|(id, state)| (id, Arc::new(GroupShared::new(id, Durability::Request, state))))
             .collect();
 
         let (tx, rx) = mpsc::channel();
-        let handle = std::thread::Builder::new()
-            .name("tern-wal-writer".to_string())
-            .spawn(move || writer.run(rx))?;
+        let handle = std::thread::Builder::new().name("tern-wal-writer".to_string()).spawn(move || writer.run(rx))?;
 
         Ok(Arc::new(Wal {
             dir: dir.to_path_buf(),
@@ -243,9 +226,12 @@ impl Wal {
             let existing = self.groups.read().get(&group).cloned();
             match existing {
                 Some(g) => g,
-                None => Arc::clone(self.groups.write().entry(group).or_insert_with(|| {
-                    Arc::new(GroupShared::new(group, durability, GroupState::default()))
-                })),
+                None => Arc::clone(
+                    self.groups
+                        .write()
+                        .entry(group)
+                        .or_insert_with(|| Arc::new(GroupShared::new(group, durability, GroupState::default()))),
+                ),
             }
         };
         shared.set_durability(durability);
@@ -309,61 +295,33 @@ impl Wal {
 
     /// Makes `entries` readable now and queues them; `done` fires once they are written (Async) or
     /// fsynced (Request).
-    pub(crate) fn append(
-        &self,
-        g: &GroupShared,
-        entries: Vec<Entry>,
-        done: Done,
-    ) -> io::Result<()> {
+    pub(crate) fn append(&self, g: &GroupShared, entries: Vec<Entry>, done: Done) -> io::Result<()> {
         self.check_poisoned()?;
         let sync = g.durability() == Durability::Request;
         let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
             // Nothing to write, but the acknowledgement must still come after earlier appends.
             let _st = g.lock_live()?;
-            return self.send(Msg::Write(Request {
-                bytes: Vec::new(),
-                effect: Effect::None,
-                sync,
-                done,
-            }));
+            return self.send(Msg::Write(Request { bytes: Vec::new(), effect: Effect::None, sync, done }));
         };
         let (first, last) = (first.log_id.index, last.log_id.index);
-        let bytes = encode(&Record::Append {
-            group: g.id,
-            entries: Cow::Borrowed(&entries),
-        })?;
+        let bytes = encode(&Record::Append { group: g.id, entries: Cow::Borrowed(&entries) })?;
         let mut st = g.lock_live()?;
         st.check_append(g.id, &entries)?;
         st.append(entries);
-        self.send(Msg::Write(Request {
-            bytes,
-            effect: Effect::Append {
-                group: g.id,
-                first,
-                last,
-            },
-            sync,
-            done,
-        }))
+        self.send(Msg::Write(Request { bytes, effect: Effect::Append { group: g.id, first, last }, sync, done }))
     }
 
     /// Records `vote` and returns once it is fsynced.
     pub(crate) async fn save_vote(&self, g: &GroupShared, vote: &Vote) -> io::Result<()> {
         self.check_poisoned()?;
-        let bytes = encode(&Record::Vote {
-            group: g.id,
-            vote: *vote,
-        })?;
+        let bytes = encode(&Record::Vote { group: g.id, vote: *vote })?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         {
             let mut st = g.lock_live()?;
             st.vote = Some(*vote);
             self.send(Msg::Write(Request {
                 bytes,
-                effect: Effect::Vote {
-                    group: g.id,
-                    vote: *vote,
-                },
+                effect: Effect::Vote { group: g.id, vote: *vote },
                 sync: true,
                 done: Done::Signal(tx),
             }))?;
@@ -372,24 +330,14 @@ impl Wal {
     }
 
     /// Records the committed log id; durable with the next fsync (openraft does not need more).
-    pub(crate) fn save_committed(
-        &self,
-        g: &GroupShared,
-        committed: Option<LogId>,
-    ) -> io::Result<()> {
+    pub(crate) fn save_committed(&self, g: &GroupShared, committed: Option<LogId>) -> io::Result<()> {
         self.check_poisoned()?;
-        let bytes = encode(&Record::Committed {
-            group: g.id,
-            committed,
-        })?;
+        let bytes = encode(&Record::Committed { group: g.id, committed })?;
         let mut st = g.lock_live()?;
         st.committed = committed;
         self.send(Msg::Write(Request {
             bytes,
-            effect: Effect::Committed {
-                group: g.id,
-                committed,
-            },
+            effect: Effect::Committed { group: g.id, committed },
             sync: false,
             done: Done::None,
         }))
@@ -426,17 +374,11 @@ impl Wal {
     }
 
     fn send(&self, msg: Msg) -> io::Result<()> {
-        self.tx
-            .send(msg)
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "wal writer thread has stopped"))
+        self.tx.send(msg).map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "wal writer thread has stopped"))
     }
 
     fn check_poisoned(&self) -> io::Result<()> {
-        if self.shared.poisoned_flag.load(Ordering::Acquire) {
-            Err(self.shared.poison_error())
-        } else {
-            Ok(())
-        }
+        if self.shared.poisoned_flag.load(Ordering::Acquire) { Err(self.shared.poison_error()) } else { Ok(()) }
     }
 }
 
@@ -455,10 +397,7 @@ impl Drop for Wal {
 async fn wait(rx: tokio::sync::oneshot::Receiver<io::Result<()>>) -> io::Result<()> {
     match rx.await {
         Ok(res) => res,
-        Err(_) => Err(io::Error::new(
-            io::ErrorKind::BrokenPipe,
-            "wal writer thread has stopped",
-        )),
+        Err(_) => Err(io::Error::new(io::ErrorKind::BrokenPipe, "wal writer thread has stopped")),
     }
 }
 
@@ -474,11 +413,7 @@ pub(crate) struct GroupShared {
 
 impl GroupShared {
     fn new(id: GroupId, durability: Durability, state: GroupState) -> Self {
-        Self {
-            id,
-            durability: AtomicU8::new(durability.to_u8()),
-            state: Mutex::new(state),
-        }
+        Self { id, durability: AtomicU8::new(durability.to_u8()), state: Mutex::new(state) }
     }
 
     pub(crate) fn durability(&self) -> Durability {
@@ -599,8 +534,7 @@ impl GroupState {
             Record::Checkpoint(metas) => {
                 // A group the checkpoint does not list had been dropped by then (its DropGroup
                 // record may live in a deleted segment).
-                let listed: std::collections::HashSet<GroupId> =
-                    metas.iter().map(|m| m.group).collect();
+                let listed: std::collections::HashSet<GroupId> = metas.iter().map(|m| m.group).collect();
                 groups.retain(|g, _| listed.contains(g));
                 // Set, not merge: the group may have been dropped and re-created since the
                 // records replayed so far.
@@ -615,18 +549,10 @@ impl GroupState {
                     st.truncate_above(m.last);
                 }
             }
-            Record::Append { group, entries } => groups
-                .entry(group)
-                .or_default()
-                .append(entries.into_owned()),
+            Record::Append { group, entries } => groups.entry(group).or_default().append(entries.into_owned()),
             Record::Vote { group, vote } => groups.entry(group).or_default().vote = Some(vote),
-            Record::Committed { group, committed } => {
-                groups.entry(group).or_default().committed = committed
-            }
-            Record::TruncateAfter { group, last } => groups
-                .entry(group)
-                .or_default()
-                .truncate_after(last.as_ref()),
+            Record::Committed { group, committed } => groups.entry(group).or_default().committed = committed,
+            Record::TruncateAfter { group, last } => groups.entry(group).or_default().truncate_after(last.as_ref()),
             Record::Purge { group, upto } => groups.entry(group).or_default().purge(&upto),
             Record::DropGroup { group } => {
                 groups.remove(&group);
@@ -656,29 +582,12 @@ struct GroupMeta {
 #[derive(Debug, Serialize, Deserialize)]
 enum Record<'a> {
     Checkpoint(Vec<GroupMeta>),
-    Append {
-        group: GroupId,
-        entries: Cow<'a, [Entry]>,
-    },
-    Vote {
-        group: GroupId,
-        vote: Vote,
-    },
-    Committed {
-        group: GroupId,
-        committed: Option<LogId>,
-    },
-    TruncateAfter {
-        group: GroupId,
-        last: Option<LogId>,
-    },
-    Purge {
-        group: GroupId,
-        upto: LogId,
-    },
-    DropGroup {
-        group: GroupId,
-    },
+    Append { group: GroupId, entries: Cow<'a, [Entry]> },
+    Vote { group: GroupId, vote: Vote },
+    Committed { group: GroupId, committed: Option<LogId> },
+    TruncateAfter { group: GroupId, last: Option<LogId> },
+    Purge { group: GroupId, upto: LogId },
+    DropGroup { group: GroupId },
 }
 
 impl Record<'_> {
@@ -687,29 +596,13 @@ impl Record<'_> {
         match self {
             Record::Checkpoint(m) => Effect::Checkpoint(m.clone()),
             Record::Append { group, entries } => match (entries.first(), entries.last()) {
-                (Some(f), Some(l)) => Effect::Append {
-                    group: *group,
-                    first: f.log_id.index,
-                    last: l.log_id.index,
-                },
+                (Some(f), Some(l)) => Effect::Append { group: *group, first: f.log_id.index, last: l.log_id.index },
                 _ => Effect::None,
             },
-            Record::Vote { group, vote } => Effect::Vote {
-                group: *group,
-                vote: *vote,
-            },
-            Record::Committed { group, committed } => Effect::Committed {
-                group: *group,
-                committed: *committed,
-            },
-            Record::TruncateAfter { group, last } => Effect::TruncateAfter {
-                group: *group,
-                last: *last,
-            },
-            Record::Purge { group, upto } => Effect::Purge {
-                group: *group,
-                upto: *upto,
-            },
+            Record::Vote { group, vote } => Effect::Vote { group: *group, vote: *vote },
+            Record::Committed { group, committed } => Effect::Committed { group: *group, committed: *committed },
+            Record::TruncateAfter { group, last } => Effect::TruncateAfter { group: *group, last: *last },
+            Record::Purge { group, upto } => Effect::Purge { group: *group, upto: *upto },
             Record::DropGroup { group } => Effect::Drop { group: *group },
         }
     }
@@ -734,8 +627,7 @@ fn encode(rec: &Record<'_>) -> io::Result<Vec<u8>> {
     };
     let mut buf = Vec::with_capacity(FRAME_HEADER + 16 + hint);
     buf.extend_from_slice(&[0u8; FRAME_HEADER]);
-    let mut buf = postcard::to_extend(rec, buf)
-        .map_err(|e| invalid_data(format!("encoding wal record: {e}")))?;
+    let mut buf = postcard::to_extend(rec, buf).map_err(|e| invalid_data(format!("encoding wal record: {e}")))?;
     let len = u32::try_from(buf.len() - FRAME_HEADER)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "wal record larger than 4 GiB"))?;
     let crc = crc32fast::hash(&buf[FRAME_HEADER..]);
@@ -783,10 +675,7 @@ fn segment_name(seq: u64) -> String {
 }
 
 fn parse_segment_name(name: &str) -> Option<u64> {
-    name.strip_prefix("wal-")?
-        .strip_suffix(".log")?
-        .parse()
-        .ok()
+    name.strip_prefix("wal-")?.strip_suffix(".log")?.parse().ok()
 }
 
 fn list_segments(dir: &Path) -> io::Result<Vec<u64>> {
@@ -813,30 +702,12 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 enum Effect {
     None,
     Checkpoint(Vec<GroupMeta>),
-    Append {
-        group: GroupId,
-        first: u64,
-        last: u64,
-    },
-    Vote {
-        group: GroupId,
-        vote: Vote,
-    },
-    Committed {
-        group: GroupId,
-        committed: Option<LogId>,
-    },
-    TruncateAfter {
-        group: GroupId,
-        last: Option<LogId>,
-    },
-    Purge {
-        group: GroupId,
-        upto: LogId,
-    },
-    Drop {
-        group: GroupId,
-    },
+    Append { group: GroupId, first: u64, last: u64 },
+    Vote { group: GroupId, vote: Vote },
+    Committed { group: GroupId, committed: Option<LogId> },
+    TruncateAfter { group: GroupId, last: Option<LogId> },
+    Purge { group: GroupId, upto: LogId },
+    Drop { group: GroupId },
 }
 
 #[derive(Debug, Default, Clone)]
@@ -861,14 +732,8 @@ impl Tracker {
         match effect {
             Effect::None => {}
             Effect::Checkpoint(metas) => {
-                let listed: std::collections::HashSet<GroupId> =
-                    metas.iter().map(|m| m.group).collect();
-                let unlisted: Vec<GroupId> = self
-                    .meta
-                    .keys()
-                    .filter(|g| !listed.contains(g))
-                    .copied()
-                    .collect();
+                let listed: std::collections::HashSet<GroupId> = metas.iter().map(|m| m.group).collect();
+                let unlisted: Vec<GroupId> = self.meta.keys().filter(|g| !listed.contains(g)).copied().collect();
                 for group in unlisted {
                     self.drop_group(group);
                 }
@@ -893,29 +758,18 @@ impl Tracker {
                     None => first,
                 };
                 let overwrites = st.last.is_some_and(|l| l >= first);
-                st.last = if lo <= last {
-                    Some(last)
-                } else {
-                    st.last.filter(|l| *l < first)
-                };
+                st.last = if lo <= last { Some(last) } else { st.last.filter(|l| *l < first) };
                 if overwrites {
                     self.cut_from(group, first);
                 }
                 if lo <= last {
-                    let range = self
-                        .segments
-                        .entry(seq)
-                        .or_default()
-                        .entry(group)
-                        .or_insert((lo, last));
+                    let range = self.segments.entry(seq).or_default().entry(group).or_insert((lo, last));
                     range.0 = range.0.min(lo);
                     range.1 = range.1.max(last);
                 }
             }
             Effect::Vote { group, vote } => self.meta.entry(group).or_default().vote = Some(vote),
-            Effect::Committed { group, committed } => {
-                self.meta.entry(group).or_default().committed = committed
-            }
+            Effect::Committed { group, committed } => self.meta.entry(group).or_default().committed = committed,
             Effect::TruncateAfter { group, last } => {
                 self.meta.entry(group).or_default();
                 self.truncate_above(group, last.map(|l| l.index));
@@ -986,13 +840,7 @@ impl Tracker {
         let mut out: Vec<GroupMeta> = self
             .meta
             .iter()
-            .map(|(g, m)| GroupMeta {
-                group: *g,
-                vote: m.vote,
-                committed: m.committed,
-                purged: m.purged,
-                last: m.last,
-            })
+            .map(|(g, m)| GroupMeta { group: *g, vote: m.vote, committed: m.committed, purged: m.purged, last: m.last })
             .collect();
         out.sort_unstable_by_key(|m| m.group);
         out
@@ -1037,10 +885,7 @@ fn recover(dir: &Path) -> io::Result<Recovered> {
                 removed_last = true;
                 continue;
             }
-            return Err(invalid_data(format!(
-                "{}: not a tern wal segment",
-                path.display()
-            )));
+            return Err(invalid_data(format!("{}: not a tern wal segment", path.display())));
         }
         tracker.segments.insert(seq, HashMap::new());
 
@@ -1097,15 +942,8 @@ fn recover(dir: &Path) -> io::Result<Recovered> {
     if removed_last {
         sync_dir(dir)?;
     }
-    debug_assert!(
-        tracker_matches(&groups, &tracker),
-        "wal segment bookkeeping diverged from the replayed log"
-    );
-    Ok(Recovered {
-        groups,
-        tracker,
-        last_seq: seqs.last().copied(),
-    })
+    debug_assert!(tracker_matches(&groups, &tracker), "wal segment bookkeeping diverged from the replayed log");
+    Ok(Recovered { groups, tracker, last_seq: seqs.last().copied() })
 }
 
 /// Whether the writer's bookkeeping agrees with the replayed state (checked in debug builds).
@@ -1176,10 +1014,7 @@ struct Shared {
 impl Shared {
     fn poison_error(&self) -> io::Error {
         match &*self.poisoned.lock() {
-            Some((kind, msg)) => io::Error::new(
-                *kind,
-                format!("wal is poisoned by an earlier IO error: {msg}"),
-            ),
+            Some((kind, msg)) => io::Error::new(*kind, format!("wal is poisoned by an earlier IO error: {msg}")),
             None => io::Error::other("wal is poisoned by an earlier IO error"),
         }
     }
@@ -1266,16 +1101,8 @@ impl Writer {
             }
         }
         if self.poisoned.is_none() {
-            let due = self
-                .unsynced_since
-                .is_some_and(|t| t.elapsed() >= self.opts.async_sync_interval);
-            let res = self.flush_buf().and_then(|()| {
-                if need_sync || due {
-                    self.sync()
-                } else {
-                    Ok(())
-                }
-            });
+            let due = self.unsynced_since.is_some_and(|t| t.elapsed() >= self.opts.async_sync_interval);
+            let res = self.flush_buf().and_then(|()| if need_sync || due { self.sync() } else { Ok(()) });
             if let Err(e) = res {
                 self.poison(&e);
             }
@@ -1316,9 +1143,7 @@ impl Writer {
     }
 
     fn file(&mut self) -> io::Result<&mut File> {
-        self.file
-            .as_mut()
-            .ok_or_else(|| io::Error::other("wal has no open segment"))
+        self.file.as_mut().ok_or_else(|| io::Error::other("wal has no open segment"))
     }
 
     fn flush_buf(&mut self) -> io::Result<()> {
@@ -1329,9 +1154,7 @@ impl Writer {
         let res = self.file().and_then(|f| f.write_all(&buf));
         if res.is_ok() {
             self.seg_len += buf.len() as u64;
-            self.shared
-                .bytes_written
-                .fetch_add(buf.len() as u64, Ordering::Relaxed);
+            self.shared.bytes_written.fetch_add(buf.len() as u64, Ordering::Relaxed);
         }
         buf.clear();
         self.buf = buf;
@@ -1363,10 +1186,7 @@ impl Writer {
     /// Creates segment `seq` holding the header and a checkpoint of the tracker, fsynced.
     fn start_segment(&mut self, seq: u64) -> io::Result<()> {
         let path = self.dir.join(segment_name(seq));
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)?;
+        let mut file = OpenOptions::new().write(true).create_new(true).open(&path)?;
         let mut head = Vec::with_capacity(256);
         head.extend_from_slice(MAGIC);
         head.extend_from_slice(&encode(&Record::Checkpoint(self.tracker.checkpoint()))?);
@@ -1374,17 +1194,13 @@ impl Writer {
         file.sync_data()?;
         sync_dir(&self.dir)?;
         self.shared.fsyncs.fetch_add(1, Ordering::Relaxed);
-        self.shared
-            .bytes_written
-            .fetch_add(head.len() as u64, Ordering::Relaxed);
+        self.shared.bytes_written.fetch_add(head.len() as u64, Ordering::Relaxed);
         self.file = Some(file);
         self.seq = seq;
         self.seg_len = head.len() as u64;
         self.seg_records = 0;
         self.tracker.segments.insert(seq, HashMap::new());
-        self.shared
-            .segments
-            .store(self.tracker.segments.len() as u64, Ordering::Relaxed);
+        self.shared.segments.store(self.tracker.segments.len() as u64, Ordering::Relaxed);
         Ok(())
     }
 
@@ -1415,9 +1231,7 @@ impl Writer {
         if deleted && let Err(e) = sync_dir(&self.dir) {
             tracing::warn!(dir = %self.dir.display(), error = %e, "could not fsync wal directory");
         }
-        self.shared
-            .segments
-            .store(self.tracker.segments.len() as u64, Ordering::Relaxed);
+        self.shared.segments.store(self.tracker.segments.len() as u64, Ordering::Relaxed);
     }
 
     fn poison(&mut self, e: &io::Error) {
@@ -1445,39 +1259,23 @@ mod tests {
     use openraft::vote::leader_id_std::CommittedLeaderId;
 
     fn log_id(term: u64, index: u64) -> LogId {
-        LogId {
-            leader_id: CommittedLeaderId::new(term),
-            index,
-        }
+        LogId { leader_id: CommittedLeaderId::new(term), index }
     }
 
     #[test]
     fn record_roundtrip() {
         let entries = vec![
-            Entry {
-                log_id: log_id(1, 1),
-                payload: EntryPayload::Blank,
-            },
-            Entry {
-                log_id: log_id(1, 2),
-                payload: EntryPayload::Normal(crate::Proposal(vec![1, 2, 3])),
-            },
+            Entry { log_id: log_id(1, 1), payload: EntryPayload::Blank },
+            Entry { log_id: log_id(1, 2), payload: EntryPayload::Normal(crate::Proposal(vec![1, 2, 3])) },
         ];
-        let bytes = encode(&Record::Append {
-            group: 7,
-            entries: Cow::Borrowed(&entries),
-        })
-        .expect("encode");
+        let bytes = encode(&Record::Append { group: 7, entries: Cow::Borrowed(&entries) }).expect("encode");
         let Frame::Record(payload, end) = read_frame(&bytes, 0) else {
             panic!("frame not readable");
         };
         assert_eq!(end, bytes.len());
         let rec: Record<'_> = postcard::from_bytes(payload).expect("decode");
         match rec {
-            Record::Append {
-                group,
-                entries: got,
-            } => {
+            Record::Append { group, entries: got } => {
                 assert_eq!(group, 7);
                 assert_eq!(&*got, &entries[..]);
             }
@@ -1488,10 +1286,7 @@ mod tests {
     #[test]
     fn torn_frames_are_detected() {
         let bytes = encode(&Record::DropGroup { group: 3 }).expect("encode");
-        assert!(matches!(
-            read_frame(&bytes[..bytes.len() - 1], 0),
-            Frame::Torn(_)
-        ));
+        assert!(matches!(read_frame(&bytes[..bytes.len() - 1], 0), Frame::Torn(_)));
         assert!(matches!(read_frame(&bytes[..4], 0), Frame::Torn(_)));
         assert!(matches!(read_frame(&[0u8; 16], 0), Frame::Torn(_)));
         let mut bad = bytes.clone();

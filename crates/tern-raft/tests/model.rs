@@ -57,11 +57,7 @@ struct Model {
 
 impl Model {
     fn last_log_id(&self) -> Option<LogId> {
-        self.log
-            .values()
-            .next_back()
-            .map(|e| e.log_id)
-            .or(self.purged)
+        self.log.values().next_back().map(|e| e.log_id).or(self.purged)
     }
 }
 
@@ -81,10 +77,7 @@ impl Harness {
     fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().to_path_buf();
-        let opts = WalOptions {
-            segment_size: 700,
-            ..WalOptions::default()
-        };
+        let opts = WalOptions { segment_size: 700, ..WalOptions::default() };
         let wal = Wal::open(&path, opts.clone()).expect("open");
         Self {
             dirs: vec![dir],
@@ -105,10 +98,7 @@ impl Harness {
     fn store(&mut self, g: GroupId) -> LogStore {
         let mode = self.modes.get(&g).copied().unwrap_or_default();
         let wal = Arc::clone(self.wal());
-        self.stores
-            .entry(g)
-            .or_insert_with(|| wal.log_store(g, mode))
-            .clone()
+        self.stores.entry(g).or_insert_with(|| wal.log_store(g, mode)).clone()
     }
 
     /// Closes the log (its writer thread drains, fsyncs and exits) and opens `path`.
@@ -131,9 +121,7 @@ impl Harness {
                 let m = self.models.entry(g).or_default();
                 m.term = if new_term { m.term + 1 } else { m.term.max(1) };
                 let start = m.last_log_id().map_or(1, |l| l.index + 1);
-                let entries: Vec<Entry> = (start..start + n)
-                    .map(|i| ent_len(m.term, i, (i % 50) as usize))
-                    .collect();
+                let entries: Vec<Entry> = (start..start + n).map(|i| ent_len(m.term, i, (i % 50) as usize)).collect();
                 for e in &entries {
                     m.log.insert(e.log_id.index, e.clone());
                 }
@@ -160,10 +148,8 @@ impl Harness {
                 let Some(m) = self.models.get_mut(&g) else {
                     return;
                 };
-                let (Some(first), Some(last)) = (
-                    m.log.keys().next().copied(),
-                    m.log.keys().next_back().copied(),
-                ) else {
+                let (Some(first), Some(last)) = (m.log.keys().next().copied(), m.log.keys().next_back().copied())
+                else {
                     return;
                 };
                 let target = (first + fwd).min(last);
@@ -193,11 +179,7 @@ impl Harness {
                 self.wal().drop_group(g).await.expect("drop group");
             }
             Op::Durability { g, asynchronous } => {
-                let mode = if asynchronous {
-                    Durability::Async
-                } else {
-                    Durability::Request
-                };
+                let mode = if asynchronous { Durability::Async } else { Durability::Request };
                 self.modes.insert(g, mode);
                 self.store(g).set_durability(mode);
             }
@@ -230,16 +212,8 @@ impl Harness {
         let st = s.get_log_state().await.expect("state");
         assert_eq!(st.last_purged_log_id, m.purged, "purged of group {g}");
         assert_eq!(st.last_log_id, m.last_log_id(), "last log id of group {g}");
-        assert_eq!(
-            s.read_vote().await.expect("vote"),
-            m.vote,
-            "vote of group {g}"
-        );
-        assert_eq!(
-            s.read_committed().await.expect("committed"),
-            m.committed,
-            "committed of group {g}"
-        );
+        assert_eq!(s.read_vote().await.expect("vote"), m.vote, "vote of group {g}");
+        assert_eq!(s.read_committed().await.expect("committed"), m.committed, "committed of group {g}");
     }
 
     async fn verify_all(&mut self) {
@@ -263,10 +237,7 @@ impl Harness {
 }
 
 fn run(ops: Vec<Op>) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     rt.block_on(async {
         let mut h = Harness::new();
         for op in ops {
@@ -280,11 +251,7 @@ fn run(ops: Vec<Op>) {
         }
         h.wal().sync().await.expect("sync");
         let stats = h.wal().stats();
-        assert_eq!(
-            stats.segments as usize,
-            segment_files(&h.path).len(),
-            "segment count"
-        );
+        assert_eq!(stats.segments as usize, segment_files(&h.path).len(), "segment count");
         let path = h.path.clone();
         h.reopen_at(path);
         h.verify_all().await;
@@ -292,10 +259,7 @@ fn run(ops: Vec<Op>) {
 }
 
 fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(64)
+    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64)
 }
 
 proptest! {
@@ -314,24 +278,12 @@ proptest! {
 #[test]
 fn regression_drop_then_reuse_group() {
     run(vec![
-        Op::Append {
-            g: 3,
-            n: 1,
-            new_term: false,
-        },
+        Op::Append { g: 3, n: 1, new_term: false },
         Op::Purge { g: 3, fwd: 0 },
-        Op::Append {
-            g: 1,
-            n: 1,
-            new_term: false,
-        },
+        Op::Append { g: 1, n: 1, new_term: false },
         Op::Reopen,
         Op::Drop { g: 3 },
-        Op::Append {
-            g: 3,
-            n: 1,
-            new_term: false,
-        },
+        Op::Append { g: 3, n: 1, new_term: false },
         Op::Vote { g: 1 },
         Op::Truncate { g: 3, back: 1 },
         Op::Reopen,

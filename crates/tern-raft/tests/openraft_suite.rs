@@ -22,9 +22,7 @@ struct FreshWal {
 }
 
 impl StoreBuilder<TypeConfig, LogStore, MemStateMachine, TempDir> for FreshWal {
-    async fn build(
-        &self,
-    ) -> Result<(TempDir, LogStore, MemStateMachine), StorageError<TypeConfig>> {
+    async fn build(&self) -> Result<(TempDir, LogStore, MemStateMachine), StorageError<TypeConfig>> {
         let dir = tempfile::tempdir().expect("tempdir");
         let wal = Wal::open(dir.path(), self.opts.clone()).expect("open wal");
         let store = wal.log_store(1, self.durability);
@@ -42,32 +40,22 @@ struct SharedWal {
 impl StoreBuilder<TypeConfig, LogStore, MemStateMachine> for SharedWal {
     async fn build(&self) -> Result<((), LogStore, MemStateMachine), StorageError<TypeConfig>> {
         let group = self.next_group.fetch_add(1, Ordering::Relaxed);
-        Ok((
-            (),
-            self.wal.log_store(group, Durability::Request),
-            MemStateMachine::default(),
-        ))
+        Ok(((), self.wal.log_store(group, Durability::Request), MemStateMachine::default()))
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn suite_request_durability() {
-    Suite::test_all(FreshWal {
-        durability: Durability::Request,
-        opts: WalOptions::default(),
-    })
-    .await
-    .expect("openraft storage suite");
+    Suite::test_all(FreshWal { durability: Durability::Request, opts: WalOptions::default() })
+        .await
+        .expect("openraft storage suite");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn suite_async_durability() {
     Suite::test_all(FreshWal {
         durability: Durability::Async,
-        opts: WalOptions {
-            async_sync_interval: Duration::from_millis(20),
-            ..WalOptions::default()
-        },
+        opts: WalOptions { async_sync_interval: Duration::from_millis(20), ..WalOptions::default() },
     })
     .await
     .expect("openraft storage suite");
@@ -77,18 +65,10 @@ async fn suite_async_durability() {
 async fn suite_shared_wal_with_tiny_segments() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Segments of a few records: every case rotates and deletes segments under the suite's feet.
-    let opts = WalOptions {
-        segment_size: 300,
-        ..WalOptions::default()
-    };
+    let opts = WalOptions { segment_size: 300, ..WalOptions::default() };
     let wal = Wal::open(dir.path(), opts.clone()).expect("open wal");
-    let builder = SharedWal {
-        wal: Arc::clone(&wal),
-        next_group: AtomicU64::new(1),
-    };
-    Suite::test_all(builder)
-        .await
-        .expect("openraft storage suite");
+    let builder = SharedWal { wal: Arc::clone(&wal), next_group: AtomicU64::new(1) };
+    Suite::test_all(builder).await.expect("openraft storage suite");
     // The suite wrote far more than one segment's worth; purged groups let most segments go, the
     // groups that never purge keep theirs.
     let stats = wal.stats();

@@ -11,17 +11,12 @@ use openraft::storage::{RaftLogReader, RaftLogStorage};
 use tern_raft::wal::{Durability, Wal, WalOptions};
 
 fn small_segments(size: u64) -> WalOptions {
-    WalOptions {
-        segment_size: size,
-        ..WalOptions::default()
-    }
+    WalOptions { segment_size: size, ..WalOptions::default() }
 }
 
 /// Appends `n` entries per group for groups 1..=4, interleaved, in batches of varying size.
 async fn fill_interleaved(wal: &Arc<Wal>, n: u64) {
-    let mut stores: Vec<_> = (1..=4)
-        .map(|g| wal.log_store(g, Durability::Request))
-        .collect();
+    let mut stores: Vec<_> = (1..=4).map(|g| wal.log_store(g, Durability::Request)).collect();
     let mut next = [1u64; 4];
     while next.iter().any(|i| *i <= n) {
         for (k, store) in stores.iter_mut().enumerate() {
@@ -50,12 +45,8 @@ async fn interleaved_groups_survive_reopen_and_crash() {
         let mut s3 = wal.log_store(3, Durability::Request);
         let mut s4 = wal.log_store(4, Durability::Request);
         s1.save_vote(&vote(3, 7)).await.expect("vote");
-        s1.save_committed(Some(log_id(1, 30)))
-            .await
-            .expect("committed");
-        s2.truncate_after(Some(log_id(2, 25)))
-            .await
-            .expect("truncate");
+        s1.save_committed(Some(log_id(1, 30))).await.expect("committed");
+        s2.truncate_after(Some(log_id(2, 25))).await.expect("truncate");
         append(&mut s2, vec![ent(5, 26), ent(5, 27)]).await;
         s3.purge(log_id(3, 10)).await.expect("purge");
         s4.truncate_after(None).await.expect("truncate all");
@@ -75,10 +66,7 @@ async fn interleaved_groups_survive_reopen_and_crash() {
         assert_eq!(indexes(&mut s1).await, (1..=40).collect::<Vec<_>>());
         assert_eq!(entries(&mut s1).await[4], ent(1, 5), "payloads survive");
         assert_eq!(s1.read_vote().await.expect("vote"), Some(vote(3, 7)));
-        assert_eq!(
-            s1.read_committed().await.expect("committed"),
-            Some(log_id(1, 30))
-        );
+        assert_eq!(s1.read_committed().await.expect("committed"), Some(log_id(1, 30)));
 
         let mut s2 = wal.log_store(2, Durability::Request);
         assert_eq!(indexes(&mut s2).await, (1..=27).collect::<Vec<_>>());
@@ -88,10 +76,7 @@ async fn interleaved_groups_survive_reopen_and_crash() {
 
         let mut s3 = wal.log_store(3, Durability::Request);
         assert_eq!(indexes(&mut s3).await, (11..=40).collect::<Vec<_>>());
-        assert_eq!(
-            state(&mut s3).await,
-            (Some(log_id(3, 10)), Some(log_id(3, 40)))
-        );
+        assert_eq!(state(&mut s3).await, (Some(log_id(3, 10)), Some(log_id(3, 40))));
 
         let mut s4 = wal.log_store(4, Durability::Request);
         assert!(indexes(&mut s4).await.is_empty());
@@ -120,12 +105,7 @@ async fn torn_tail_is_cut_at_the_last_good_record() {
     let last = files.last().expect("a segment");
     let len = std::fs::metadata(last).expect("metadata").len();
     // A torn write: the last record lost its last bytes.
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(last)
-        .expect("open")
-        .set_len(len - 3)
-        .expect("truncate");
+    std::fs::OpenOptions::new().write(true).open(last).expect("open").set_len(len - 3).expect("truncate");
 
     {
         let wal = Wal::open(crash.path(), WalOptions::default()).expect("reopen");
@@ -149,42 +129,24 @@ async fn garbage_after_the_tail_is_ignored() {
     let files = segment_files(crash.path());
     let last = files.last().expect("a segment");
     let good_len = std::fs::metadata(last).expect("metadata").len();
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .open(last)
-        .expect("open");
+    let mut f = std::fs::OpenOptions::new().append(true).open(last).expect("open");
     // Zeroes (space allocated but never written), then random-looking bytes.
     f.write_all(&[0u8; 40]).expect("write");
     drop(f);
     let wal = Wal::open(crash.path(), WalOptions::default()).expect("reopen");
-    assert_eq!(
-        indexes(&mut wal.log_store(1, Durability::Request)).await,
-        (1..=10).collect::<Vec<_>>()
-    );
+    assert_eq!(indexes(&mut wal.log_store(1, Durability::Request)).await, (1..=10).collect::<Vec<_>>());
     drop(wal);
-    assert_eq!(
-        std::fs::metadata(last).expect("metadata").len(),
-        good_len,
-        "zeroes cut off"
-    );
+    assert_eq!(std::fs::metadata(last).expect("metadata").len(), good_len, "zeroes cut off");
 
     // Every open starts a new segment: the junk goes to the end of the new last one.
     let files = segment_files(crash.path());
     let last = files.last().expect("a segment");
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .open(last)
-        .expect("open");
-    let junk: Vec<u8> = (0..200u32)
-        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
-        .collect();
+    let mut f = std::fs::OpenOptions::new().append(true).open(last).expect("open");
+    let junk: Vec<u8> = (0..200u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
     f.write_all(&junk).expect("write");
     drop(f);
     let wal = Wal::open(crash.path(), WalOptions::default()).expect("reopen");
-    assert_eq!(
-        indexes(&mut wal.log_store(1, Durability::Request)).await,
-        (1..=10).collect::<Vec<_>>()
-    );
+    assert_eq!(indexes(&mut wal.log_store(1, Durability::Request)).await, (1..=10).collect::<Vec<_>>());
 }
 
 #[tokio::test]
@@ -233,10 +195,7 @@ async fn rotation_and_purge_delete_segments_and_state_survives() {
         wal.sync().await.expect("sync");
         let after = wal.stats();
         // The idle group pins only the first segment, which holds its one entry.
-        assert!(
-            after.segments <= 3,
-            "dead segments deleted: {before:?} -> {after:?}"
-        );
+        assert!(after.segments <= 3, "dead segments deleted: {before:?} -> {after:?}");
         assert_eq!(after.segments as usize, segment_files(dir.path()).len());
 
         wal.drop_group(3).await.expect("drop idle group");
@@ -248,20 +207,11 @@ async fn rotation_and_purge_delete_segments_and_state_survives() {
     let mut b = wal.log_store(2, Durability::Request);
     assert_eq!(indexes(&mut a).await, (191..=200).collect::<Vec<_>>());
     assert_eq!(entries(&mut a).await[0], ent_len(1, 191, 100));
-    assert_eq!(
-        state(&mut a).await,
-        (Some(log_id(1, 190)), Some(log_id(1, 200)))
-    );
+    assert_eq!(state(&mut a).await, (Some(log_id(1, 190)), Some(log_id(1, 200))));
     assert_eq!(a.read_vote().await.expect("vote"), Some(vote(1, 1)));
     assert_eq!(indexes(&mut b).await, (196..=200).collect::<Vec<_>>());
-    assert_eq!(
-        state(&mut b).await,
-        (Some(log_id(1, 195)), Some(log_id(1, 200)))
-    );
-    assert_eq!(
-        wal.stats().segments as usize,
-        segment_files(dir.path()).len()
-    );
+    assert_eq!(state(&mut b).await, (Some(log_id(1, 195)), Some(log_id(1, 200))));
+    assert_eq!(wal.stats().segments as usize, segment_files(dir.path()).len());
 }
 
 /// A truncation recorded in a segment that is later deleted must not bring the truncated entries
@@ -278,9 +228,7 @@ async fn truncation_in_a_deleted_segment_stays_effective() {
         append(&mut g, (1..=10).map(|i| ent(1, i)).collect()).await;
         append(&mut pin, vec![ent(1, 1)]).await;
         // Later segments: truncate group 1 after 5, fill, then purge up to 5.
-        g.truncate_after(Some(log_id(1, 5)))
-            .await
-            .expect("truncate");
+        g.truncate_after(Some(log_id(1, 5))).await.expect("truncate");
         for i in 6..=60 {
             append(&mut g, vec![ent_len(2, i, 64)]).await;
         }
@@ -323,23 +271,14 @@ async fn drop_group_is_durable() {
         append(&mut g1, vec![ent(4, 7)]).await;
     }
     let wal = Wal::open(dir.path(), WalOptions::default()).expect("reopen twice");
-    assert_eq!(
-        indexes(&mut wal.log_store(1, Durability::Request)).await,
-        vec![7]
-    );
-    assert_eq!(
-        indexes(&mut wal.log_store(2, Durability::Request)).await,
-        vec![1]
-    );
+    assert_eq!(indexes(&mut wal.log_store(1, Durability::Request)).await, vec![7]);
+    assert_eq!(indexes(&mut wal.log_store(2, Durability::Request)).await, vec![1]);
 }
 
 #[tokio::test]
 async fn async_mode_acks_before_fsync() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let opts = WalOptions {
-        async_sync_interval: Duration::from_secs(3600),
-        ..WalOptions::default()
-    };
+    let opts = WalOptions { async_sync_interval: Duration::from_secs(3600), ..WalOptions::default() };
     let wal = Wal::open(dir.path(), opts).expect("open");
     let mut s = wal.log_store(1, Durability::Async);
 
@@ -365,10 +304,7 @@ async fn async_mode_acks_before_fsync() {
 #[tokio::test]
 async fn async_mode_fsyncs_within_the_interval() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let opts = WalOptions {
-        async_sync_interval: Duration::from_millis(300),
-        ..WalOptions::default()
-    };
+    let opts = WalOptions { async_sync_interval: Duration::from_millis(300), ..WalOptions::default() };
     let wal = Wal::open(dir.path(), opts).expect("open");
     let mut s = wal.log_store(1, Durability::Async);
     let before = wal.stats().fsyncs;
@@ -407,17 +343,9 @@ async fn concurrent_groups_share_fsyncs() {
     let records = after.records - before.records;
     let fsyncs = after.fsyncs - before.fsyncs;
     assert_eq!(records, 32 * 20);
-    assert!(
-        fsyncs < records,
-        "group commit: {fsyncs} fsyncs for {records} records"
-    );
+    assert!(fsyncs < records, "group commit: {fsyncs} fsyncs for {records} records");
     for g in 1..=32 {
-        assert_eq!(
-            indexes(&mut wal.log_store(g, Durability::Request))
-                .await
-                .len(),
-            20
-        );
+        assert_eq!(indexes(&mut wal.log_store(g, Durability::Request)).await.len(), 20);
     }
 }
 
@@ -427,10 +355,7 @@ async fn holes_are_rejected() {
     let wal = Wal::open(dir.path(), WalOptions::default()).expect("open");
     let mut s = wal.log_store(1, Durability::Request);
     append(&mut s, vec![ent(1, 1), ent(1, 2)]).await;
-    let err = s
-        .append(vec![ent(1, 4)], openraft::storage::IOFlushed::noop())
-        .await
-        .expect_err("hole");
+    let err = s.append(vec![ent(1, 4)], openraft::storage::IOFlushed::noop()).await.expect_err("hole");
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     assert_eq!(indexes(&mut s).await, vec![1, 2]);
 }

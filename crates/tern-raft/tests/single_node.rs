@@ -12,13 +12,9 @@ use common::{MemStateMachine, SnapshotData};
 use openraft::alias::SnapshotOf;
 use openraft::error::{RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::RPCOption;
-use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
-};
+use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse};
 use openraft::storage::RaftLogStorage;
-use openraft::{
-    BasicNode, Config, OptionalSend, Raft, RaftNetworkFactory, RaftNetworkV2, SnapshotPolicy,
-};
+use openraft::{BasicNode, Config, OptionalSend, Raft, RaftNetworkFactory, RaftNetworkV2, SnapshotPolicy};
 use tern_raft::types::Vote;
 use tern_raft::wal::{Durability, Wal, WalOptions};
 use tern_raft::{Proposal, TypeConfig};
@@ -42,9 +38,7 @@ impl RaftNetworkV2<TypeConfig> for NoNetwork {
         _rpc: AppendEntriesRequest<TypeConfig>,
         _option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
-        Err(RPCError::Unreachable(Unreachable::from_string(
-            "single node",
-        )))
+        Err(RPCError::Unreachable(Unreachable::from_string("single node")))
     }
 
     async fn vote(
@@ -52,9 +46,7 @@ impl RaftNetworkV2<TypeConfig> for NoNetwork {
         _rpc: VoteRequest<TypeConfig>,
         _option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        Err(RPCError::Unreachable(Unreachable::from_string(
-            "single node",
-        )))
+        Err(RPCError::Unreachable(Unreachable::from_string("single node")))
     }
 
     async fn full_snapshot(
@@ -64,9 +56,7 @@ impl RaftNetworkV2<TypeConfig> for NoNetwork {
         _cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
         _option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
-        Err(StreamingError::Unreachable(Unreachable::from_string(
-            "single node",
-        )))
+        Err(StreamingError::Unreachable(Unreachable::from_string("single node")))
     }
 }
 
@@ -86,41 +76,29 @@ async fn start(
     sm: MemStateMachine,
     durability: Durability,
 ) -> Raft<TypeConfig, MemStateMachine> {
-    Raft::new(1, config(), NoNetwork, wal.log_store(group, durability), sm)
-        .await
-        .expect("raft")
+    Raft::new(1, config(), NoNetwork, wal.log_store(group, durability), sm).await.expect("raft")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn single_node_groups_write_snapshot_purge_and_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let groups = [(1u64, Durability::Request), (2u64, Durability::Async)];
-    let machines: BTreeMap<u64, MemStateMachine> = groups
-        .iter()
-        .map(|(g, _)| (*g, MemStateMachine::default()))
-        .collect();
+    let machines: BTreeMap<u64, MemStateMachine> =
+        groups.iter().map(|(g, _)| (*g, MemStateMachine::default())).collect();
 
     {
         let wal = Wal::open(dir.path(), WalOptions::default()).expect("open");
         let mut rafts = Vec::new();
         for (g, durability) in groups {
             let raft = start(&wal, g, machines[&g].clone(), durability).await;
-            raft.initialize(BTreeMap::from([(1u64, BasicNode::default())]))
-                .await
-                .expect("initialize");
-            raft.wait(Some(Duration::from_secs(10)))
-                .current_leader(1, "elected")
-                .await
-                .expect("leader");
+            raft.initialize(BTreeMap::from([(1u64, BasicNode::default())])).await.expect("initialize");
+            raft.wait(Some(Duration::from_secs(10))).current_leader(1, "elected").await.expect("leader");
             rafts.push(raft);
         }
         // Interleave writes of both groups; each write waits for commit and apply.
         for i in 0..100u32 {
             for raft in &rafts {
-                let resp = raft
-                    .client_write(Proposal(i.to_le_bytes().to_vec()))
-                    .await
-                    .expect("write");
+                let resp = raft.client_write(Proposal(i.to_le_bytes().to_vec())).await.expect("write");
                 assert_eq!(resp.data.0, resp.log_id.index.to_le_bytes().to_vec());
             }
         }
@@ -133,10 +111,7 @@ async fn single_node_groups_write_snapshot_purge_and_restart() {
                 if st.last_purged_log_id.is_some_and(|p| p.index >= 30) {
                     break;
                 }
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "group {g} never purged: {st:?}"
-                );
+                assert!(std::time::Instant::now() < deadline, "group {g} never purged: {st:?}");
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             assert_eq!(machines[&g].inner.lock().data.len(), 100);
@@ -152,14 +127,8 @@ async fn single_node_groups_write_snapshot_purge_and_restart() {
     for (g, durability) in groups {
         let before = machines[&g].inner.lock().applied;
         let raft = start(&wal, g, machines[&g].clone(), durability).await;
-        raft.wait(Some(Duration::from_secs(10)))
-            .current_leader(1, "re-elected")
-            .await
-            .expect("leader after restart");
-        let resp = raft
-            .client_write(Proposal(b"after restart".to_vec()))
-            .await
-            .expect("write after restart");
+        raft.wait(Some(Duration::from_secs(10))).current_leader(1, "re-elected").await.expect("leader after restart");
+        let resp = raft.client_write(Proposal(b"after restart".to_vec())).await.expect("write after restart");
         assert!(before.is_some_and(|b| resp.log_id.index > b.index));
         assert_eq!(machines[&g].inner.lock().data.len(), 101);
         raft.shutdown().await.expect("shutdown");

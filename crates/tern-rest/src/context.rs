@@ -62,17 +62,11 @@ fn negotiate(headers: &HeaderMap) -> Result<Option<u8>, EsError> {
             continue;
         };
         if let Some(pos) = v.find("compatible-with=") {
-            let ver = v[pos + "compatible-with=".len()..]
-                .trim()
-                .trim_end_matches(';');
+            let ver = v[pos + "compatible-with=".len()..].trim().trim_end_matches(';');
             match ver.parse::<u8>() {
                 Ok(n @ 7..=9) => compat = compat.or(Some(n)),
                 _ => {
-                    let which = if name == header::ACCEPT {
-                        "Accept"
-                    } else {
-                        "Content-Type"
-                    };
+                    let which = if name == header::ACCEPT { "Accept" } else { "Content-Type" };
                     return Err(EsError::new(
                         ErrorKind::MediaTypeHeader,
                         format!("Invalid media-type value on headers [{which}]"),
@@ -115,10 +109,7 @@ impl Ctx {
 
     /// An error rendered with this request's `error_trace`.
     pub fn error(&self, e: EsError) -> ApiError {
-        ApiError {
-            error: e,
-            trace: self.error_trace,
-        }
+        ApiError { error: e, trace: self.error_trace }
     }
 
     pub fn render(&self, reply: Reply) -> Response {
@@ -133,22 +124,17 @@ impl Ctx {
                     body.to_string()
                 };
                 let mut resp = (status, text).into_response();
-                resp.headers_mut()
-                    .insert(header::CONTENT_TYPE, self.json_media_type());
+                resp.headers_mut().insert(header::CONTENT_TYPE, self.json_media_type());
                 resp
             }
             Reply::Text(status, text) => {
                 let mut resp = (status, text).into_response();
-                resp.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/plain; charset=UTF-8"),
-                );
+                resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=UTF-8"));
                 resp
             }
             Reply::Status(status) => {
                 let mut resp = status.into_response();
-                resp.headers_mut()
-                    .insert(header::CONTENT_TYPE, self.json_media_type());
+                resp.headers_mut().insert(header::CONTENT_TYPE, self.json_media_type());
                 resp
             }
         }
@@ -156,15 +142,9 @@ impl Ctx {
 
     fn json_media_type(&self) -> HeaderValue {
         match self.compat {
-            Some(7) => {
-                HeaderValue::from_static("application/vnd.elasticsearch+json;compatible-with=7")
-            }
-            Some(8) => {
-                HeaderValue::from_static("application/vnd.elasticsearch+json;compatible-with=8")
-            }
-            Some(9) => {
-                HeaderValue::from_static("application/vnd.elasticsearch+json;compatible-with=9")
-            }
+            Some(7) => HeaderValue::from_static("application/vnd.elasticsearch+json;compatible-with=7"),
+            Some(8) => HeaderValue::from_static("application/vnd.elasticsearch+json;compatible-with=8"),
+            Some(9) => HeaderValue::from_static("application/vnd.elasticsearch+json;compatible-with=9"),
             _ => HeaderValue::from_static("application/json"),
         }
     }
@@ -182,11 +162,7 @@ impl<S: Send + Sync> FromRequest<S> for EsBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
-        let limit = req
-            .extensions()
-            .get::<MaxContentLength>()
-            .map(|m| m.0)
-            .unwrap_or(100 << 20);
+        let limit = req.extensions().get::<MaxContentLength>().map(|m| m.0).unwrap_or(100 << 20);
         let too_large = || {
             ApiError::from(EsError::new(
                 ErrorKind::ContentTooLarge,
@@ -226,12 +202,7 @@ impl EsBody {
 
     /// The body as JSON, required.
     pub fn required_json(&self) -> Result<Value, EsError> {
-        self.json()?.ok_or_else(|| {
-            EsError::new(
-                ErrorKind::ActionRequestValidation,
-                "request body is required",
-            )
-        })
+        self.json()?.ok_or_else(|| EsError::new(ErrorKind::ActionRequestValidation, "request body is required"))
     }
 }
 
@@ -240,16 +211,9 @@ impl EsBody {
 /// rather than overflowing the stack.
 pub fn parse_json(bytes: &[u8]) -> Result<Value, EsError> {
     serde_json::from_slice(bytes).map_err(|e| {
-        let kind = if e.is_eof() || e.is_syntax() {
-            ErrorKind::XContentParse
-        } else {
-            ErrorKind::XContentParse
-        };
-        EsError::new(
-            kind,
-            format!("[{}:{}] {}", e.line(), e.column(), json_reason(&e)),
-        )
-        .caused_by(EsError::new(ErrorKind::JsonParse, e.to_string()))
+        let kind = if e.is_eof() || e.is_syntax() { ErrorKind::XContentParse } else { ErrorKind::XContentParse };
+        EsError::new(kind, format!("[{}:{}] {}", e.line(), e.column(), json_reason(&e)))
+            .caused_by(EsError::new(ErrorKind::JsonParse, e.to_string()))
     })
 }
 

@@ -15,17 +15,13 @@ pub struct ApiError {
 
 impl From<EsError> for ApiError {
     fn from(error: EsError) -> Self {
-        ApiError {
-            error,
-            trace: false,
-        }
+        ApiError { error, trace: false }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status =
-            StatusCode::from_u16(self.error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = StatusCode::from_u16(self.error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut body = self.error.to_body();
         if self.trace {
             if let Some(e) = body.get_mut("error").and_then(|e| e.as_object_mut()) {
@@ -33,10 +29,7 @@ impl IntoResponse for ApiError {
             }
         }
         let mut resp = (status, body.to_string()).into_response();
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         resp
     }
 }

@@ -14,10 +14,7 @@ pub struct FilterPath {
 
 impl FilterPath {
     pub fn parse(spec: &str) -> FilterPath {
-        let mut f = FilterPath {
-            includes: vec![],
-            excludes: vec![],
-        };
+        let mut f = FilterPath { includes: vec![], excludes: vec![] };
         for p in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (list, p) = match p.strip_prefix('-') {
                 Some(rest) => (&mut f.excludes, rest),
@@ -117,16 +114,10 @@ fn include(v: Value, paths: &[&[String]]) -> Option<Value> {
             (!out.is_empty()).then_some(Value::Object(out))
         }
         Value::Array(items) => {
-            let kept: Vec<Value> = items
-                .into_iter()
-                .filter_map(|i| include(i, paths))
-                .collect();
+            let kept: Vec<Value> = items.into_iter().filter_map(|i| include(i, paths)).collect();
             (!kept.is_empty()).then_some(Value::Array(kept))
         }
-        _ => paths
-            .iter()
-            .any(|p| p.len() == 1 && p[0] == "**")
-            .then_some(v),
+        _ => paths.iter().any(|p| p.len() == 1 && p[0] == "**").then_some(v),
     }
 }
 
@@ -160,17 +151,11 @@ mod tests {
             FilterPath::parse("hits.hits._id").apply(v.clone()),
             json!({"hits": {"hits": [{"_id": "1"}, {"_id": "2"}]}})
         );
-        assert_eq!(
-            FilterPath::parse("-hits").apply(v.clone()),
-            json!({"took": 1})
-        );
+        assert_eq!(FilterPath::parse("-hits").apply(v.clone()), json!({"took": 1}));
         assert_eq!(
             FilterPath::parse("**._id").apply(v.clone()),
             json!({"hits": {"hits": [{"_id": "1"}, {"_id": "2"}]}})
         );
-        assert_eq!(
-            FilterPath::parse("h*.total").apply(v),
-            json!({"hits": {"total": {"value": 2}}})
-        );
+        assert_eq!(FilterPath::parse("h*.total").apply(v), json!({"hits": {"total": {"value": 2}}}));
     }
 }

@@ -10,15 +10,7 @@ use tern_cluster::IndicesOptions;
 use tern_common::EsError;
 
 /// Parameters every API accepts.
-const COMMON: &[&str] = &[
-    "pretty",
-    "human",
-    "error_trace",
-    "filter_path",
-    "format",
-    "source",
-    "source_content_type",
-];
+const COMMON: &[&str] = &["pretty", "human", "error_trace", "filter_path", "format", "source", "source_content_type"];
 
 #[derive(Debug, Clone, Default)]
 pub struct Params {
@@ -35,19 +27,13 @@ impl Params {
                 map.insert(decode(k)?, decode(v)?);
             }
         }
-        Ok(Params {
-            path: path.to_string(),
-            map,
-        })
+        Ok(Params { path: path.to_string(), map })
     }
 
     /// Rejects parameters not in `allowed` (nor common to every API).
     pub fn check(&self, allowed: &[&str]) -> Result<(), EsError> {
-        let unknown: Vec<&String> = self
-            .map
-            .keys()
-            .filter(|k| !allowed.contains(&k.as_str()) && !COMMON.contains(&k.as_str()))
-            .collect();
+        let unknown: Vec<&String> =
+            self.map.keys().filter(|k| !allowed.contains(&k.as_str()) && !COMMON.contains(&k.as_str())).collect();
         if unknown.is_empty() {
             return Ok(());
         }
@@ -91,9 +77,7 @@ impl Params {
         self.get(key)
             .map(|v| {
                 v.parse::<i64>().map_err(|_| {
-                    EsError::illegal_argument(format!(
-                        "Failed to parse int parameter [{key}] with value [{v}]"
-                    ))
+                    EsError::illegal_argument(format!("Failed to parse int parameter [{key}] with value [{v}]"))
                 })
             })
             .transpose()
@@ -104,10 +88,7 @@ impl Params {
     }
 
     pub fn pairs(&self) -> Vec<(String, String)> {
-        self.map
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
+        self.map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 
     /// `expand_wildcards`, `ignore_unavailable`, `allow_no_indices` with an API's defaults.
@@ -124,10 +105,7 @@ impl Params {
 
 /// Splits a comma-separated path or parameter list.
 pub fn split_list(v: &str) -> Vec<String> {
-    v.split(',')
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect()
+    v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
 }
 
 fn decode(s: &str) -> Result<String, EsError> {
@@ -138,18 +116,14 @@ fn decode(s: &str) -> Result<String, EsError> {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < bytes.len() => {
-                let h = std::str::from_utf8(&bytes[i + 1..i + 3])
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                let h = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
                 match h {
                     Some(b) => {
                         out.push(b);
                         i += 2;
                     }
                     None => {
-                        return Err(EsError::illegal_argument(format!(
-                            "unterminated escape sequence in [{s}]"
-                        )));
+                        return Err(EsError::illegal_argument(format!("unterminated escape sequence in [{s}]")));
                     }
                 }
             }
@@ -175,9 +149,7 @@ fn levenshtein(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + (ca != *cb) as usize)
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
+            cur[j + 1] = (prev[j] + (ca != *cb) as usize).min(prev[j + 1] + 1).min(cur[j] + 1);
         }
         prev = cur;
     }
@@ -192,10 +164,7 @@ mod tests {
     fn unknown_params_are_rejected_with_a_hint() {
         let p = Params::parse("/i/_search", Some("sizee=1&pretty")).unwrap();
         let e = p.check(&["size", "from"]).unwrap_err();
-        assert_eq!(
-            e.reason,
-            "request [/i/_search] contains unrecognized parameter: [sizee] -> did you mean [size]?"
-        );
+        assert_eq!(e.reason, "request [/i/_search] contains unrecognized parameter: [sizee] -> did you mean [size]?");
         assert!(p.bool("pretty", false).unwrap());
     }
 

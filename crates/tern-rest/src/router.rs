@@ -33,30 +33,21 @@ pub fn router(node: Arc<Node>, plugins: &[Arc<dyn Plugin>]) -> Router {
         .route("/{index}/_doc", post(document::index_auto_id))
         .route(
             "/{index}/_doc/{id}",
-            put(document::index_with_id)
-                .post(document::index_with_id)
-                .get(document::get)
-                .delete(document::delete),
+            put(document::index_with_id).post(document::index_with_id).get(document::get).delete(document::delete),
         )
-        .route(
-            "/{index}/_create/{id}",
-            put(document::create).post(document::create),
-        )
+        .route("/{index}/_create/{id}", put(document::create).post(document::create))
         .route("/{index}/_update/{id}", post(document::update))
         .route("/{index}/_source/{id}", get(document::get_source));
     r = crate::api::register(r);
     for p in plugins {
         r = r.merge(p.routes(node.clone()));
     }
-    r.fallback(no_handler)
-        .method_not_allowed_fallback(method_not_allowed)
-        .with_state(node)
-        .layer(middleware::from_fn(
-            move |mut req: Request, next: Next| async move {
-                req.extensions_mut().insert(MaxContentLength(max_len));
-                edge(req, next).await
-            },
-        ))
+    r.fallback(no_handler).method_not_allowed_fallback(method_not_allowed).with_state(node).layer(middleware::from_fn(
+        move |mut req: Request, next: Next| async move {
+            req.extensions_mut().insert(MaxContentLength(max_len));
+            edge(req, next).await
+        },
+    ))
 }
 
 /// Checks the content type of requests with a body and stamps `X-Elastic-Product` on every answer.
@@ -67,36 +58,19 @@ async fn edge(req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .map(|v| v != "0")
         .unwrap_or_else(|| req.headers().contains_key(header::TRANSFER_ENCODING));
-    let mut resp = match req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    {
+    let mut resp = match req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
         Some(ct) if has_body && !supported_content_type(ct) => {
             let body = json!({"error": format!("Content-Type header [{ct}] is not supported"), "status": 406});
-            (
-                StatusCode::NOT_ACCEPTABLE,
-                [(header::CONTENT_TYPE, "application/json")],
-                body.to_string(),
-            )
-                .into_response()
+            (StatusCode::NOT_ACCEPTABLE, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
         }
         _ => next.run(req).await,
     };
-    resp.headers_mut().insert(
-        "x-elastic-product",
-        HeaderValue::from_static("Elasticsearch"),
-    );
+    resp.headers_mut().insert("x-elastic-product", HeaderValue::from_static("Elasticsearch"));
     resp
 }
 
 fn supported_content_type(ct: &str) -> bool {
-    let base = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let base = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     matches!(
         base.as_str(),
         "application/json"
@@ -111,12 +85,7 @@ async fn no_handler(req: Request<Body>) -> Response {
         "error": format!("no handler found for uri [{}] and method [{}]", req.uri(), req.method()),
         "status": 400
     });
-    (
-        StatusCode::BAD_REQUEST,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
+    (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
 async fn method_not_allowed(req: Request<Body>) -> Response {
@@ -124,12 +93,7 @@ async fn method_not_allowed(req: Request<Body>) -> Response {
         "error": format!("Incorrect HTTP method for uri [{}] and method [{}]", req.uri(), req.method()),
         "status": 405
     });
-    (
-        StatusCode::METHOD_NOT_ALLOWED,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
+    (StatusCode::METHOD_NOT_ALLOWED, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
 /// Helper for modules registering routes.

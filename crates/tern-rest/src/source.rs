@@ -12,19 +12,11 @@ pub struct SourceFilter {
 
 impl SourceFilter {
     pub fn all() -> Self {
-        SourceFilter {
-            enabled: true,
-            includes: vec![],
-            excludes: vec![],
-        }
+        SourceFilter { enabled: true, includes: vec![], excludes: vec![] }
     }
 
     /// From the `_source`, `_source_includes` and `_source_excludes` URL parameters.
-    pub fn from_params(
-        source: Option<&str>,
-        includes: Option<&str>,
-        excludes: Option<&str>,
-    ) -> Self {
+    pub fn from_params(source: Option<&str>, includes: Option<&str>, excludes: Option<&str>) -> Self {
         let mut f = SourceFilter::all();
         match source {
             Some("false") => f.enabled = false,
@@ -46,22 +38,13 @@ impl SourceFilter {
         let list = |v: Option<&Value>| -> Vec<String> {
             match v {
                 Some(Value::String(s)) => vec![s.clone()],
-                Some(Value::Array(a)) => a
-                    .iter()
-                    .filter_map(|x| x.as_str().map(String::from))
-                    .collect(),
+                Some(Value::Array(a)) => a.iter().filter_map(|x| x.as_str().map(String::from)).collect(),
                 _ => vec![],
             }
         };
         match v {
-            Value::Bool(b) => SourceFilter {
-                enabled: *b,
-                ..SourceFilter::all()
-            },
-            Value::String(_) | Value::Array(_) => SourceFilter {
-                includes: list(Some(v)),
-                ..SourceFilter::all()
-            },
+            Value::Bool(b) => SourceFilter { enabled: *b, ..SourceFilter::all() },
+            Value::String(_) | Value::Array(_) => SourceFilter { includes: list(Some(v)), ..SourceFilter::all() },
             Value::Object(o) => SourceFilter {
                 enabled: true,
                 includes: list(o.get("includes").or_else(|| o.get("include"))),
@@ -88,8 +71,7 @@ impl SourceFilter {
         if self.is_identity() {
             return v;
         }
-        filter_value(v, "", &self.includes, &self.excludes)
-            .unwrap_or_else(|| Value::Object(Map::new()))
+        filter_value(v, "", &self.includes, &self.excludes).unwrap_or_else(|| Value::Object(Map::new()))
     }
 }
 
@@ -139,11 +121,7 @@ fn filter_value(v: Value, prefix: &str, includes: &[String], excludes: &[String]
         Value::Object(map) => {
             let mut out = Map::new();
             for (k, child) in map {
-                let path = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
+                let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
                 if excludes.iter().any(|e| matches(e, &path)) {
                     continue;
                 }
@@ -173,9 +151,7 @@ fn filter_value(v: Value, prefix: &str, includes: &[String], excludes: &[String]
             items
                 .into_iter()
                 .filter_map(|i| match i {
-                    Value::Object(_) | Value::Array(_) => {
-                        filter_value(i, prefix, includes, excludes)
-                    }
+                    Value::Object(_) | Value::Array(_) => filter_value(i, prefix, includes, excludes),
                     scalar => Some(scalar),
                 })
                 .collect(),
@@ -192,26 +168,11 @@ mod tests {
     #[test]
     fn includes_and_excludes() {
         let doc = json!({"a": 1, "b": {"c": 2, "d": 3}, "e": [{"c": 1, "x": 2}]});
-        let f = SourceFilter {
-            enabled: true,
-            includes: vec!["b.c".into()],
-            excludes: vec![],
-        };
+        let f = SourceFilter { enabled: true, includes: vec!["b.c".into()], excludes: vec![] };
         assert_eq!(f.apply(doc.clone()), json!({"b": {"c": 2}}));
-        let f = SourceFilter {
-            enabled: true,
-            includes: vec![],
-            excludes: vec!["b".into()],
-        };
-        assert_eq!(
-            f.apply(doc.clone()),
-            json!({"a": 1, "e": [{"c": 1, "x": 2}]})
-        );
-        let f = SourceFilter {
-            enabled: true,
-            includes: vec!["*.c".into()],
-            excludes: vec![],
-        };
+        let f = SourceFilter { enabled: true, includes: vec![], excludes: vec!["b".into()] };
+        assert_eq!(f.apply(doc.clone()), json!({"a": 1, "e": [{"c": 1, "x": 2}]}));
+        let f = SourceFilter { enabled: true, includes: vec!["*.c".into()], excludes: vec![] };
         assert_eq!(f.apply(doc), json!({"b": {"c": 2}, "e": [{"c": 1}]}));
     }
 }

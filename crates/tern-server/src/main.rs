@@ -14,11 +14,7 @@ use tern_node::{Node, NodeOptions};
 use tokio::net::TcpListener;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "tern",
-    version,
-    about = "An Elasticsearch-compatible search node on tantivy and openraft"
-)]
+#[command(name = "tern", version, about = "An Elasticsearch-compatible search node on tantivy and openraft")]
 struct Cli {
     /// Configuration file (ES-style keys, e.g. config/tern.yml).
     #[arg(long, short = 'c')]
@@ -38,16 +34,12 @@ fn main() -> anyhow::Result<()> {
         .flatten_event(true)
         .with_current_span(false)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TERN_LOG").unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("info,openraft=warn,tantivy=warn")
-            }),
+            tracing_subscriber::EnvFilter::try_from_env("TERN_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn,tantivy=warn")),
         )
         .init();
-    let settings =
-        Settings::load(cli.config.as_deref(), &cli.settings).context("invalid configuration")?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let settings = Settings::load(cli.config.as_deref(), &cli.settings).context("invalid configuration")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(run(settings, cli.ephemeral))
 }
 
@@ -59,25 +51,16 @@ async fn bind(host: &str, ports: (u16, u16)) -> anyhow::Result<TcpListener> {
             Err(e) => last_err = Some(e),
         }
     }
-    Err(anyhow::anyhow!(
-        "cannot bind HTTP on {host}:{}-{}: {:?}",
-        ports.0,
-        ports.1,
-        last_err
-    ))
+    Err(anyhow::anyhow!("cannot bind HTTP on {host}:{}-{}: {:?}", ports.0, ports.1, last_err))
 }
 
 async fn run(settings: Settings, ephemeral: bool) -> anyhow::Result<()> {
     let host = settings.http_host();
     let listener = bind(&host, settings.http_port()?).await?;
     let addr = listener.local_addr()?;
-    let node = Node::start(NodeOptions {
-        settings,
-        ephemeral,
-        http_address: addr.to_string(),
-    })
-    .await
-    .map_err(|e| anyhow::anyhow!("node failed to start: {}", e.reason))?;
+    let node = Node::start(NodeOptions { settings, ephemeral, http_address: addr.to_string() })
+        .await
+        .map_err(|e| anyhow::anyhow!("node failed to start: {}", e.reason))?;
     let app = tern_rest::router(node.clone(), &[]);
     tracing::info!(
         node.name = %node.info.node_name,
@@ -86,9 +69,7 @@ async fn run(settings: Settings, ephemeral: bool) -> anyhow::Result<()> {
         ephemeral,
         "started"
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     tracing::info!("stopping: flushing shards");
     shutdown(node).await;
     tracing::info!("stopped");
@@ -105,8 +86,7 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             s.recv().await;
         }
     };

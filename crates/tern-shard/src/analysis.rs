@@ -55,38 +55,25 @@ const MAX_TOKEN_LENGTH: usize = 255;
 
 /// Lucene's English stop words, the `_english_` set and the default of the `stop` analyzer.
 pub const ENGLISH_STOP_WORDS: &[&str] = &[
-    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it",
-    "no", "not", "of", "on", "or", "such", "that", "the", "their", "then", "there", "these",
-    "they", "this", "to", "was", "will", "with",
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it", "no", "not", "of",
+    "on", "or", "such", "that", "the", "their", "then", "there", "these", "they", "this", "to", "was", "will", "with",
 ];
 
 impl Analyzer {
     pub fn standard() -> Self {
-        Analyzer {
-            tokenizer: Tokenizer::Standard,
-            filters: vec![TokenFilter::Lowercase],
-        }
+        Analyzer { tokenizer: Tokenizer::Standard, filters: vec![TokenFilter::Lowercase] }
     }
 
     pub fn keyword() -> Self {
-        Analyzer {
-            tokenizer: Tokenizer::Keyword,
-            filters: vec![],
-        }
+        Analyzer { tokenizer: Tokenizer::Keyword, filters: vec![] }
     }
 
     /// The built-in analyzers ES ships under these names.
     pub fn builtin(name: &str) -> Option<Self> {
         Some(match name {
             "standard" | "default" => Self::standard(),
-            "simple" => Analyzer {
-                tokenizer: Tokenizer::Lowercase,
-                filters: vec![],
-            },
-            "whitespace" => Analyzer {
-                tokenizer: Tokenizer::Whitespace,
-                filters: vec![],
-            },
+            "simple" => Analyzer { tokenizer: Tokenizer::Lowercase, filters: vec![] },
+            "whitespace" => Analyzer { tokenizer: Tokenizer::Whitespace, filters: vec![] },
             "keyword" => Self::keyword(),
             "stop" => Analyzer {
                 tokenizer: Tokenizer::Lowercase,
@@ -94,10 +81,7 @@ impl Analyzer {
             },
             "english" => Analyzer {
                 tokenizer: Tokenizer::Standard,
-                filters: vec![
-                    TokenFilter::Lowercase,
-                    TokenFilter::Stop(Arc::new(english_stop_words())),
-                ],
+                filters: vec![TokenFilter::Lowercase, TokenFilter::Stop(Arc::new(english_stop_words()))],
             },
             _ => return None,
         })
@@ -143,11 +127,8 @@ fn tokenize(tokenizer: Tokenizer, text: &str) -> Vec<AnalyzedToken> {
                 let end = start + word.len();
                 // Lucene splits overlong tokens at max_token_length characters.
                 while s < end {
-                    let chunk_end = text[s..end]
-                        .char_indices()
-                        .nth(MAX_TOKEN_LENGTH)
-                        .map(|(i, _)| s + i)
-                        .unwrap_or(end);
+                    let chunk_end =
+                        text[s..end].char_indices().nth(MAX_TOKEN_LENGTH).map(|(i, _)| s + i).unwrap_or(end);
                     push(s, chunk_end, kind);
                     s = chunk_end;
                 }
@@ -223,25 +204,15 @@ fn is_ideographic(c: char) -> bool {
 
 /// ES reports offsets in UTF-16 code units (Java strings).
 fn utf16_offset(text: &str, byte_offset: usize) -> usize {
-    if text.is_ascii() {
-        byte_offset
-    } else {
-        text[..byte_offset].encode_utf16().count()
-    }
+    if text.is_ascii() { byte_offset } else { text[..byte_offset].encode_utf16().count() }
 }
 
 fn apply_filter(filter: &TokenFilter, tokens: &mut Vec<AnalyzedToken>) {
     match filter {
-        TokenFilter::Lowercase => tokens
-            .iter_mut()
-            .for_each(|t| t.text = t.text.to_lowercase()),
-        TokenFilter::Uppercase => tokens
-            .iter_mut()
-            .for_each(|t| t.text = t.text.to_uppercase()),
+        TokenFilter::Lowercase => tokens.iter_mut().for_each(|t| t.text = t.text.to_lowercase()),
+        TokenFilter::Uppercase => tokens.iter_mut().for_each(|t| t.text = t.text.to_uppercase()),
         TokenFilter::AsciiFolding => tokens.iter_mut().for_each(|t| t.text = ascii_fold(&t.text)),
-        TokenFilter::Trim => tokens
-            .iter_mut()
-            .for_each(|t| t.text = t.text.trim().to_string()),
+        TokenFilter::Trim => tokens.iter_mut().for_each(|t| t.text = t.text.trim().to_string()),
         TokenFilter::Stop(words) => tokens.retain(|t| !words.iter().any(|w| w == &t.text)),
         TokenFilter::Length { min, max } => tokens.retain(|t| {
             let n = t.text.chars().count();
@@ -342,16 +313,12 @@ impl AnalyzerRegistry {
     }
 
     pub fn get(&self, name: &str) -> Option<Analyzer> {
-        self.custom
-            .get(name)
-            .cloned()
-            .or_else(|| Analyzer::builtin(name))
+        self.custom.get(name).cloned().or_else(|| Analyzer::builtin(name))
     }
 
     /// Resolves an analyzer name, with ES's error for an unknown one.
     pub fn resolve(&self, name: &str) -> Result<Analyzer, EsError> {
-        self.get(name)
-            .ok_or_else(|| EsError::illegal_argument(format!("failed to find analyzer [{name}]")))
+        self.get(name).ok_or_else(|| EsError::illegal_argument(format!("failed to find analyzer [{name}]")))
     }
 }
 
@@ -362,13 +329,11 @@ fn build_custom(
 ) -> Result<Analyzer, EsError> {
     let kind = def.get("type").and_then(Value::as_str).unwrap_or("custom");
     if kind != "custom" {
-        let mut base = Analyzer::builtin(kind).ok_or_else(|| {
-            EsError::illegal_argument(format!("Unknown analyzer type [{kind}] for [{name}]"))
-        })?;
+        let mut base = Analyzer::builtin(kind)
+            .ok_or_else(|| EsError::illegal_argument(format!("Unknown analyzer type [{kind}] for [{name}]")))?;
         if let Some(stop) = def.get("stopwords") {
             base.filters.retain(|f| !matches!(f, TokenFilter::Stop(_)));
-            base.filters
-                .push(TokenFilter::Stop(Arc::new(stop_words(stop))));
+            base.filters.push(TokenFilter::Stop(Arc::new(stop_words(stop))));
         }
         return Ok(base);
     }
@@ -384,10 +349,7 @@ fn build_custom(
     let mut filters = Vec::new();
     let names: Vec<String> = match def.get("filter") {
         Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(|v| v.as_str().map(String::from))
-            .collect(),
+        Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(String::from)).collect(),
         _ => vec![],
     };
     for f in names {
@@ -405,18 +367,13 @@ pub fn parse_tokenizer(name: &str) -> Result<Tokenizer, EsError> {
         "letter" => Tokenizer::Letter,
         "lowercase" => Tokenizer::Lowercase,
         other => {
-            return Err(EsError::illegal_argument(format!(
-                "failed to find global tokenizer under [{other}]"
-            )));
+            return Err(EsError::illegal_argument(format!("failed to find global tokenizer under [{other}]")));
         }
     })
 }
 
 /// Filter names accepted by `_analyze` and custom analyzers, including ones defined in settings.
-pub fn resolve_filter(
-    name: &str,
-    custom: Option<&serde_json::Map<String, Value>>,
-) -> Result<TokenFilter, EsError> {
+pub fn resolve_filter(name: &str, custom: Option<&serde_json::Map<String, Value>>) -> Result<TokenFilter, EsError> {
     if let Some(def) = custom.and_then(|c| c.get(name)) {
         return filter_from_def(def);
     }
@@ -427,9 +384,7 @@ pub fn resolve_filter(
         "trim" => TokenFilter::Trim,
         "stop" => TokenFilter::Stop(Arc::new(english_stop_words())),
         other => {
-            return Err(EsError::illegal_argument(format!(
-                "failed to find global filter under [{other}]"
-            )));
+            return Err(EsError::illegal_argument(format!("failed to find global filter under [{other}]")));
         }
     })
 }
@@ -438,23 +393,14 @@ pub fn resolve_filter(
 pub fn filter_from_def(def: &Value) -> Result<TokenFilter, EsError> {
     let kind = def.get("type").and_then(Value::as_str).unwrap_or("");
     Ok(match kind {
-        "stop" => TokenFilter::Stop(Arc::new(
-            def.get("stopwords")
-                .map(stop_words)
-                .unwrap_or_else(english_stop_words),
-        )),
+        "stop" => TokenFilter::Stop(Arc::new(def.get("stopwords").map(stop_words).unwrap_or_else(english_stop_words))),
         "length" => TokenFilter::Length {
             min: def.get("min").and_then(Value::as_u64).unwrap_or(0) as usize,
-            max: def
-                .get("max")
-                .and_then(Value::as_u64)
-                .unwrap_or(i32::MAX as u64) as usize,
+            max: def.get("max").and_then(Value::as_u64).unwrap_or(i32::MAX as u64) as usize,
         },
         "lowercase" | "uppercase" | "asciifolding" | "trim" => resolve_filter(kind, None)?,
         other => {
-            return Err(EsError::illegal_argument(format!(
-                "Unknown filter type [{other}] for token filter"
-            )));
+            return Err(EsError::illegal_argument(format!("Unknown filter type [{other}] for token filter")));
         }
     })
 }
@@ -464,10 +410,7 @@ fn stop_words(v: &Value) -> Vec<String> {
         Value::String(s) if s == "_english_" => english_stop_words(),
         Value::String(s) if s == "_none_" => vec![],
         Value::String(s) => vec![s.clone()],
-        Value::Array(a) => a
-            .iter()
-            .filter_map(|x| x.as_str().map(String::from))
-            .collect(),
+        Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(String::from)).collect(),
         _ => english_stop_words(),
     }
 }
@@ -479,10 +422,7 @@ mod tests {
     #[test]
     fn standard_splits_on_word_boundaries_and_lowercases() {
         let a = Analyzer::standard();
-        assert_eq!(
-            a.terms("The QUICK brown-fox, don't 3.14!"),
-            vec!["the", "quick", "brown", "fox", "don't", "3.14"]
-        );
+        assert_eq!(a.terms("The QUICK brown-fox, don't 3.14!"), vec!["the", "quick", "brown", "fox", "don't", "3.14"]);
         let toks = a.analyze("Hello world");
         assert_eq!(toks[1].start_offset, 6);
         assert_eq!(toks[1].end_offset, 11);
@@ -493,10 +433,7 @@ mod tests {
     #[test]
     fn stop_and_simple_analyzers() {
         let stop = Analyzer::builtin("stop").unwrap();
-        assert_eq!(
-            stop.terms("The quick fox is 2 fast"),
-            vec!["quick", "fox", "fast"]
-        );
+        assert_eq!(stop.terms("The quick fox is 2 fast"), vec!["quick", "fox", "fast"]);
         let ws = Analyzer::builtin("whitespace").unwrap();
         assert_eq!(ws.terms("Foo  Bar-baz"), vec!["Foo", "Bar-baz"]);
     }
@@ -508,10 +445,7 @@ mod tests {
                                     "filter": ["lowercase", "asciifolding"]}}
         });
         let reg = AnalyzerRegistry::from_settings(Some(&settings)).unwrap();
-        assert_eq!(
-            reg.resolve("folded").unwrap().terms("Café Ñandú"),
-            vec!["cafe", "nandu"]
-        );
+        assert_eq!(reg.resolve("folded").unwrap().terms("Café Ñandú"), vec!["cafe", "nandu"]);
         assert!(reg.resolve("nope").is_err());
     }
 }

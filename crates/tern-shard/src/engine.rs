@@ -30,9 +30,7 @@ use tantivy::directory::MmapDirectory;
 use tantivy::query::AllQuery;
 use tantivy::schema::{IndexRecordOption, OwnedValue, Term, Value as _};
 use tantivy::tokenizer::{PreTokenizedString, Token};
-use tantivy::{
-    DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument,
-};
+use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument};
 use tern_common::{ErrorKind, EsError};
 use tern_mapping::{IndexedValue, Mapping};
 
@@ -179,10 +177,7 @@ impl ShardEngine {
             .payload
             .as_deref()
             .and_then(|p| serde_json::from_str(p).ok())
-            .unwrap_or(CommitPayload {
-                max_seq_no: -1,
-                ..Default::default()
-            });
+            .unwrap_or(CommitPayload { max_seq_no: -1, ..Default::default() });
         let mapping = if payload.mapping.is_null() {
             opts.mapping
         } else {
@@ -194,13 +189,7 @@ impl ShardEngine {
             .num_merge_threads(1)
             .build();
         let writer = index.writer_with_options(writer_opts).map_err(engine_err)?;
-        let reader = || {
-            index
-                .reader_builder()
-                .reload_policy(ReloadPolicy::Manual)
-                .try_into()
-                .map_err(engine_err)
-        };
+        let reader = || index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(engine_err);
         let get_reader = reader()?;
         let search_reader = reader()?;
         let analyzers = AnalyzerRegistry::from_settings(opts.analysis.as_ref())?;
@@ -290,13 +279,9 @@ impl ShardEngine {
     /// Text slot assignment, for query compilation.
     pub fn text_target(&self, path: &str) -> Option<TextTarget> {
         let st = self.state.lock();
-        st.slots.get(path).map(|&s| {
-            if s < TEXT_SLOTS {
-                TextTarget::Slot(self.fields.text_slots[s])
-            } else {
-                TextTarget::Overflow
-            }
-        })
+        st.slots
+            .get(path)
+            .map(|&s| if s < TEXT_SLOTS { TextTarget::Slot(self.fields.text_slots[s]) } else { TextTarget::Overflow })
     }
 
     /// Applies one command. `marker` is the raft position of the entry, `primary_term` its term.
@@ -315,9 +300,7 @@ impl ShardEngine {
                                 self.counters.delete_total.fetch_add(1, Ordering::Relaxed);
                             }
                             WriteResult::Noop => {
-                                self.counters
-                                    .noop_update_total
-                                    .fetch_add(1, Ordering::Relaxed);
+                                self.counters.noop_update_total.fetch_add(1, Ordering::Relaxed);
                             }
                             _ => {
                                 self.counters.index_total.fetch_add(1, Ordering::Relaxed);
@@ -329,9 +312,7 @@ impl ShardEngine {
                     }
                     out.push(r);
                 }
-                self.counters
-                    .index_time_nanos
-                    .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                self.counters.index_time_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
                 self.prune_tombstones(&mut st, *now_millis);
                 ShardReply::Ops(out)
             }
@@ -356,44 +337,18 @@ impl ShardEngine {
         reply
     }
 
-    fn apply_op(
-        &self,
-        st: &mut WriteState,
-        op: &DocOp,
-        primary_term: i64,
-        now: i64,
-    ) -> Result<OpSuccess, OpFailure> {
-        let current = if op.auto_id {
-            Current::Missing
-        } else {
-            self.current(st, &op.id, now)
-        };
+    fn apply_op(&self, st: &mut WriteState, op: &DocOp, primary_term: i64, now: i64) -> Result<OpSuccess, OpFailure> {
+        let current = if op.auto_id { Current::Missing } else { self.current(st, &op.id, now) };
         let fail = |e: EsError| OpFailure::from_es(&self.decorate(e));
         match &op.kind {
             DocOpKind::Index { source, create } => {
-                let version = self
-                    .check_write(&op.id, &op.cond, &current, *create)
-                    .map_err(fail)?;
-                let result = if matches!(current, Current::Live(_)) {
-                    WriteResult::Updated
-                } else {
-                    WriteResult::Created
-                };
-                self.write_doc(
-                    st,
-                    op,
-                    source.clone(),
-                    version,
-                    primary_term,
-                    &current,
-                    result,
-                )
-                .map_err(fail)
+                let version = self.check_write(&op.id, &op.cond, &current, *create).map_err(fail)?;
+                let result =
+                    if matches!(current, Current::Live(_)) { WriteResult::Updated } else { WriteResult::Created };
+                self.write_doc(st, op, source.clone(), version, primary_term, &current, result).map_err(fail)
             }
             DocOpKind::Delete => {
-                let version = self
-                    .check_write(&op.id, &op.cond, &current, false)
-                    .map_err(fail)?;
+                let version = self.check_write(&op.id, &op.cond, &current, false).map_err(fail)?;
                 let seq_no = st.max_seq_no + 1;
                 st.max_seq_no = seq_no;
                 let result = match &current {
@@ -403,37 +358,18 @@ impl ShardEngine {
                     }
                     _ => WriteResult::NotFound,
                 };
-                let tomb = Tombstone {
-                    seq_no,
-                    primary_term,
-                    version,
-                    deleted_at: now,
-                };
+                let tomb = Tombstone { seq_no, primary_term, version, deleted_at: now };
                 if let Some(old) = st.live.insert(
                     op.id.clone(),
-                    LiveEntry {
-                        seq_no,
-                        primary_term,
-                        version,
-                        routing: op.routing.clone(),
-                        source: None,
-                    },
+                    LiveEntry { seq_no, primary_term, version, routing: op.routing.clone(), source: None },
                 ) {
                     st.live_bytes -= old.source.map(|s| s.len()).unwrap_or(0);
                 }
                 st.tombstones.insert(op.id.clone(), tomb);
                 st.uncommitted_ops += 1;
-                Ok(OpSuccess {
-                    result,
-                    seq_no,
-                    primary_term,
-                    version,
-                    source: None,
-                })
+                Ok(OpSuccess { result, seq_no, primary_term, version, source: None })
             }
-            DocOpKind::Update(spec) => self
-                .apply_update(st, op, spec, current, primary_term)
-                .map_err(fail),
+            DocOpKind::Update(spec) => self.apply_update(st, op, spec, current, primary_term).map_err(fail),
         }
     }
 
@@ -466,10 +402,7 @@ impl ShardEngine {
                 }
                 let bytes = serde_json::to_vec(&merged).map_err(engine_err)?;
                 let routing = op.routing.clone().or_else(|| doc.routing.clone());
-                let op = DocOp {
-                    routing,
-                    ..op.clone()
-                };
+                let op = DocOp { routing, ..op.clone() };
                 let mut s = self.write_doc(
                     st,
                     &op,
@@ -486,31 +419,17 @@ impl ShardEngine {
                 if op.cond.if_seq_no.is_some() {
                     self.check_write(&op.id, &op.cond, &current, false)?;
                 }
-                let source = if spec.doc_as_upsert {
-                    spec.doc.clone()
-                } else {
-                    spec.upsert.clone()
-                };
+                let source = if spec.doc_as_upsert { spec.doc.clone() } else { spec.upsert.clone() };
                 let Some(source) = source else {
-                    return Err(EsError::new(
-                        ErrorKind::DocumentMissing,
-                        format!("[{}]: document missing", op.id),
-                    ));
+                    return Err(EsError::new(ErrorKind::DocumentMissing, format!("[{}]: document missing", op.id)));
                 };
                 parse_json_object(&source)?;
                 let version = match current {
                     Current::Deleted(t) => t.version + 1,
                     _ => 1,
                 };
-                let mut s = self.write_doc(
-                    st,
-                    op,
-                    source.clone(),
-                    version,
-                    primary_term,
-                    &current,
-                    WriteResult::Created,
-                )?;
+                let mut s =
+                    self.write_doc(st, op, source.clone(), version, primary_term, &current, WriteResult::Created)?;
                 s.source = Some(source);
                 Ok(s)
             }
@@ -519,10 +438,7 @@ impl ShardEngine {
 
     /// Adds ES's shard coordinates to an error raised while applying an operation.
     fn decorate(&self, e: EsError) -> EsError {
-        if matches!(
-            e.kind,
-            ErrorKind::VersionConflict | ErrorKind::DocumentMissing
-        ) {
+        if matches!(e.kind, ErrorKind::VersionConflict | ErrorKind::DocumentMissing) {
             e.with("index_uuid", self.ident.index_uuid.clone())
                 .with("shard", self.ident.shard.to_string())
                 .with("index", self.ident.index.clone())
@@ -532,19 +448,9 @@ impl ShardEngine {
     }
 
     /// Checks a write's preconditions and returns the version the document will have.
-    fn check_write(
-        &self,
-        id: &str,
-        cond: &WriteCondition,
-        current: &Current,
-        create: bool,
-    ) -> Result<i64, EsError> {
-        let conflict = |reason: String| {
-            EsError::new(
-                ErrorKind::VersionConflict,
-                format!("[{id}]: version conflict, {reason}"),
-            )
-        };
+    fn check_write(&self, id: &str, cond: &WriteCondition, current: &Current, create: bool) -> Result<i64, EsError> {
+        let conflict =
+            |reason: String| EsError::new(ErrorKind::VersionConflict, format!("[{id}]: version conflict, {reason}"));
         let (cur_version, cur_seq, cur_term, exists) = match current {
             Current::Live(d) => (Some(d.version), d.seq_no, d.primary_term, true),
             Current::Deleted(t) => (Some(t.version), t.seq_no, t.primary_term, false),
@@ -571,11 +477,7 @@ impl ShardEngine {
                         cur_version.unwrap_or(1)
                     )));
                 }
-                Ok(if exists {
-                    cur_version.unwrap_or(0) + 1
-                } else {
-                    cur_version.map(|v| v + 1).unwrap_or(1)
-                })
+                Ok(if exists { cur_version.unwrap_or(0) + 1 } else { cur_version.map(|v| v + 1).unwrap_or(1) })
             }
             VersionType::External | VersionType::ExternalGte => {
                 let provided = cond.version.unwrap_or(0);
@@ -589,11 +491,7 @@ impl ShardEngine {
                     let gte = cond.version_type == VersionType::ExternalGte;
                     let ok = if gte { provided >= cur } else { provided > cur };
                     if !ok {
-                        let rel = if gte {
-                            "higher than"
-                        } else {
-                            "higher or equal to"
-                        };
+                        let rel = if gte { "higher than" } else { "higher or equal to" };
                         return Err(conflict(format!(
                             "current version [{cur}] is {rel} the one provided [{provided}]"
                         )));
@@ -616,15 +514,7 @@ impl ShardEngine {
         result: WriteResult,
     ) -> Result<OpSuccess, EsError> {
         let seq_no = st.max_seq_no + 1;
-        let doc = self.build_doc(
-            st,
-            &op.id,
-            &source,
-            op.routing.as_deref(),
-            seq_no,
-            version,
-            primary_term,
-        )?;
+        let doc = self.build_doc(st, &op.id, &source, op.routing.as_deref(), seq_no, version, primary_term)?;
         if matches!(current, Current::Live(_)) {
             st.writer.delete_term(self.id_term(&op.id));
         }
@@ -635,24 +525,12 @@ impl ShardEngine {
         st.live_bytes += source.len() + op.id.len();
         if let Some(old) = st.live.insert(
             op.id.clone(),
-            LiveEntry {
-                seq_no,
-                primary_term,
-                version,
-                routing: op.routing.clone(),
-                source: Some(source),
-            },
+            LiveEntry { seq_no, primary_term, version, routing: op.routing.clone(), source: Some(source) },
         ) {
             st.live_bytes -= old.source.map(|s| s.len()).unwrap_or(0) + op.id.len();
         }
         st.uncommitted_ops += 1;
-        Ok(OpSuccess {
-            result,
-            seq_no,
-            primary_term,
-            version,
-            source: None,
-        })
+        Ok(OpSuccess { result, seq_no, primary_term, version, source: None })
     }
 
     /// Turns a source into a tantivy document typed by the mapping; new fields update the mapping.
@@ -667,10 +545,7 @@ impl ShardEngine {
         version: i64,
         primary_term: i64,
     ) -> Result<TantivyDocument, EsError> {
-        let parsed = st
-            .mapping
-            .parse_document(source, id)
-            .map_err(EsError::from)?;
+        let parsed = st.mapping.parse_document(source, id).map_err(EsError::from)?;
         if let Some(update) = &parsed.dynamic_update {
             st.mapping.merge(update).map_err(EsError::from)?;
             st.mapping_dirty = true;
@@ -696,23 +571,13 @@ impl ShardEngine {
                     if slot < TEXT_SLOTS {
                         let base = text_positions.entry(slot).or_insert(0);
                         let tokens = pre_tokenize(&analyzer, text, *base);
-                        *base = tokens
-                            .last()
-                            .map(|t| t.position + POSITION_INCREMENT_GAP)
-                            .unwrap_or(*base);
+                        *base = tokens.last().map(|t| t.position + POSITION_INCREMENT_GAP).unwrap_or(*base);
                         doc.add_pre_tokenized_text(
                             f.text_slots[slot],
-                            PreTokenizedString {
-                                text: text.clone(),
-                                tokens,
-                            },
+                            PreTokenizedString { text: text.clone(), tokens },
                         );
                     } else {
-                        push_json(
-                            &mut overflow,
-                            path,
-                            OwnedValue::Str(analyzer.terms(text).join(" ")),
-                        );
+                        push_json(&mut overflow, path, OwnedValue::Str(analyzer.terms(text).join(" ")));
                     }
                     continue;
                 }
@@ -740,10 +605,7 @@ impl ShardEngine {
 
     /// The analyzer used to index a text field (its `analyzer`, else `standard`).
     pub fn index_analyzer(&self, mapping: &Mapping, path: &str) -> Analyzer {
-        mapping
-            .text_analyzer(path)
-            .and_then(|name| self.analyzers.get(&name))
-            .unwrap_or_else(Analyzer::standard)
+        mapping.text_analyzer(path).and_then(|name| self.analyzers.get(&name)).unwrap_or_else(Analyzer::standard)
     }
 
     /// The analyzer used on query text for a field (`search_analyzer`, else `analyzer`).
@@ -761,8 +623,7 @@ impl ShardEngine {
 
     fn prune_tombstones(&self, st: &mut WriteState, now: i64) {
         if st.tombstones.len() > 1024 {
-            st.tombstones
-                .retain(|_, t| now - t.deleted_at < GC_DELETES_MILLIS);
+            st.tombstones.retain(|_, t| now - t.deleted_at < GC_DELETES_MILLIS);
         }
     }
 
@@ -820,10 +681,7 @@ impl ShardEngine {
     pub fn load_stored(&self, searcher: &Searcher, addr: DocAddress) -> Option<StoredDoc> {
         let doc: TantivyDocument = searcher.doc(addr).ok()?;
         let f = &self.fields;
-        let s = |field| {
-            doc.get_first(field)
-                .and_then(|v| v.as_str().map(String::from))
-        };
+        let s = |field| doc.get_first(field).and_then(|v| v.as_str().map(String::from));
         let i = |field| doc.get_first(field).and_then(|v| v.as_i64()).unwrap_or(0);
         Some(StoredDoc {
             id: s(f.id)?,
@@ -831,12 +689,7 @@ impl ShardEngine {
             primary_term: i(f.primary_term),
             version: i(f.version),
             routing: s(f.routing),
-            source: Arc::new(
-                doc.get_first(f.source)
-                    .and_then(|v| v.as_bytes())
-                    .unwrap_or_default()
-                    .to_vec(),
-            ),
+            source: Arc::new(doc.get_first(f.source).and_then(|v| v.as_bytes()).unwrap_or_default().to_vec()),
         })
     }
 
@@ -861,11 +714,7 @@ impl ShardEngine {
             Some(d) => d,
             None => self.lookup_committed(&self.get_reader.searcher(), id),
         };
-        let counter = if doc.is_some() {
-            &self.counters.get_exists_total
-        } else {
-            &self.counters.get_missing_total
-        };
+        let counter = if doc.is_some() { &self.counters.get_exists_total } else { &self.counters.get_missing_total };
         counter.fetch_add(1, Ordering::Relaxed);
         doc
     }
@@ -886,9 +735,7 @@ impl ShardEngine {
             st.refreshed_seq_no = st.max_seq_no;
         }
         self.counters.refresh_total.fetch_add(1, Ordering::Relaxed);
-        self.counters
-            .refresh_time_nanos
-            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        self.counters.refresh_time_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         Ok(st.refreshed_seq_no)
     }
 
@@ -937,18 +784,11 @@ impl ShardEngine {
     }
 
     pub fn doc_count(&self) -> u64 {
-        self.searcher()
-            .search(&AllQuery, &Count)
-            .map(|c| c as u64)
-            .unwrap_or(0)
+        self.searcher().search(&AllQuery, &Count).map(|c| c as u64).unwrap_or(0)
     }
 
     pub fn deleted_count(&self) -> u64 {
-        self.searcher()
-            .segment_readers()
-            .iter()
-            .map(|s| s.num_deleted_docs() as u64)
-            .sum()
+        self.searcher().segment_readers().iter().map(|s| s.num_deleted_docs() as u64).sum()
     }
 
     pub fn segment_count(&self) -> usize {
@@ -959,11 +799,7 @@ impl ShardEngine {
     pub fn store_size_bytes(&self) -> u64 {
         match &self.path {
             Some(p) => dir_size(p),
-            None => self
-                .searcher()
-                .space_usage()
-                .map(|s| s.total().get_bytes())
-                .unwrap_or(0),
+            None => self.searcher().space_usage().map(|s| s.total().get_bytes()).unwrap_or(0),
         }
     }
 
@@ -981,12 +817,7 @@ impl ShardEngine {
 
 fn dir_size(p: &Path) -> u64 {
     std::fs::read_dir(p)
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .filter_map(|e| e.metadata().ok())
-                .map(|m| m.len())
-                .sum()
-        })
+        .map(|rd| rd.filter_map(Result::ok).filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
         .unwrap_or(0)
 }
 
@@ -1030,10 +861,7 @@ fn parse_json_object(bytes: &[u8]) -> Result<Value, EsError> {
     let v: Value = serde_json::from_slice(bytes)
         .map_err(|e| EsError::new(ErrorKind::DocumentParsing, format!("failed to parse: {e}")))?;
     if !v.is_object() {
-        return Err(EsError::new(
-            ErrorKind::DocumentParsing,
-            "failed to parse, document is not an object",
-        ));
+        return Err(EsError::new(ErrorKind::DocumentParsing, "failed to parse, document is not an object"));
     }
     Ok(v)
 }

@@ -65,11 +65,9 @@ impl MappingExt for Mapping {
             FieldType::Boolean => FieldKind::Boolean,
             FieldType::Date | FieldType::DateNanos => FieldKind::Date,
             FieldType::Ip => FieldKind::Ip,
-            FieldType::Object
-            | FieldType::Nested
-            | FieldType::Binary
-            | FieldType::GeoPoint
-            | FieldType::Alias => FieldKind::Object,
+            FieldType::Object | FieldType::Nested | FieldType::Binary | FieldType::GeoPoint | FieldType::Alias => {
+                FieldKind::Object
+            }
         })
     }
 
@@ -78,9 +76,7 @@ impl MappingExt for Mapping {
     }
 
     fn is_integer_field(&self, path: &str) -> bool {
-        self.resolve_field(path)
-            .map(|(_, f)| f.field_type.is_integral())
-            .unwrap_or(false)
+        self.resolve_field(path).map(|(_, f)| f.field_type.is_integral()).unwrap_or(false)
     }
 
     fn normalize_keyword(&self, _path: &str, value: &str) -> String {
@@ -88,13 +84,11 @@ impl MappingExt for Mapping {
     }
 
     fn text_analyzer(&self, path: &str) -> Option<String> {
-        self.resolve_field(path)
-            .and_then(|(_, f)| f.analyzer().map(String::from))
+        self.resolve_field(path).and_then(|(_, f)| f.analyzer().map(String::from))
     }
 
     fn text_search_analyzer(&self, path: &str) -> Option<String> {
-        self.resolve_field(path)
-            .and_then(|(_, f)| f.search_analyzer().or(f.analyzer()).map(String::from))
+        self.resolve_field(path).and_then(|(_, f)| f.search_analyzer().or(f.analyzer()).map(String::from))
     }
 
     fn parse_date_value(
@@ -114,15 +108,9 @@ impl MappingExt for Mapping {
             },
         };
         match value {
-            Value::Number(n) => Ok(n
-                .as_i64()
-                .unwrap_or_else(|| n.as_f64().unwrap_or(0.0) as i64)),
-            Value::String(s) => {
-                parse_date_math(s, now_millis, round_up, &fmt, time_zone).map_err(EsError::from)
-            }
-            other => Err(EsError::illegal_argument(format!(
-                "failed to parse date field [{other}]"
-            ))),
+            Value::Number(n) => Ok(n.as_i64().unwrap_or_else(|| n.as_f64().unwrap_or(0.0) as i64)),
+            Value::String(s) => parse_date_math(s, now_millis, round_up, &fmt, time_zone).map_err(EsError::from),
+            other => Err(EsError::illegal_argument(format!("failed to parse date field [{other}]"))),
         }
     }
 }

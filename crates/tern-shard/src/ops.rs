@@ -119,19 +119,9 @@ impl OpFailure {
             metadata: e
                 .metadata
                 .iter()
-                .map(|(k, v)| {
-                    (
-                        k.clone(),
-                        v.as_str()
-                            .map(String::from)
-                            .unwrap_or_else(|| v.to_string()),
-                    )
-                })
+                .map(|(k, v)| (k.clone(), v.as_str().map(String::from).unwrap_or_else(|| v.to_string())))
                 .collect(),
-            caused_by: e
-                .caused_by
-                .as_ref()
-                .map(|c| Box::new(OpFailure::from_es(c))),
+            caused_by: e.caused_by.as_ref().map(|c| Box::new(OpFailure::from_es(c))),
         }
     }
 
@@ -171,14 +161,9 @@ fn kind_for_type(t: &str) -> ErrorKind {
 }
 
 fn static_type(t: &str) -> Option<&'static str> {
-    [
-        "number_format_exception",
-        "json_e_o_f_exception",
-        "date_time_parse_exception",
-        "not_x_content_exception",
-    ]
-    .into_iter()
-    .find(|s| *s == t)
+    ["number_format_exception", "json_e_o_f_exception", "date_time_parse_exception", "not_x_content_exception"]
+        .into_iter()
+        .find(|s| *s == t)
 }
 
 pub type OpOutcome = Result<OpSuccess, OpFailure>;

@@ -11,8 +11,8 @@
 //!   pre-tokenized, so a slot is not bound to an analyzer. Text fields beyond the slots share `_tx`.
 
 use tantivy::schema::{
-    BytesOptions, Field, INDEXED, IndexRecordOption, JsonObjectOptions, NumericOptions, STORED,
-    STRING, Schema, TextFieldIndexing, TextOptions,
+    BytesOptions, Field, INDEXED, IndexRecordOption, JsonObjectOptions, NumericOptions, STORED, STRING, Schema,
+    TextFieldIndexing, TextOptions,
 };
 
 pub const TEXT_SLOTS: usize = 16;
@@ -44,30 +44,20 @@ pub fn build_schema() -> (Schema, Fields) {
         .set_tokenizer("raw")
         .set_fieldnorms(false)
         .set_index_option(IndexRecordOption::Basic);
-    let field_names = b.add_text_field(
-        "_field_names",
-        TextOptions::default().set_indexing_options(names_indexing),
-    );
+    let field_names = b.add_text_field("_field_names", TextOptions::default().set_indexing_options(names_indexing));
     let kw_indexing = TextFieldIndexing::default()
         .set_tokenizer("raw")
         .set_fieldnorms(false)
         .set_index_option(IndexRecordOption::WithFreqs);
     let kw = b.add_json_field(
         "_k",
-        JsonObjectOptions::default()
-            .set_indexing_options(kw_indexing)
-            .set_fast("raw")
-            .set_expand_dots_enabled(),
+        JsonObjectOptions::default().set_indexing_options(kw_indexing).set_fast("raw").set_expand_dots_enabled(),
     );
-    let text_indexing = TextFieldIndexing::default()
-        .set_tokenizer("raw")
-        .set_index_option(IndexRecordOption::WithFreqsAndPositions);
+    let text_indexing =
+        TextFieldIndexing::default().set_tokenizer("raw").set_index_option(IndexRecordOption::WithFreqsAndPositions);
     let text_slots = (0..TEXT_SLOTS)
         .map(|i| {
-            b.add_text_field(
-                &format!("_t{i}"),
-                TextOptions::default().set_indexing_options(text_indexing.clone()),
-            )
+            b.add_text_field(&format!("_t{i}"), TextOptions::default().set_indexing_options(text_indexing.clone()))
         })
         .collect();
     let overflow_indexing = TextFieldIndexing::default()
@@ -75,22 +65,10 @@ pub fn build_schema() -> (Schema, Fields) {
         .set_index_option(IndexRecordOption::WithFreqsAndPositions);
     let text_overflow = b.add_json_field(
         "_tx",
-        JsonObjectOptions::default()
-            .set_indexing_options(overflow_indexing)
-            .set_expand_dots_enabled(),
+        JsonObjectOptions::default().set_indexing_options(overflow_indexing).set_expand_dots_enabled(),
     );
-    let fields = Fields {
-        id,
-        source,
-        seq_no,
-        version,
-        primary_term,
-        routing,
-        field_names,
-        kw,
-        text_slots,
-        text_overflow,
-    };
+    let fields =
+        Fields { id, source, seq_no, version, primary_term, routing, field_names, kw, text_slots, text_overflow };
     (b.build(), fields)
 }
 

@@ -15,8 +15,8 @@ use serde_json::Value;
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::{Column, StrColumn};
 use tantivy::query::{
-    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, DisjunctionMaxQuery, EmptyQuery,
-    FuzzyTermQuery, Occur, PhraseQuery, Query, RangeQuery, RegexQuery, TermQuery, TermSetQuery,
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, DisjunctionMaxQuery, EmptyQuery, FuzzyTermQuery, Occur,
+    PhraseQuery, Query, RangeQuery, RegexQuery, TermQuery, TermSetQuery,
 };
 use tantivy::schema::{IndexRecordOption, Term};
 use tantivy::{DocAddress, DocId, Score, Searcher, SegmentOrdinal, SegmentReader};
@@ -62,9 +62,7 @@ impl SortValue {
     pub fn to_json(&self) -> Value {
         match self {
             SortValue::I64(n) => Value::from(*n),
-            SortValue::F64(f) => serde_json::Number::from_f64(*f)
-                .map(Value::Number)
-                .unwrap_or(Value::Null),
+            SortValue::F64(f) => serde_json::Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null),
             SortValue::Str(s) => Value::from(s.clone()),
             SortValue::Missing => Value::Null,
         }
@@ -180,10 +178,7 @@ fn is_desc(spec: &SortSpec) -> bool {
 }
 
 fn missing_first(spec: &SortSpec) -> bool {
-    matches!(
-        spec.missing.as_ref().and_then(Value::as_str),
-        Some("_first")
-    )
+    matches!(spec.missing.as_ref().and_then(Value::as_str), Some("_first"))
 }
 
 impl ShardEngine {
@@ -193,26 +188,16 @@ impl ShardEngine {
     }
 
     /// Runs a search on a pinned point-in-time view (scroll and PIT keep one per shard).
-    pub fn search_with(
-        &self,
-        searcher: &Searcher,
-        req: &ShardSearchRequest,
-    ) -> Result<ShardSearchResult, EsError> {
+    pub fn search_with(&self, searcher: &Searcher, req: &ShardSearchRequest) -> Result<ShardSearchResult, EsError> {
         let started = std::time::Instant::now();
         let mapping = self.mapping();
-        let compiler = Compiler {
-            engine: self,
-            mapping: &mapping,
-            now: req.now_millis,
-        };
+        let compiler =
+            Compiler { engine: self, mapping: &mapping, now: req.now_millis, lenient: std::cell::Cell::new(false) };
         let mut query = compiler.compile(&req.query)?;
         if !req.filters.is_empty() {
             let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, query)];
             for f in &req.filters {
-                clauses.push((
-                    Occur::Must,
-                    Box::new(ConstScoreQuery::new(compiler.compile(f)?, 0.0)),
-                ));
+                clauses.push((Occur::Must, Box::new(ConstScoreQuery::new(compiler.compile(f)?, 0.0))));
             }
             query = Box::new(BooleanQuery::new(clauses));
         }
@@ -253,16 +238,9 @@ impl ShardEngine {
             });
         }
         let counters = &self.counters;
-        counters
-            .query_total
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        counters.query_time_nanos.fetch_add(
-            started.elapsed().as_nanos() as u64,
-            std::sync::atomic::Ordering::Relaxed,
-        );
-        counters
-            .fetch_total
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        counters.query_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        counters.query_time_nanos.fetch_add(started.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
+        counters.fetch_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(ShardSearchResult {
             total: fruit.total,
             max_score: if needs_score { fruit.max_score } else { None },
@@ -272,12 +250,7 @@ impl ShardEngine {
     }
 
     /// Counts matching documents (`_count`).
-    pub fn count(
-        &self,
-        query: &QueryAst,
-        filters: &[QueryAst],
-        now_millis: i64,
-    ) -> Result<u64, EsError> {
+    pub fn count(&self, query: &QueryAst, filters: &[QueryAst], now_millis: i64) -> Result<u64, EsError> {
         let req = ShardSearchRequest {
             query: query.clone(),
             filters: filters.to_vec(),
@@ -294,11 +267,7 @@ impl ShardEngine {
     }
 
     /// Every matching document's id, seq_no and primary term (delete/update by query).
-    pub fn matching_docs(
-        &self,
-        query: &QueryAst,
-        now_millis: i64,
-    ) -> Result<Vec<StoredDoc>, EsError> {
+    pub fn matching_docs(&self, query: &QueryAst, now_millis: i64) -> Result<Vec<StoredDoc>, EsError> {
         let req = ShardSearchRequest {
             query: query.clone(),
             filters: vec![],
@@ -360,11 +329,7 @@ impl ShardEngine {
     }
 }
 
-fn parse_search_after(
-    values: &[Value],
-    sort: &[SortSpec],
-    keys: &[SortKey],
-) -> Result<Vec<SortValue>, EsError> {
+fn parse_search_after(values: &[Value], sort: &[SortSpec], keys: &[SortKey]) -> Result<Vec<SortValue>, EsError> {
     if values.len() != sort.len() || sort.is_empty() {
         return Err(EsError::illegal_argument(format!(
             "search_after has {} value(s) but sort has {}.",
@@ -377,20 +342,12 @@ fn parse_search_after(
         .zip(keys)
         .map(|(v, k)| match (v, k) {
             (Value::Null, _) => SortValue::Missing,
-            (Value::Number(n), _) => n
-                .as_i64()
-                .map(SortValue::I64)
-                .unwrap_or_else(|| SortValue::F64(n.as_f64().unwrap_or(0.0))),
-            (
-                Value::String(s),
-                SortKey::Field {
-                    kind: ColumnKind::Numeric,
-                    ..
-                },
-            ) => s
-                .parse::<i64>()
-                .map(SortValue::I64)
-                .unwrap_or_else(|_| SortValue::Str(s.clone())),
+            (Value::Number(n), _) => {
+                n.as_i64().map(SortValue::I64).unwrap_or_else(|| SortValue::F64(n.as_f64().unwrap_or(0.0)))
+            }
+            (Value::String(s), SortKey::Field { kind: ColumnKind::Numeric, .. }) => {
+                s.parse::<i64>().map(SortValue::I64).unwrap_or_else(|_| SortValue::Str(s.clone()))
+            }
             (Value::String(s), _) => SortValue::Str(s.clone()),
             (other, _) => SortValue::Str(other.to_string()),
         })
@@ -421,11 +378,7 @@ impl Ranked {
 
 fn rank(a: &Candidate, b: &Candidate, keys: &[SortKey]) -> Ordering {
     if keys.is_empty() {
-        return b
-            .score
-            .total_cmp(&a.score)
-            .then(a.segment.cmp(&b.segment))
-            .then(a.doc.cmp(&b.doc));
+        return b.score.total_cmp(&a.score).then(a.segment.cmp(&b.segment)).then(a.doc.cmp(&b.doc));
     }
     for (i, k) in keys.iter().enumerate() {
         let ord = match k {
@@ -437,11 +390,7 @@ fn rank(a: &Candidate, b: &Candidate, keys: &[SortKey]) -> Ordering {
                 let o = (a.segment, a.doc).cmp(&(b.segment, b.doc));
                 if *desc { o.reverse() } else { o }
             }
-            SortKey::Field {
-                desc,
-                missing_first,
-                ..
-            } => match (&a.sort[i], &b.sort[i]) {
+            SortKey::Field { desc, missing_first, .. } => match (&a.sort[i], &b.sort[i]) {
                 (SortValue::Missing, SortValue::Missing) => Ordering::Equal,
                 (SortValue::Missing, _) => {
                     if *missing_first {
@@ -535,20 +484,12 @@ impl Collector for TopCollector {
     type Fruit = TopFruit;
     type Child = TopSegment;
 
-    fn for_segment(
-        &self,
-        segment: SegmentOrdinal,
-        reader: &SegmentReader,
-    ) -> tantivy::Result<TopSegment> {
+    fn for_segment(&self, segment: SegmentOrdinal, reader: &SegmentReader) -> tantivy::Result<TopSegment> {
         let ff = reader.fast_fields();
         let mut columns = Vec::with_capacity(self.keys.len());
         for k in self.keys.iter() {
             let col = match k {
-                SortKey::Field {
-                    column,
-                    kind: ColumnKind::Numeric,
-                    ..
-                } => {
+                SortKey::Field { column, kind: ColumnKind::Numeric, .. } => {
                     if let Some(c) = ff.column_opt::<i64>(column)? {
                         ColumnReader::I64(c)
                     } else if let Some(c) = ff.column_opt::<f64>(column)? {
@@ -561,11 +502,7 @@ impl Collector for TopCollector {
                         ColumnReader::None
                     }
                 }
-                SortKey::Field {
-                    column,
-                    kind: ColumnKind::Str,
-                    ..
-                } => match ff.str(column)? {
+                SortKey::Field { column, kind: ColumnKind::Str, .. } => match ff.str(column)? {
                     Some(c) => ColumnReader::Str(c),
                     None => ColumnReader::None,
                 },
@@ -613,12 +550,7 @@ impl Collector for TopCollector {
         if let Some(limit) = self.terminate_after {
             total = total.min(limit);
         }
-        Ok(TopFruit {
-            total,
-            max_score,
-            hits: all,
-            terminated,
-        })
+        Ok(TopFruit { total, max_score, hits: all, terminated })
     }
 }
 
@@ -627,45 +559,32 @@ impl TopSegment {
         let mut out = Vec::with_capacity(self.keys.len());
         for (k, col) in self.keys.iter().zip(&self.columns) {
             let v = match (k, col) {
-                (
-                    SortKey::Field {
-                        min_mode,
-                        missing_value,
-                        ..
-                    },
-                    col,
-                ) => {
-                    let v = match col {
-                        ColumnReader::I64(c) => {
-                            pick(c.values_for_doc(doc), *min_mode, |a, b| a.cmp(b))
-                                .map(SortValue::I64)
-                        }
-                        ColumnReader::U64(c) => {
-                            pick(c.values_for_doc(doc), *min_mode, |a, b| a.cmp(b))
-                                .map(|v| SortValue::I64(v as i64))
-                        }
-                        ColumnReader::F64(c) => {
-                            pick(c.values_for_doc(doc), *min_mode, |a, b| a.total_cmp(b))
-                                .map(SortValue::F64)
-                        }
-                        ColumnReader::Bool(c) => {
-                            pick(c.values_for_doc(doc), *min_mode, |a, b| a.cmp(b))
-                                .map(|b| SortValue::I64(b as i64))
-                        }
-                        ColumnReader::Str(c) => {
-                            let ord = pick(c.term_ords(doc), *min_mode, |a, b| a.cmp(b));
-                            ord.and_then(|o| {
-                                self.scratch.clear();
-                                c.ord_to_str(o, &mut self.scratch)
-                                    .ok()
-                                    .filter(|f| *f)
-                                    .map(|_| SortValue::Str(self.scratch.clone()))
-                            })
-                        }
-                        ColumnReader::None => None,
-                    };
-                    v.or_else(|| missing_value.clone())
-                        .unwrap_or(SortValue::Missing)
+                (SortKey::Field { min_mode, missing_value, .. }, col) => {
+                    let v =
+                        match col {
+                            ColumnReader::I64(c) => {
+                                pick(c.values_for_doc(doc), *min_mode, |a, b| a.cmp(b)).map(SortValue::I64)
+                            }
+                            ColumnReader::U64(c) => pick(c.values_for_doc(doc), *min_mode, |a, b| a.cmp(b))
+                                .map(|v| SortValue::I64(v as i64)),
+                            ColumnReader::F64(c) => {
+                                pick(c.values_for_doc(doc), *min_mode, |a, b| a.total_cmp(b)).map(SortValue::F64)
+                            }
+                            ColumnReader::Bool(c) => pick(c.values_for_doc(doc), *min_mode, |a, b| a.cmp(b))
+                                .map(|b| SortValue::I64(b as i64)),
+                            ColumnReader::Str(c) => {
+                                let ord = pick(c.term_ords(doc), *min_mode, |a, b| a.cmp(b));
+                                ord.and_then(|o| {
+                                    self.scratch.clear();
+                                    c.ord_to_str(o, &mut self.scratch)
+                                        .ok()
+                                        .filter(|f| *f)
+                                        .map(|_| SortValue::Str(self.scratch.clone()))
+                                })
+                            }
+                            ColumnReader::None => None,
+                        };
+                    v.or_else(|| missing_value.clone()).unwrap_or(SortValue::Missing)
                 }
                 _ => SortValue::Missing,
             };
@@ -684,9 +603,7 @@ impl TopSegment {
             let (x, y) = (
                 match k {
                     SortKey::Score { .. } => SortValue::F64(cand.score as f64),
-                    SortKey::Doc { .. } => {
-                        SortValue::I64(((cand.segment as i64) << 32) | cand.doc as i64)
-                    }
+                    SortKey::Doc { .. } => SortValue::I64(((cand.segment as i64) << 32) | cand.doc as i64),
                     _ => cand.sort[i].clone(),
                 },
                 after[i].clone(),
@@ -726,11 +643,7 @@ impl TopSegment {
 }
 
 fn pick<T, I: Iterator<Item = T>>(it: I, min: bool, cmp: impl Fn(&T, &T) -> Ordering) -> Option<T> {
-    if min {
-        it.min_by(|a, b| cmp(a, b))
-    } else {
-        it.max_by(|a, b| cmp(a, b))
-    }
+    if min { it.min_by(|a, b| cmp(a, b)) } else { it.max_by(|a, b| cmp(a, b)) }
 }
 
 impl SegmentCollector for TopSegment {
@@ -752,12 +665,7 @@ impl SegmentCollector for TopSegment {
             }
         }
         let sort = self.values(doc);
-        let cand = Candidate {
-            score,
-            sort,
-            segment: self.segment,
-            doc,
-        };
+        let cand = Candidate { score, sort, segment: self.segment, doc };
         if self.after.is_some() && !self.is_after(&cand) {
             return;
         }
@@ -766,10 +674,7 @@ impl SegmentCollector for TopSegment {
         if self.top == 0 {
             return;
         }
-        let ranked = Ranked {
-            cand,
-            keys: self.keys.clone(),
-        };
+        let ranked = Ranked { cand, keys: self.keys.clone() };
         if self.heap.len() < self.top {
             self.heap.push(ranked);
         } else if let Some(worst) = self.heap.peek() {
@@ -797,14 +702,11 @@ struct Compiler<'a> {
     engine: &'a ShardEngine,
     mapping: &'a Mapping,
     now: i64,
+    lenient: std::cell::Cell<bool>,
 }
 
 fn boosted(q: Box<dyn Query>, boost: f32) -> Box<dyn Query> {
-    if (boost - 1.0).abs() < f32::EPSILON {
-        q
-    } else {
-        Box::new(BoostQuery::new(q, boost))
-    }
+    if (boost - 1.0).abs() < f32::EPSILON { q } else { Box::new(BoostQuery::new(q, boost)) }
 }
 
 fn none() -> Box<dyn Query> {
@@ -825,10 +727,7 @@ impl<'a> Compiler<'a> {
         let q = self.compile_unboosted(ast)?;
         Ok(match ast {
             // These carry their boost in the constant score they produce.
-            QueryAst::Terms(_)
-            | QueryAst::Ids(_)
-            | QueryAst::ConstantScore(_)
-            | QueryAst::Exists(_) => q,
+            QueryAst::Terms(_) | QueryAst::Ids(_) | QueryAst::ConstantScore(_) | QueryAst::Exists(_) => q,
             _ => boosted(q, ast.boost()),
         })
     }
@@ -843,10 +742,7 @@ impl<'a> Compiler<'a> {
                     clauses.push((Occur::Must, self.compile(q)?));
                 }
                 for q in &b.filter {
-                    clauses.push((
-                        Occur::Must,
-                        Box::new(ConstScoreQuery::new(self.compile(q)?, 0.0)),
-                    ));
+                    clauses.push((Occur::Must, Box::new(ConstScoreQuery::new(self.compile(q)?, 0.0))));
                 }
                 for q in &b.should {
                     clauses.push((Occur::Should, self.compile(q)?));
@@ -865,16 +761,10 @@ impl<'a> Compiler<'a> {
                 }
                 if !positive && b.should.is_empty() {
                     // Only negative clauses: everything else matches, with score 0 as in ES.
-                    clauses.push((
-                        Occur::Must,
-                        Box::new(ConstScoreQuery::new(Box::new(AllQuery), 0.0)),
-                    ));
+                    clauses.push((Occur::Must, Box::new(ConstScoreQuery::new(Box::new(AllQuery), 0.0))));
                 }
                 if required_should > 0 && !b.should.is_empty() {
-                    Box::new(BooleanQuery::with_minimum_required_clauses(
-                        clauses,
-                        required_should,
-                    ))
+                    Box::new(BooleanQuery::with_minimum_required_clauses(clauses, required_should))
                 } else {
                     Box::new(BooleanQuery::new(clauses))
                 }
@@ -885,57 +775,31 @@ impl<'a> Compiler<'a> {
                 for v in &t.values {
                     terms.extend(self.exact_terms(&t.field, v, false)?);
                 }
-                let q: Box<dyn Query> = if terms.is_empty() {
-                    none()
-                } else {
-                    Box::new(TermSetQuery::new(terms))
-                };
+                let q: Box<dyn Query> = if terms.is_empty() { none() } else { Box::new(TermSetQuery::new(terms)) };
                 Box::new(ConstScoreQuery::new(q, t.boost))
             }
             QueryAst::Ids(ids) => {
-                let terms: Vec<Term> = ids
-                    .values
-                    .iter()
-                    .map(|id| Term::from_field_text(self.engine.fields().id, id))
-                    .collect();
-                Box::new(ConstScoreQuery::new(
-                    Box::new(TermSetQuery::new(terms)),
-                    ids.boost,
-                ))
+                let terms: Vec<Term> =
+                    ids.values.iter().map(|id| Term::from_field_text(self.engine.fields().id, id)).collect();
+                Box::new(ConstScoreQuery::new(Box::new(TermSetQuery::new(terms)), ids.boost))
             }
             QueryAst::Exists(e) => {
                 let field = &e.field;
                 let term = Term::from_field_text(self.engine.fields().field_names, field);
-                let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(
-                    Occur::Should,
-                    Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
-                )];
+                let mut clauses: Vec<(Occur, Box<dyn Query>)> =
+                    vec![(Occur::Should, Box::new(TermQuery::new(term, IndexRecordOption::Basic)))];
                 // An object field exists when any of its sub-fields does.
                 let prefix = format!("{field}.");
                 for path in self.mapping.field_paths() {
                     if path.starts_with(&prefix) {
                         let t = Term::from_field_text(self.engine.fields().field_names, &path);
-                        clauses.push((
-                            Occur::Should,
-                            Box::new(TermQuery::new(t, IndexRecordOption::Basic)),
-                        ));
+                        clauses.push((Occur::Should, Box::new(TermQuery::new(t, IndexRecordOption::Basic))));
                     }
                 }
-                Box::new(ConstScoreQuery::new(
-                    Box::new(BooleanQuery::new(clauses)),
-                    e.boost,
-                ))
+                Box::new(ConstScoreQuery::new(Box::new(BooleanQuery::new(clauses)), e.boost))
             }
             QueryAst::Range(r) => Box::new(ConstScoreQuery::new(
-                self.range_query(
-                    &r.field,
-                    &r.gt,
-                    &r.gte,
-                    &r.lt,
-                    &r.lte,
-                    r.format.as_deref(),
-                    r.time_zone.as_deref(),
-                )?,
+                self.range_query(&r.field, &r.gt, &r.gte, &r.lt, &r.lte, r.format.as_deref(), r.time_zone.as_deref())?,
                 1.0,
             )),
             QueryAst::Match(m) => self.match_query(
@@ -947,48 +811,191 @@ impl<'a> Compiler<'a> {
                 m.analyzer.as_deref(),
                 m.zero_terms_query,
             )?,
-            QueryAst::MatchPhrase(m) => {
-                self.phrase_query(&m.field, &m.query, m.slop, m.analyzer.as_deref())?
-            }
+            QueryAst::MatchPhrase(m) => self.phrase_query(&m.field, &m.query, m.slop, m.analyzer.as_deref())?,
             QueryAst::Prefix(p) => {
                 let pattern = format!("{}.*", regex_escape(&p.value));
-                Box::new(ConstScoreQuery::new(
-                    self.regex_query(&p.field, &pattern, p.case_insensitive)?,
-                    1.0,
-                ))
+                Box::new(ConstScoreQuery::new(self.regex_query(&p.field, &pattern, p.case_insensitive)?, 1.0))
             }
             QueryAst::Wildcard(w) => {
                 let pattern = wildcard_to_regex(&w.value);
-                Box::new(ConstScoreQuery::new(
-                    self.regex_query(&w.field, &pattern, w.case_insensitive)?,
-                    1.0,
-                ))
+                Box::new(ConstScoreQuery::new(self.regex_query(&w.field, &pattern, w.case_insensitive)?, 1.0))
             }
-            QueryAst::Regexp(r) => Box::new(ConstScoreQuery::new(
-                self.regex_query(&r.field, &r.value, r.case_insensitive)?,
-                1.0,
-            )),
-            QueryAst::ConstantScore(c) => {
-                Box::new(ConstScoreQuery::new(self.compile(&c.filter)?, c.boost))
+            QueryAst::Regexp(r) => {
+                Box::new(ConstScoreQuery::new(self.regex_query(&r.field, &r.value, r.case_insensitive)?, 1.0))
             }
+            QueryAst::ConstantScore(c) => Box::new(ConstScoreQuery::new(self.compile(&c.filter)?, c.boost)),
             QueryAst::DisMax(d) => {
-                let qs = d
-                    .queries
-                    .iter()
-                    .map(|q| self.compile(q))
-                    .collect::<Result<Vec<_>, _>>()?;
+                let qs = d.queries.iter().map(|q| self.compile(q)).collect::<Result<Vec<_>, _>>()?;
                 Box::new(DisjunctionMaxQuery::with_tie_breaker(qs, d.tie_breaker))
+            }
+            QueryAst::QueryString(qs) => {
+                let resolver = |pattern: &str| self.resolve_fields(pattern);
+                let mut qs = qs.clone();
+                if qs.fields.is_empty() && qs.default_field.is_none() {
+                    // ES's `index.query.default_field` default: every eligible field, leniently.
+                    qs.default_field = Some("*".to_string());
+                    qs.lenient = Some(qs.lenient.unwrap_or(true));
+                }
+                let lenient = qs.lenient.unwrap_or(false);
+                let ast = tern_query::parse_query_string(&qs, &resolver).map_err(EsError::from)?;
+                self.with_lenient(lenient, || self.compile(&ast))?
+            }
+            QueryAst::SimpleQueryString(sq) => {
+                let resolver = |pattern: &str| self.resolve_fields(pattern);
+                let lenient = sq.lenient.unwrap_or(sq.fields.is_empty());
+                let ast = tern_query::parse_simple_query_string(sq, &resolver).map_err(EsError::from)?;
+                self.with_lenient(lenient, || self.compile(&ast))?
+            }
+            QueryAst::MultiMatch(mm) => self.multi_match(mm)?,
+            QueryAst::MatchPhrasePrefix(m) => {
+                self.phrase_prefix_query(&m.field, &m.query, m.max_expansions, m.analyzer.as_deref())?
+            }
+            QueryAst::MatchBoolPrefix(m) => {
+                let Some(FieldKind::Text) = self.kind(&m.field) else {
+                    return self.term_query(&m.field, &Value::String(m.query.clone()), false);
+                };
+                let tokens = self.analyzer_for(&m.field, m.analyzer.as_deref())?.terms(&m.query);
+                let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+                let occur = if m.operator == tern_query::Operator::And { Occur::Must } else { Occur::Should };
+                for (i, tok) in tokens.iter().enumerate() {
+                    let q: Box<dyn Query> = if i + 1 == tokens.len() {
+                        self.text_prefix(&m.field, tok)?
+                    } else {
+                        match self.text_term(&m.field, tok) {
+                            Some(t) => Box::new(TermQuery::new(t, IndexRecordOption::WithFreqs)),
+                            None => none(),
+                        }
+                    };
+                    clauses.push((occur, q));
+                }
+                if clauses.is_empty() { none() } else { Box::new(BooleanQuery::new(clauses)) }
+            }
+            QueryAst::Fuzzy(f) => {
+                let value = value_string(&f.value);
+                let edits = f.fuzziness.edits_for(value.chars().count());
+                match self.kind(&f.field) {
+                    Some(FieldKind::Text) => match self.text_term(&f.field, &value) {
+                        Some(t) => Box::new(FuzzyTermQuery::new(t, edits, f.transpositions)),
+                        None => none(),
+                    },
+                    Some(FieldKind::Keyword) => {
+                        let t = self.kw_term(&f.field, KwValue::Str(value.clone()));
+                        Box::new(FuzzyTermQuery::new(t, edits, f.transpositions))
+                    }
+                    Some(_) => self.term_query(&f.field, &f.value, false)?,
+                    None => none(),
+                }
             }
             other => {
                 return Err(EsError::new(
                     ErrorKind::QueryShardException,
-                    format!(
-                        "query [{}] is not supported by this version of tern",
-                        other.query_type()
-                    ),
+                    format!("query [{}] is not supported by this version of tern", other.query_type()),
                 ));
             }
         })
+    }
+
+    /// Runs `f` with leniency on: type errors in field values match nothing instead of failing, as
+    /// ES does for queries expanded over many fields.
+    fn with_lenient<T>(&self, lenient: bool, f: impl FnOnce() -> T) -> T {
+        let before = self.lenient.replace(lenient || self.lenient.get());
+        let out = f();
+        self.lenient.set(before);
+        out
+    }
+
+    /// Concrete fields a field pattern stands for (`*`, `user.*`, a name); a wildcard keeps only
+    /// fields a full-text query can search.
+    fn resolve_fields(&self, pattern: &str) -> Vec<String> {
+        if !pattern.contains('*') {
+            return vec![pattern.to_string()];
+        }
+        let re = wildcard_to_regex(pattern);
+        let Ok(re) = regex::Regex::new(&format!("^{re}$")) else { return vec![] };
+        self.mapping
+            .field_paths()
+            .into_iter()
+            .filter(|p| re.is_match(p))
+            .filter(|p| !matches!(self.kind(p), Some(FieldKind::Object) | None))
+            .collect()
+    }
+
+    fn multi_match(&self, mm: &tern_query::MultiMatchQuery) -> Result<Box<dyn Query>, EsError> {
+        use tern_query::MultiMatchType as T;
+        let mut fields: Vec<(String, f32)> = Vec::new();
+        let patterns = if mm.fields.is_empty() { vec![("*".to_string(), 1.0)] } else { mm.fields.clone() };
+        for (p, boost) in &patterns {
+            for f in self.resolve_fields(p) {
+                fields.push((f, *boost));
+            }
+        }
+        let lenient = mm.lenient || mm.fields.is_empty();
+        self.with_lenient(lenient, || {
+            let mut per_field = Vec::new();
+            for (field, boost) in &fields {
+                let text = value_string(&mm.query);
+                let q = match mm.match_type {
+                    T::Phrase => self.phrase_query(field, &text, mm.slop, mm.analyzer.as_deref())?,
+                    T::PhrasePrefix => {
+                        self.phrase_prefix_query(field, &text, mm.max_expansions, mm.analyzer.as_deref())?
+                    }
+                    _ => self.match_query(
+                        field,
+                        &mm.query,
+                        mm.operator,
+                        mm.minimum_should_match.as_ref(),
+                        mm.fuzziness.as_ref(),
+                        mm.analyzer.as_deref(),
+                        mm.zero_terms_query,
+                    )?,
+                };
+                per_field.push(boosted(q, *boost));
+            }
+            if per_field.is_empty() {
+                return Ok(none());
+            }
+            Ok(match mm.match_type {
+                T::MostFields => {
+                    Box::new(BooleanQuery::new(per_field.into_iter().map(|q| (Occur::Should, q)).collect()))
+                        as Box<dyn Query>
+                }
+                _ => Box::new(DisjunctionMaxQuery::with_tie_breaker(per_field, mm.tie_breaker.unwrap_or(0.0))),
+            })
+        })
+    }
+
+    fn phrase_prefix_query(
+        &self,
+        field: &str,
+        query: &str,
+        max_expansions: u32,
+        analyzer: Option<&str>,
+    ) -> Result<Box<dyn Query>, EsError> {
+        match self.kind(field) {
+            Some(FieldKind::Text) => {}
+            None | Some(FieldKind::Object) => return Ok(none()),
+            Some(_) => return self.term_query(field, &Value::String(query.to_string()), false),
+        }
+        let tokens = self.analyzer_for(field, analyzer)?.analyze(query);
+        if tokens.is_empty() {
+            return Ok(none());
+        }
+        if tokens.len() == 1 {
+            return self.text_prefix(field, &tokens[0].text);
+        }
+        let mut terms = Vec::new();
+        for t in &tokens {
+            let Some(term) = self.text_term(field, &t.text) else { return Ok(none()) };
+            terms.push((t.position, term));
+        }
+        let mut q = tantivy::query::PhrasePrefixQuery::new_with_offset(terms);
+        q.set_max_expansions(max_expansions.max(1));
+        Ok(Box::new(q))
+    }
+
+    /// Documents with a token starting with `prefix` in a text field.
+    fn text_prefix(&self, field: &str, prefix: &str) -> Result<Box<dyn Query>, EsError> {
+        self.regex_query(field, &format!("{}.*", regex_escape(prefix)), false)
     }
 
     fn kind(&self, field: &str) -> Option<FieldKind> {
@@ -996,21 +1003,13 @@ impl<'a> Compiler<'a> {
     }
 
     /// Terms for an exact (not analyzed) value against a field.
-    fn exact_terms(
-        &self,
-        field: &str,
-        value: &Value,
-        case_insensitive: bool,
-    ) -> Result<Vec<Term>, EsError> {
+    fn exact_terms(&self, field: &str, value: &Value, case_insensitive: bool) -> Result<Vec<Term>, EsError> {
         let fields = self.engine.fields();
         if field == "_id" {
             return Ok(vec![Term::from_field_text(fields.id, &value_string(value))]);
         }
         if field == "_routing" {
-            return Ok(vec![Term::from_field_text(
-                fields.routing,
-                &value_string(value),
-            )]);
+            return Ok(vec![Term::from_field_text(fields.routing, &value_string(value))]);
         }
         let _ = case_insensitive;
         match self.kind(field) {
@@ -1054,17 +1053,12 @@ impl<'a> Compiler<'a> {
 
     fn typed_value(&self, field: &str, kind: FieldKind, value: &Value) -> Result<KwValue, EsError> {
         let bad = |what: &str| {
-            EsError::new(
-                ErrorKind::QueryShardException,
-                format!("failed to create query: {what}"),
-            )
-            .with("index", self.engine.ident().index.clone())
-            .with("index_uuid", self.engine.ident().index_uuid.clone())
+            EsError::new(ErrorKind::QueryShardException, format!("failed to create query: {what}"))
+                .with("index", self.engine.ident().index.clone())
+                .with("index_uuid", self.engine.ident().index_uuid.clone())
         };
         Ok(match kind {
-            FieldKind::Keyword => {
-                KwValue::Str(self.mapping.normalize_keyword(field, &value_string(value)))
-            }
+            FieldKind::Keyword => KwValue::Str(self.mapping.normalize_keyword(field, &value_string(value))),
             FieldKind::Ip => KwValue::Str(value_string(value)),
             FieldKind::Boolean => match value {
                 Value::Bool(b) => KwValue::Bool(*b),
@@ -1092,10 +1086,7 @@ impl<'a> Compiler<'a> {
                         .parse::<serde_json::Number>()
                         .map_err(|_| bad(&format!("For input string: \"{s}\"")))?,
                     other => {
-                        return Err(bad(&format!(
-                            "For input string: \"{}\"",
-                            value_string(other)
-                        )));
+                        return Err(bad(&format!("For input string: \"{}\"", value_string(other))));
                     }
                 };
                 if self.mapping.is_integer_field(field) {
@@ -1119,12 +1110,14 @@ impl<'a> Compiler<'a> {
         })
     }
 
-    fn term_query(
-        &self,
-        field: &str,
-        value: &Value,
-        case_insensitive: bool,
-    ) -> Result<Box<dyn Query>, EsError> {
+    fn term_query(&self, field: &str, value: &Value, case_insensitive: bool) -> Result<Box<dyn Query>, EsError> {
+        match self.term_query_strict(field, value, case_insensitive) {
+            Err(_) if self.lenient.get() => Ok(none()),
+            other => other,
+        }
+    }
+
+    fn term_query_strict(&self, field: &str, value: &Value, case_insensitive: bool) -> Result<Box<dyn Query>, EsError> {
         if case_insensitive {
             let pattern = format!("(?i){}", regex_escape(&value_string(value)));
             return self.regex_query(field, &pattern, false);
@@ -1132,10 +1125,7 @@ impl<'a> Compiler<'a> {
         let terms = self.exact_terms(field, value, case_insensitive)?;
         Ok(match terms.len() {
             0 => none(),
-            1 => Box::new(TermQuery::new(
-                terms.into_iter().next().expect("one term"),
-                IndexRecordOption::WithFreqs,
-            )),
+            1 => Box::new(TermQuery::new(terms.into_iter().next().expect("one term"), IndexRecordOption::WithFreqs)),
             _ => Box::new(TermSetQuery::new(terms)),
         })
     }
@@ -1154,42 +1144,35 @@ impl<'a> Compiler<'a> {
         let Some(kind) = self.kind(field) else {
             return Ok(none());
         };
-        let bound =
-            |v: &Option<Value>, inclusive: bool, round_up: bool| -> Result<Bound<Term>, EsError> {
-                let Some(v) = v else {
-                    return Ok(Bound::Unbounded);
-                };
-                if v.is_null() {
-                    return Ok(Bound::Unbounded);
-                }
-                let kv = match kind {
-                    FieldKind::Date => KwValue::I64(
-                        self.mapping
-                            .parse_date_value(field, v, self.now, round_up, format, time_zone)?,
-                    ),
-                    FieldKind::Text => KwValue::Str(value_string(v)),
-                    other => self.typed_value(field, other, v)?,
-                };
-                let term = match (kind, kv) {
-                    (FieldKind::Text, KwValue::Str(s)) => match self.engine.text_target(field) {
-                        Some(TextTarget::Slot(f)) => Term::from_field_text(f, &s),
-                        _ => return Ok(Bound::Unbounded),
-                    },
-                    // Range bounds keep their float form so fractional limits stay exact.
-                    (_, KwValue::F64(f)) => {
-                        let mut t =
-                            Term::from_field_json_path(self.engine.fields().kw, field, true);
-                        t.append_type_and_fast_value(f);
-                        t
-                    }
-                    (_, kv) => self.kw_term(field, kv),
-                };
-                Ok(if inclusive {
-                    Bound::Included(term)
-                } else {
-                    Bound::Excluded(term)
-                })
+        let bound = |v: &Option<Value>, inclusive: bool, round_up: bool| -> Result<Bound<Term>, EsError> {
+            let Some(v) = v else {
+                return Ok(Bound::Unbounded);
             };
+            if v.is_null() {
+                return Ok(Bound::Unbounded);
+            }
+            let kv = match kind {
+                FieldKind::Date => {
+                    KwValue::I64(self.mapping.parse_date_value(field, v, self.now, round_up, format, time_zone)?)
+                }
+                FieldKind::Text => KwValue::Str(value_string(v)),
+                other => self.typed_value(field, other, v)?,
+            };
+            let term = match (kind, kv) {
+                (FieldKind::Text, KwValue::Str(s)) => match self.engine.text_target(field) {
+                    Some(TextTarget::Slot(f)) => Term::from_field_text(f, &s),
+                    _ => return Ok(Bound::Unbounded),
+                },
+                // Range bounds keep their float form so fractional limits stay exact.
+                (_, KwValue::F64(f)) => {
+                    let mut t = Term::from_field_json_path(self.engine.fields().kw, field, true);
+                    t.append_type_and_fast_value(f);
+                    t
+                }
+                (_, kv) => self.kw_term(field, kv),
+            };
+            Ok(if inclusive { Bound::Included(term) } else { Bound::Excluded(term) })
+        };
         let lower = match (gte, gt) {
             (Some(_), _) => bound(gte, true, false)?,
             (None, Some(_)) => bound(gt, false, true)?,
@@ -1220,8 +1203,7 @@ impl<'a> Compiler<'a> {
         match self.engine.text_target(field)? {
             TextTarget::Slot(f) => Some(Term::from_field_text(f, token)),
             TextTarget::Overflow => {
-                let mut t =
-                    Term::from_field_json_path(self.engine.fields().text_overflow, field, true);
+                let mut t = Term::from_field_json_path(self.engine.fields().text_overflow, field, true);
                 t.append_type_and_str(token);
                 Some(t)
             }
@@ -1283,10 +1265,7 @@ impl<'a> Compiler<'a> {
                 if n > clauses.len() {
                     return Ok(none());
                 }
-                return Ok(Box::new(BooleanQuery::with_minimum_required_clauses(
-                    clauses,
-                    n.max(1),
-                )));
+                return Ok(Box::new(BooleanQuery::with_minimum_required_clauses(clauses, n.max(1))));
             }
         }
         Ok(Box::new(BooleanQuery::new(clauses)))
@@ -1316,37 +1295,20 @@ impl<'a> Compiler<'a> {
             terms.push((t.position, term));
         }
         if terms.len() == 1 {
-            return Ok(Box::new(TermQuery::new(
-                terms.pop().expect("one").1,
-                IndexRecordOption::WithFreqs,
-            )));
+            return Ok(Box::new(TermQuery::new(terms.pop().expect("one").1, IndexRecordOption::WithFreqs)));
         }
         Ok(Box::new(PhraseQuery::new_with_offset_and_slop(terms, slop)))
     }
 
-    fn regex_query(
-        &self,
-        field: &str,
-        pattern: &str,
-        case_insensitive: bool,
-    ) -> Result<Box<dyn Query>, EsError> {
-        let pattern = if case_insensitive {
-            format!("(?i){pattern}")
-        } else {
-            pattern.to_string()
-        };
+    fn regex_query(&self, field: &str, pattern: &str, case_insensitive: bool) -> Result<Box<dyn Query>, EsError> {
+        let pattern = if case_insensitive { format!("(?i){pattern}") } else { pattern.to_string() };
         let fields = self.engine.fields();
         let bad = |e: tantivy::TantivyError| {
-            EsError::new(
-                ErrorKind::QueryShardException,
-                format!("failed to create query: {e}"),
-            )
+            EsError::new(ErrorKind::QueryShardException, format!("failed to create query: {e}"))
         };
         match self.kind(field) {
             Some(FieldKind::Text) => match self.engine.text_target(field) {
-                Some(TextTarget::Slot(f)) => Ok(Box::new(
-                    RegexQuery::from_pattern(&pattern, f).map_err(bad)?,
-                )),
+                Some(TextTarget::Slot(f)) => Ok(Box::new(RegexQuery::from_pattern(&pattern, f).map_err(bad)?)),
                 _ => Ok(none()),
             },
             Some(FieldKind::Keyword) | Some(FieldKind::Ip) => {
@@ -1366,13 +1328,9 @@ impl<'a> Compiler<'a> {
                     .collect();
                 key_prefix.push('s');
                 let full = format!("{key_prefix}(?:{pattern})");
-                Ok(Box::new(
-                    RegexQuery::from_pattern(&full, fields.kw).map_err(bad)?,
-                ))
+                Ok(Box::new(RegexQuery::from_pattern(&full, fields.kw).map_err(bad)?))
             }
-            _ if field == "_id" => Ok(Box::new(
-                RegexQuery::from_pattern(&pattern, fields.id).map_err(bad)?,
-            )),
+            _ if field == "_id" => Ok(Box::new(RegexQuery::from_pattern(&pattern, fields.id).map_err(bad)?)),
             _ => Ok(none()),
         }
     }

@@ -29,38 +29,26 @@ pub fn parse_date_math(
     let (time, math) = if let Some(rest) = expr.strip_prefix("now") {
         (now_millis, rest)
     } else if let Some(i) = expr.find("||") {
-        (
-            parse_date_time(&expr[..i], format, tz.as_ref(), false)?,
-            &expr[i + 2..],
-        )
+        (parse_date_time(&expr[..i], format, tz.as_ref(), false)?, &expr[i + 2..])
     } else {
         return parse_date_time(expr, format, tz.as_ref(), round_up);
     };
     apply_math(math, time, round_up, &tz.unwrap_or(Tz::UTC))
 }
 
-fn parse_date_time(
-    value: &str,
-    format: &DateFormat,
-    tz: Option<&Tz>,
-    round_up: bool,
-) -> Result<i64, DateError> {
+fn parse_date_time(value: &str, format: &DateFormat, tz: Option<&Tz>, round_up: bool) -> Result<i64, DateError> {
     if value.is_empty() {
         return Err(DateError::Math("cannot parse empty datetime".to_string()));
     }
-    format
-        .parse_inner(value, tz, round_up)
-        .map_err(|e| DateError::MathDate {
-            value: value.to_string(),
-            format: format.spec().to_string(),
-            inner: e.to_string(),
-        })
+    format.parse_inner(value, tz, round_up).map_err(|e| DateError::MathDate {
+        value: value.to_string(),
+        format: format.spec().to_string(),
+        inner: e.to_string(),
+    })
 }
 
 fn out_of_range(math: &str) -> DateError {
-    DateError::OutOfRange(format!(
-        "date math [{math}] is out of the supported date range"
-    ))
+    DateError::OutOfRange(format!("date math [{math}] is out of the supported date range"))
 }
 
 fn apply_math(math: &str, time: i64, round_up: bool, tz: &Tz) -> Result<i64, DateError> {
@@ -75,9 +63,7 @@ fn apply_math(math: &str, time: i64, round_up: bool, tz: &Tz) -> Result<i64, Dat
             '+' => (false, 1),
             '-' => (false, -1),
             _ => {
-                return Err(DateError::Math(format!(
-                    "operator not supported for date math [{math}]"
-                )));
+                return Err(DateError::Math(format!("operator not supported for date math [{math}]")));
             }
         };
         if i >= chars.len() {
@@ -100,9 +86,7 @@ fn apply_math(math: &str, time: i64, round_up: bool, tz: &Tz) -> Result<i64, Dat
                 .map_err(|_| DateError::Math(format!("For input string: \"{digits}\"")))?
         };
         if round && num != 1 {
-            return Err(DateError::Math(format!(
-                "rounding `/` can only be used on single unit types [{math}]"
-            )));
+            return Err(DateError::Math(format!("rounding `/` can only be used on single unit types [{math}]")));
         }
         let unit = chars[i];
         i += 1;
@@ -112,11 +96,7 @@ fn apply_math(math: &str, time: i64, round_up: bool, tz: &Tz) -> Result<i64, Dat
             'y' | 'M' | 'w' | 'd' => {
                 let new_local = if round {
                     let start = round_date_unit(&local, unit).ok_or_else(|| out_of_range(math))?;
-                    if round_up {
-                        add_date_unit(&start, unit, 1).ok_or_else(|| out_of_range(math))?
-                    } else {
-                        start
-                    }
+                    if round_up { add_date_unit(&start, unit, 1).ok_or_else(|| out_of_range(math))? } else { start }
                 } else {
                     add_date_unit(&local, unit, n).ok_or_else(|| out_of_range(math))?
                 };
@@ -132,30 +112,17 @@ fn apply_math(math: &str, time: i64, round_up: bool, tz: &Tz) -> Result<i64, Dat
                     let truncated = match unit {
                         'm' => local.with_second(0).and_then(|l| l.with_nanosecond(0)),
                         's' => local.with_nanosecond(0),
-                        _ => local
-                            .with_minute(0)
-                            .and_then(|l| l.with_second(0))
-                            .and_then(|l| l.with_nanosecond(0)),
+                        _ => local.with_minute(0).and_then(|l| l.with_second(0)).and_then(|l| l.with_nanosecond(0)),
                     }
                     .ok_or_else(|| out_of_range(math))?;
                     let start = from_local(&truncated, tz).ok_or_else(|| out_of_range(math))?;
-                    if round_up {
-                        start
-                            .checked_add(unit_ms)
-                            .ok_or_else(|| out_of_range(math))?
-                    } else {
-                        start
-                    }
+                    if round_up { start.checked_add(unit_ms).ok_or_else(|| out_of_range(math))? } else { start }
                 } else {
-                    n.checked_mul(unit_ms)
-                        .and_then(|d| ms.checked_add(d))
-                        .ok_or_else(|| out_of_range(math))?
+                    n.checked_mul(unit_ms).and_then(|d| ms.checked_add(d)).ok_or_else(|| out_of_range(math))?
                 }
             }
             other => {
-                return Err(DateError::Math(format!(
-                    "unit [{other}] not supported for date math [{math}]"
-                )));
+                return Err(DateError::Math(format!("unit [{other}] not supported for date math [{math}]")));
             }
         };
         if round && round_up {
@@ -171,9 +138,7 @@ fn round_date_unit(local: &NaiveDateTime, unit: char) -> Option<NaiveDateTime> {
     let d = match unit {
         'y' => date.with_ordinal(1)?,
         'M' => date.with_day(1)?,
-        'w' => date.checked_sub_signed(Duration::days(i64::from(
-            date.weekday().num_days_from_monday(),
-        )))?,
+        'w' => date.checked_sub_signed(Duration::days(i64::from(date.weekday().num_days_from_monday())))?,
         _ => date,
     };
     Some(d.and_time(NaiveTime::MIN))

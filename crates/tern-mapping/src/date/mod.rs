@@ -56,11 +56,7 @@ pub enum DateError {
     Math(String),
     /// A date inside date math that could not be read (`parse_exception`).
     #[error("failed to parse date field [{value}] with format [{format}]: [{inner}]")]
-    MathDate {
-        value: String,
-        format: String,
-        inner: String,
-    },
+    MathDate { value: String, format: String, inner: String },
     /// An unknown or invalid time zone id.
     #[error("{0}")]
     TimeZone(String),
@@ -85,12 +81,8 @@ impl From<DateError> for EsError {
             DateError::Math(_) | DateError::MathDate { .. } => {
                 EsError::new(ErrorKind::Parsing, reason).with_type("parse_exception")
             }
-            DateError::Unparseable { cause, .. } => {
-                EsError::new(ErrorKind::IllegalArgument, reason).caused_by(
-                    EsError::new(ErrorKind::IllegalArgument, cause)
-                        .with_type("date_time_parse_exception"),
-                )
-            }
+            DateError::Unparseable { cause, .. } => EsError::new(ErrorKind::IllegalArgument, reason)
+                .caused_by(EsError::new(ErrorKind::IllegalArgument, cause).with_type("date_time_parse_exception")),
             _ => EsError::new(ErrorKind::IllegalArgument, reason),
         }
     }
@@ -114,32 +106,28 @@ impl Tz {
             return Ok(Tz::UTC);
         }
         if s.starts_with('+') || s.starts_with('-') {
-            return parse_offset_id(s).map(Tz::Fixed).ok_or_else(|| {
-                DateError::TimeZone(format!("Invalid ID for ZoneOffset, invalid format: {s}"))
-            });
+            return parse_offset_id(s)
+                .map(Tz::Fixed)
+                .ok_or_else(|| DateError::TimeZone(format!("Invalid ID for ZoneOffset, invalid format: {s}")));
         }
         for prefix in ["UTC", "GMT", "UT"] {
             if let Some(rest) = s.strip_prefix(prefix)
                 && (rest.starts_with('+') || rest.starts_with('-'))
             {
-                return parse_offset_id(rest).map(Tz::Fixed).ok_or_else(|| {
-                    DateError::TimeZone(format!("Invalid ID for offset-based ZoneId: {s}"))
-                });
+                return parse_offset_id(rest)
+                    .map(Tz::Fixed)
+                    .ok_or_else(|| DateError::TimeZone(format!("Invalid ID for offset-based ZoneId: {s}")));
             }
         }
         match chrono_tz::Tz::from_str(s) {
             Ok(tz) => Ok(Tz::Named(tz)),
             Err(_) => {
                 let valid = !s.is_empty()
-                    && s.chars().all(|c| {
-                        c.is_ascii_alphanumeric() || matches!(c, '~' | '/' | '.' | '_' | '+' | '-')
-                    });
+                    && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '~' | '/' | '.' | '_' | '+' | '-'));
                 if valid {
                     Err(DateError::TimeZone(format!("Unknown time-zone ID: {s}")))
                 } else {
-                    Err(DateError::TimeZone(format!(
-                        "Invalid ID for region-based ZoneId, invalid format: {s}"
-                    )))
+                    Err(DateError::TimeZone(format!("Invalid ID for region-based ZoneId, invalid format: {s}")))
                 }
             }
         }
@@ -150,10 +138,7 @@ impl Tz {
         match self {
             Tz::Fixed(o) => *o,
             Tz::Named(tz) => match chrono::DateTime::from_timestamp(epoch_seconds, 0) {
-                Some(dt) => tz
-                    .offset_from_utc_datetime(&dt.naive_utc())
-                    .fix()
-                    .local_minus_utc(),
+                Some(dt) => tz.offset_from_utc_datetime(&dt.naive_utc()).fix().local_minus_utc(),
                 None => 0,
             },
         }
@@ -219,11 +204,7 @@ pub(crate) fn format_offset_colon(secs: i32) -> String {
     let sign = if secs < 0 { '-' } else { '+' };
     let a = secs.unsigned_abs();
     let (h, m, s) = (a / 3600, (a / 60) % 60, a % 60);
-    if s != 0 {
-        format!("{sign}{h:02}:{m:02}:{s:02}")
-    } else {
-        format!("{sign}{h:02}:{m:02}")
-    }
+    if s != 0 { format!("{sign}{h:02}:{m:02}:{s:02}") } else { format!("{sign}{h:02}:{m:02}") }
 }
 
 /// `+H`, `+HH`, `+HH:MM`, `+HHMM`, `+HH:MM:SS`, `+HHMMSS` (Java `ZoneOffset.of`).
@@ -315,26 +296,15 @@ impl DateFormat {
                 _ => match named::lookup(part) {
                     Some(f) => f,
                     None => {
-                        let elems =
-                            pattern::compile(part, pattern::Mode::Java).map_err(|reason| {
-                                DateError::InvalidFormat {
-                                    pattern: part.to_string(),
-                                    reason,
-                                }
-                            })?;
-                        Arc::new(SingleFormat::Pattern {
-                            parse: elems.clone(),
-                            print: elems,
-                        })
+                        let elems = pattern::compile(part, pattern::Mode::Java)
+                            .map_err(|reason| DateError::InvalidFormat { pattern: part.to_string(), reason })?;
+                        Arc::new(SingleFormat::Pattern { parse: elems.clone(), print: elems })
                     }
                 },
             };
             formats.push(single);
         }
-        Ok(DateFormat {
-            spec: spec.to_string(),
-            formats,
-        })
+        Ok(DateFormat { spec: spec.to_string(), formats })
     }
 
     /// A shared compiled format from a process-wide cache (formats are compiled once, not per
@@ -359,12 +329,10 @@ impl DateFormat {
     pub fn default_date() -> Arc<DateFormat> {
         static F: OnceLock<Arc<DateFormat>> = OnceLock::new();
         F.get_or_init(|| {
-            Arc::new(
-                DateFormat::parse(DEFAULT_DATE_FORMAT).unwrap_or_else(|_| DateFormat {
-                    spec: DEFAULT_DATE_FORMAT.to_string(),
-                    formats: vec![Arc::new(SingleFormat::EpochMillis)],
-                }),
-            )
+            Arc::new(DateFormat::parse(DEFAULT_DATE_FORMAT).unwrap_or_else(|_| DateFormat {
+                spec: DEFAULT_DATE_FORMAT.to_string(),
+                formats: vec![Arc::new(SingleFormat::EpochMillis)],
+            }))
         })
         .clone()
     }
@@ -386,20 +354,13 @@ impl DateFormat {
         self.parse_inner(s, tz, true)
     }
 
-    pub(crate) fn parse_inner(
-        &self,
-        s: &str,
-        tz: Option<&Tz>,
-        round_up: bool,
-    ) -> Result<i64, DateError> {
+    pub(crate) fn parse_inner(&self, s: &str, tz: Option<&Tz>, round_up: bool) -> Result<i64, DateError> {
         let mut first_error: Option<usize> = None;
         for f in &self.formats {
             let r = match f.as_ref() {
                 SingleFormat::EpochMillis => parse_epoch(s, false),
                 SingleFormat::EpochSecond => parse_epoch(s, true),
-                SingleFormat::Pattern { parse, .. } => {
-                    pattern::parse(parse, s).and_then(|p| resolve(&p, tz, round_up))
-                }
+                SingleFormat::Pattern { parse, .. } => pattern::parse(parse, s).and_then(|p| resolve(&p, tz, round_up)),
             };
             match r {
                 Ok(ms) => return Ok(ms),
@@ -411,16 +372,9 @@ impl DateFormat {
         let cause = if self.formats.len() > 1 {
             "Failed to parse with all enclosed parsers".to_string()
         } else {
-            format!(
-                "Text '{s}' could not be parsed at index {}",
-                first_error.unwrap_or(0)
-            )
+            format!("Text '{s}' could not be parsed at index {}", first_error.unwrap_or(0))
         };
-        Err(DateError::Unparseable {
-            value: s.to_string(),
-            format: self.spec.clone(),
-            cause,
-        })
+        Err(DateError::Unparseable { value: s.to_string(), format: self.spec.clone(), cause })
     }
 
     /// Formats epoch milliseconds with the first format of the list, in UTC (ES prints
@@ -450,8 +404,7 @@ impl DateFormat {
                 let secs = ms.div_euclid(1000);
                 let nanos = (ms.rem_euclid(1000) * 1_000_000) as u32;
                 let offset = tz.offset_at(secs);
-                let local = chrono::DateTime::from_timestamp(secs + i64::from(offset), nanos)
-                    .map(|d| d.naive_utc());
+                let local = chrono::DateTime::from_timestamp(secs + i64::from(offset), nanos).map(|d| d.naive_utc());
                 match local {
                     Some(local) => pattern::print(print, &local, offset, tz, secs),
                     None => ms.to_string(),
@@ -488,11 +441,7 @@ fn parse_epoch(s: &str, seconds: bool) -> Result<i64, usize> {
         }
     };
     // Total in nanoseconds, then floor to milliseconds.
-    let total_nanos = if seconds {
-        int * 1_000_000_000 + frac_nanos
-    } else {
-        int * 1_000_000 + frac_nanos
-    };
+    let total_nanos = if seconds { int * 1_000_000_000 + frac_nanos } else { int * 1_000_000 + frac_nanos };
     let total_nanos = if neg { -total_nanos } else { total_nanos };
     let ms = total_nanos.div_euclid(1_000_000);
     // Keep inside the range chrono can represent.
@@ -511,10 +460,7 @@ fn resolve(p: &Parsed, tz: Option<&Tz>, round_up: bool) -> Result<i64, usize> {
     } else if let Some(k) = p.clock_hour_24 {
         if k == 24 { 0 } else { k }
     } else if p.hour_of_ampm.is_some() || p.clock_hour_of_ampm.is_some() {
-        let base = p
-            .hour_of_ampm
-            .or_else(|| p.clock_hour_of_ampm.map(|h| if h == 12 { 0 } else { h }))
-            .unwrap_or(0);
+        let base = p.hour_of_ampm.or_else(|| p.clock_hour_of_ampm.map(|h| if h == 12 { 0 } else { h })).unwrap_or(0);
         base + if p.ampm == Some(1) { 12 } else { 0 }
     } else if let Some(mod_) = p.milli_of_day {
         mod_ / 3_600_000
@@ -529,11 +475,7 @@ fn resolve(p: &Parsed, tz: Option<&Tz>, round_up: bool) -> Result<i64, usize> {
         && p.clock_hour_of_ampm.is_none()
         && let Some(mod_) = p.milli_of_day
     {
-        (
-            (mod_ / 60_000) % 60,
-            (mod_ / 1000) % 60,
-            (mod_ % 1000) * 1_000_000,
-        )
+        ((mod_ / 60_000) % 60, (mod_ / 1000) % 60, (mod_ % 1000) * 1_000_000)
     } else {
         (
             p.minute.unwrap_or(if round_up { 59 } else { 0 }),
@@ -548,13 +490,8 @@ fn resolve(p: &Parsed, tz: Option<&Tz>, round_up: bool) -> Result<i64, usize> {
     {
         return Err(0);
     }
-    let time = chrono::NaiveTime::from_hms_nano_opt(
-        hour as u32,
-        minute as u32,
-        second as u32,
-        nanos as u32,
-    )
-    .ok_or(0usize)?;
+    let time =
+        chrono::NaiveTime::from_hms_nano_opt(hour as u32, minute as u32, second as u32, nanos as u32).ok_or(0usize)?;
     let local = date.and_time(time);
     let secs = if let Some(off) = p.offset {
         local.and_utc().timestamp() - i64::from(off)
@@ -565,15 +502,11 @@ fn resolve(p: &Parsed, tz: Option<&Tz>, round_up: bool) -> Result<i64, usize> {
     } else {
         local.and_utc().timestamp()
     };
-    secs.checked_mul(1000)
-        .and_then(|ms| ms.checked_add(i64::from(local.nanosecond() / 1_000_000)))
-        .ok_or(0)
+    secs.checked_mul(1000).and_then(|ms| ms.checked_add(i64::from(local.nanosecond() / 1_000_000))).ok_or(0)
 }
 
 fn resolve_date(p: &Parsed) -> Option<chrono::NaiveDate> {
-    let year_of_era = p
-        .year_of_era
-        .map(|y| if p.era == Some(0) { 1 - y } else { y });
+    let year_of_era = p.year_of_era.map(|y| if p.era == Some(0) { 1 - y } else { y });
     if p.week_year.is_some() || p.week.is_some() {
         let wy = p.week_year.or(p.year).or(year_of_era).unwrap_or(1970);
         let week = p.week.unwrap_or(1);
@@ -588,11 +521,7 @@ fn resolve_date(p: &Parsed) -> Option<chrono::NaiveDate> {
             7 => chrono::Weekday::Sun,
             _ => return None,
         };
-        return chrono::NaiveDate::from_isoywd_opt(
-            i32::try_from(wy).ok()?,
-            u32::try_from(week).ok()?,
-            weekday,
-        );
+        return chrono::NaiveDate::from_isoywd_opt(i32::try_from(wy).ok()?, u32::try_from(week).ok()?, weekday);
     }
     let year = p.year.or(year_of_era).unwrap_or(1970);
     let year = i32::try_from(year).ok()?;
@@ -601,11 +530,7 @@ fn resolve_date(p: &Parsed) -> Option<chrono::NaiveDate> {
     }
     let month = p.month.unwrap_or(1);
     let day = p.day.unwrap_or(1);
-    let d = chrono::NaiveDate::from_ymd_opt(
-        year,
-        u32::try_from(month).ok()?,
-        u32::try_from(day).ok()?,
-    )?;
+    let d = chrono::NaiveDate::from_ymd_opt(year, u32::try_from(month).ok()?, u32::try_from(day).ok()?)?;
     if let Some(dow) = p.day_of_week
         && i64::from(d.weekday().number_from_monday()) != dow
     {
@@ -619,29 +544,19 @@ pub(crate) fn to_local(ms: i64, tz: &Tz) -> Option<NaiveDateTime> {
     let secs = ms.div_euclid(1000);
     let nanos = (ms.rem_euclid(1000) * 1_000_000) as u32;
     let off = tz.offset_at(secs);
-    chrono::DateTime::from_timestamp(secs.checked_add(i64::from(off))?, nanos)
-        .map(|d| d.naive_utc())
+    chrono::DateTime::from_timestamp(secs.checked_add(i64::from(off))?, nanos).map(|d| d.naive_utc())
 }
 
 /// Epoch milliseconds of a local date-time in a zone.
 pub(crate) fn from_local(local: &NaiveDateTime, tz: &Tz) -> Option<i64> {
     let secs = tz.local_to_epoch_seconds(local);
-    secs.checked_mul(1000)?
-        .checked_add(i64::from(local.nanosecond() / 1_000_000))
+    secs.checked_mul(1000)?.checked_add(i64::from(local.nanosecond() / 1_000_000))
 }
 
 /// Year, month, day of an epoch-millis instant in UTC (handy for tests and callers).
 pub fn ymd_hms_utc(ms: i64) -> Option<(i32, u32, u32, u32, u32, u32, u32)> {
     let l = to_local(ms, &Tz::UTC)?;
-    Some((
-        l.year(),
-        l.month(),
-        l.day(),
-        l.hour(),
-        l.minute(),
-        l.second(),
-        l.nanosecond() / 1_000_000,
-    ))
+    Some((l.year(), l.month(), l.day(), l.hour(), l.minute(), l.second(), l.nanosecond() / 1_000_000))
 }
 
 #[cfg(test)]

@@ -108,9 +108,7 @@ pub(crate) fn compile(pattern: &str, mode: Mode) -> Result<Vec<Elem>, String> {
             loop {
                 match chars.get(j) {
                     None => {
-                        return Err(format!(
-                            "Pattern ends with an incomplete string literal: {pattern}"
-                        ));
+                        return Err(format!("Pattern ends with an incomplete string literal: {pattern}"));
                     }
                     Some('\'') => {
                         if chars.get(j + 1) == Some(&'\'') {
@@ -186,12 +184,7 @@ fn push(stack: &mut [Vec<Elem>], e: Elem) {
 }
 
 fn num(field: NumField, min: usize, max: usize) -> Elem {
-    Elem::Num {
-        field,
-        min: min as u8,
-        max: max as u8,
-        reduced: false,
-    }
+    Elem::Num { field, min: min as u8, max: max as u8, reduced: false }
 }
 
 fn too_many(c: char) -> String {
@@ -204,24 +197,12 @@ fn letter(c: char, n: usize, mode: Mode) -> Result<Elem, String> {
     // Built-in formats: fixed or 1..n widths, 4..9 digit years, flexible fractions and zones.
     if named {
         let fixed = |field: NumField| {
-            if lenient {
-                num(field, 1, n)
-            } else {
-                num(field, n, n)
-            }
+            if lenient { num(field, 1, n) } else { num(field, n, n) }
         };
         match c {
             'y' | 'Y' => {
-                let field = if c == 'y' {
-                    NumField::Year
-                } else {
-                    NumField::WeekYear
-                };
-                return Ok(if lenient {
-                    num(field, 1, 9)
-                } else {
-                    num(field, n, 9)
-                });
+                let field = if c == 'y' { NumField::Year } else { NumField::WeekYear };
+                return Ok(if lenient { num(field, 1, 9) } else { num(field, n, 9) });
             }
             'M' | 'd' | 'H' | 'm' | 's' | 'w' | 'D' | 'e' => {
                 let field = match c {
@@ -237,11 +218,7 @@ fn letter(c: char, n: usize, mode: Mode) -> Result<Elem, String> {
                 return Ok(fixed(field));
             }
             'S' => {
-                return Ok(Elem::Frac {
-                    min: 1,
-                    max: 9,
-                    print: n as u8,
-                });
+                return Ok(Elem::Frac { min: 1, max: 9, print: n as u8 });
             }
             'Z' => return Ok(Elem::Offset(OffsetStyle::ZoneOrOffset)),
             _ => {}
@@ -252,10 +229,7 @@ fn letter(c: char, n: usize, mode: Mode) -> Result<Elem, String> {
             if n > 5 {
                 return Err(too_many(c));
             }
-            Elem::Text {
-                field: TextField::Era,
-                full: n == 4,
-            }
+            Elem::Text { field: TextField::Era, full: n == 4 }
         }
         'u' | 'y' | 'Y' => {
             let field = match c {
@@ -263,16 +237,7 @@ fn letter(c: char, n: usize, mode: Mode) -> Result<Elem, String> {
                 'y' => NumField::YearOfEra,
                 _ => NumField::WeekYear,
             };
-            if n == 2 {
-                Elem::Num {
-                    field,
-                    min: 2,
-                    max: 2,
-                    reduced: true,
-                }
-            } else {
-                num(field, n, 19.max(n))
-            }
+            if n == 2 { Elem::Num { field, min: 2, max: 2, reduced: true } } else { num(field, n, 19.max(n)) }
         }
         'Q' | 'q' => match n {
             1 | 2 => num(NumField::Quarter, n, 2),
@@ -281,14 +246,8 @@ fn letter(c: char, n: usize, mode: Mode) -> Result<Elem, String> {
         'M' | 'L' => match n {
             1 => num(NumField::Month, 1, 2),
             2 => num(NumField::Month, 2, 2),
-            3 | 5 => Elem::Text {
-                field: TextField::Month,
-                full: false,
-            },
-            4 => Elem::Text {
-                field: TextField::Month,
-                full: true,
-            },
+            3 | 5 => Elem::Text { field: TextField::Month, full: false },
+            4 => Elem::Text { field: TextField::Month, full: true },
             _ => return Err(too_many(c)),
         },
         'w' => match n {
@@ -319,42 +278,23 @@ fn letter(c: char, n: usize, mode: Mode) -> Result<Elem, String> {
             }
         }
         'E' => match n {
-            1..=3 | 5 => Elem::Text {
-                field: TextField::DayOfWeek,
-                full: false,
-            },
-            4 => Elem::Text {
-                field: TextField::DayOfWeek,
-                full: true,
-            },
+            1..=3 | 5 => Elem::Text { field: TextField::DayOfWeek, full: false },
+            4 => Elem::Text { field: TextField::DayOfWeek, full: true },
             _ => return Err(too_many(c)),
         },
         'e' | 'c' => match n {
             1 | 2 => num(NumField::DayOfWeek, n, n),
-            3 | 5 => Elem::Text {
-                field: TextField::DayOfWeek,
-                full: false,
-            },
-            4 => Elem::Text {
-                field: TextField::DayOfWeek,
-                full: true,
-            },
+            3 | 5 => Elem::Text { field: TextField::DayOfWeek, full: false },
+            4 => Elem::Text { field: TextField::DayOfWeek, full: true },
             _ => return Err(too_many(c)),
         },
         'a' => {
             if n > 1 {
                 return Err(too_many(c));
             }
-            Elem::Text {
-                field: TextField::AmPm,
-                full: false,
-            }
+            Elem::Text { field: TextField::AmPm, full: false }
         }
-        'S' => Elem::Frac {
-            min: n as u8,
-            max: n as u8,
-            print: n as u8,
-        },
+        'S' => Elem::Frac { min: n as u8, max: n as u8, print: n as u8 },
         'n' => num(NumField::NanoOfSecond, n, 19.max(n)),
         'A' => num(NumField::MilliOfDay, n, 19.max(n)),
         'V' => {
@@ -433,10 +373,7 @@ pub(crate) fn parse(elems: &[Elem], input: &str) -> Result<Parsed, usize> {
 }
 
 fn digits_at(s: &[u8], pos: usize) -> usize {
-    s[pos.min(s.len())..]
-        .iter()
-        .take_while(|b| b.is_ascii_digit())
-        .count()
+    s[pos.min(s.len())..].iter().take_while(|b| b.is_ascii_digit()).count()
 }
 
 fn parse_seq(elems: &[Elem], s: &[u8], mut pos: usize, p: &mut Parsed) -> Result<usize, usize> {
@@ -457,12 +394,7 @@ fn parse_seq(elems: &[Elem], s: &[u8], mut pos: usize, p: &mut Parsed) -> Result
                     pos = np;
                 }
             }
-            Elem::Num {
-                field,
-                min,
-                max,
-                reduced,
-            } => {
+            Elem::Num { field, min, max, reduced } => {
                 let (min, max) = (*min as usize, *max as usize);
                 // Java adjacent value parsing: reserve the widths of following fixed-width numbers.
                 let mut reserved = 0;
@@ -486,11 +418,7 @@ fn parse_seq(elems: &[Elem], s: &[u8], mut pos: usize, p: &mut Parsed) -> Result
                     start += 1;
                 }
                 let avail = digits_at(s, start);
-                let take = if avail >= reserved + min {
-                    (avail - reserved).min(max)
-                } else {
-                    avail.min(max)
-                };
+                let take = if avail >= reserved + min { (avail - reserved).min(max) } else { avail.min(max) };
                 if take < min || take == 0 {
                     return Err(start);
                 }
@@ -585,15 +513,7 @@ const MONTHS: [&str; 12] = [
     "November",
     "December",
 ];
-const DAYS: [&str; 7] = [
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-    "Sunday",
-];
+const DAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
 
 fn starts_with_ci(s: &[u8], pos: usize, word: &str) -> bool {
     let w = word.as_bytes();
@@ -605,46 +525,26 @@ fn parse_text(s: &[u8], pos: usize, field: TextField) -> Option<(usize, i64)> {
         TextField::Month => MONTHS
             .iter()
             .enumerate()
-            .flat_map(|(i, m)| {
-                [
-                    (m.to_string(), i as i64 + 1),
-                    (m[..3].to_string(), i as i64 + 1),
-                ]
-            })
+            .flat_map(|(i, m)| [(m.to_string(), i as i64 + 1), (m[..3].to_string(), i as i64 + 1)])
             .collect(),
         TextField::DayOfWeek => DAYS
             .iter()
             .enumerate()
-            .flat_map(|(i, d)| {
-                [
-                    (d.to_string(), i as i64 + 1),
-                    (d[..3].to_string(), i as i64 + 1),
-                ]
-            })
+            .flat_map(|(i, d)| [(d.to_string(), i as i64 + 1), (d[..3].to_string(), i as i64 + 1)])
             .collect(),
         TextField::AmPm => vec![("AM".into(), 0), ("PM".into(), 1)],
-        TextField::Era => vec![
-            ("Anno Domini".into(), 1),
-            ("Before Christ".into(), 0),
-            ("AD".into(), 1),
-            ("BC".into(), 0),
-        ],
+        TextField::Era => {
+            vec![("Anno Domini".into(), 1), ("Before Christ".into(), 0), ("AD".into(), 1), ("BC".into(), 0)]
+        }
     };
-    names
-        .iter()
-        .find(|(n, _)| starts_with_ci(s, pos, n))
-        .map(|(n, v)| (pos + n.len(), *v))
+    names.iter().find(|(n, _)| starts_with_ci(s, pos, n)).map(|(n, v)| (pos + n.len(), *v))
 }
 
 /// Parses an offset. Returns the new position and `Some((offset, zone))` (`zone` set when a region
 /// id was read), or `None` on failure. Lenient: every style accepts `Z`, `+HH`, `+HHMM`, `+HH:MM`
 /// (and seconds); ES built-ins also accept zone ids.
 #[allow(clippy::type_complexity)]
-fn parse_offset(
-    s: &[u8],
-    pos: usize,
-    style: OffsetStyle,
-) -> Option<(usize, Option<(i32, Option<Tz>)>)> {
+fn parse_offset(s: &[u8], pos: usize, style: OffsetStyle) -> Option<(usize, Option<(i32, Option<Tz>)>)> {
     let mut pos = pos;
     if let OffsetStyle::Gmt { .. } = style {
         if starts_with_ci(s, pos, "GMT") {
@@ -680,10 +580,7 @@ fn parse_offset(
     } else {
         return None;
     };
-    let h: i32 = std::str::from_utf8(&s[p..p + hours_len])
-        .ok()?
-        .parse()
-        .ok()?;
+    let h: i32 = std::str::from_utf8(&s[p..p + hours_len]).ok()?.parse().ok()?;
     p += hours_len;
     let mut m = 0;
     let mut sec = 0;
@@ -721,9 +618,7 @@ fn parse_zone(s: &[u8], pos: usize) -> Option<(usize, Tz)> {
     }
     let len = s[pos.min(s.len())..]
         .iter()
-        .take_while(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'~' | b'.' | b'+' | b'-' | b':')
-        })
+        .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'~' | b'.' | b'+' | b'-' | b':'))
         .count()
         .min(64);
     for l in (1..=len).rev() {
@@ -738,13 +633,7 @@ fn parse_zone(s: &[u8], pos: usize) -> Option<(usize, Tz)> {
 }
 
 /// Prints a local date-time (with its UTC offset in seconds and zone) with a pattern.
-pub(crate) fn print(
-    elems: &[Elem],
-    local: &NaiveDateTime,
-    offset: i32,
-    tz: &Tz,
-    epoch_secs: i64,
-) -> String {
+pub(crate) fn print(elems: &[Elem], local: &NaiveDateTime, offset: i32, tz: &Tz, epoch_secs: i64) -> String {
     let mut out = String::new();
     // Optional sections print like mandatory ones (all fields are available): flatten iteratively.
     let mut stack: Vec<std::slice::Iter<'_, Elem>> = vec![elems.iter()];
@@ -756,12 +645,7 @@ pub(crate) fn print(
         match e {
             Elem::Opt(inner) => stack.push(inner.iter()),
             Elem::Lit(l) => out.push_str(l),
-            Elem::Num {
-                field,
-                min,
-                reduced,
-                ..
-            } => {
+            Elem::Num { field, min, reduced, .. } => {
                 let v: i64 = match field {
                     NumField::Year => i64::from(local.year()),
                     NumField::YearOfEra => {
@@ -788,8 +672,7 @@ pub(crate) fn print(
                     NumField::DayOfWeek => i64::from(local.weekday().number_from_monday()),
                     NumField::NanoOfSecond => i64::from(local.nanosecond()),
                     NumField::MilliOfDay => {
-                        i64::from(local.num_seconds_from_midnight()) * 1000
-                            + i64::from(local.nanosecond() / 1_000_000)
+                        i64::from(local.num_seconds_from_midnight()) * 1000 + i64::from(local.nanosecond() / 1_000_000)
                     }
                     NumField::Quarter => i64::from((local.month() - 1) / 3 + 1),
                 };
@@ -802,10 +685,7 @@ pub(crate) fn print(
                         out.push('-');
                     } else if width >= 4
                         && digits.len() > width
-                        && matches!(
-                            field,
-                            NumField::Year | NumField::YearOfEra | NumField::WeekYear
-                        )
+                        && matches!(field, NumField::Year | NumField::YearOfEra | NumField::WeekYear)
                     {
                         out.push('+');
                     }
@@ -824,19 +704,11 @@ pub(crate) fn print(
                 let s: String = match field {
                     TextField::Month => {
                         let m = MONTHS[(local.month0() as usize).min(11)];
-                        if *full {
-                            m.to_string()
-                        } else {
-                            m[..3].to_string()
-                        }
+                        if *full { m.to_string() } else { m[..3].to_string() }
                     }
                     TextField::DayOfWeek => {
                         let d = DAYS[(local.weekday().num_days_from_monday() as usize).min(6)];
-                        if *full {
-                            d.to_string()
-                        } else {
-                            d[..3].to_string()
-                        }
+                        if *full { d.to_string() } else { d[..3].to_string() }
                     }
                     TextField::AmPm => if local.hour() < 12 { "AM" } else { "PM" }.to_string(),
                     TextField::Era => {

@@ -5,9 +5,7 @@ fn f(spec: &str) -> DateFormat {
 }
 
 fn ms(spec: &str, s: &str) -> i64 {
-    f(spec)
-        .parse_millis(s, None)
-        .unwrap_or_else(|e| panic!("{spec} / {s}: {e}"))
+    f(spec).parse_millis(s, None).unwrap_or_else(|e| panic!("{spec} / {s}: {e}"))
 }
 
 /// Epoch millis of a UTC date-time.
@@ -27,44 +25,17 @@ fn strict_date_optional_time_variants() {
     assert_eq!(ms(spec, "2015-02-03T04"), utc(2015, 2, 3, 4, 0, 0, 0));
     assert_eq!(ms(spec, "2015-02-03T04:05"), utc(2015, 2, 3, 4, 5, 0, 0));
     assert_eq!(ms(spec, "2015-02-03T04:05:06"), utc(2015, 2, 3, 4, 5, 6, 0));
-    assert_eq!(
-        ms(spec, "2015-02-03T04:05:06.7"),
-        utc(2015, 2, 3, 4, 5, 6, 700)
-    );
-    assert_eq!(
-        ms(spec, "2015-02-03T04:05:06.789Z"),
-        utc(2015, 2, 3, 4, 5, 6, 789)
-    );
-    assert_eq!(
-        ms(spec, "2015-02-03T04:05:06.123456789Z"),
-        utc(2015, 2, 3, 4, 5, 6, 123)
-    );
-    assert_eq!(
-        ms(spec, "2015-02-03T04:05:06+01:00"),
-        utc(2015, 2, 3, 3, 5, 6, 0)
-    );
-    assert_eq!(
-        ms(spec, "2015-02-03T04:05:06-0130"),
-        utc(2015, 2, 3, 5, 35, 6, 0)
-    );
+    assert_eq!(ms(spec, "2015-02-03T04:05:06.7"), utc(2015, 2, 3, 4, 5, 6, 700));
+    assert_eq!(ms(spec, "2015-02-03T04:05:06.789Z"), utc(2015, 2, 3, 4, 5, 6, 789));
+    assert_eq!(ms(spec, "2015-02-03T04:05:06.123456789Z"), utc(2015, 2, 3, 4, 5, 6, 123));
+    assert_eq!(ms(spec, "2015-02-03T04:05:06+01:00"), utc(2015, 2, 3, 3, 5, 6, 0));
+    assert_eq!(ms(spec, "2015-02-03T04:05:06-0130"), utc(2015, 2, 3, 5, 35, 6, 0));
     assert_eq!(ms(spec, "2015-02-03T04:05Z"), utc(2015, 2, 3, 4, 5, 0, 0));
-    for bad in [
-        "2015-2-3",
-        "15-02-03",
-        "2015-02-30",
-        "2015-13-01",
-        "2015-02-03 04:05",
-        "x",
-        "",
-        "2015-02-03T25:00",
-    ] {
+    for bad in ["2015-2-3", "15-02-03", "2015-02-30", "2015-13-01", "2015-02-03 04:05", "x", "", "2015-02-03T25:00"] {
         assert!(f(spec).parse_millis(bad, None).is_err(), "{bad}");
     }
     // The lenient variant takes one-digit fields.
-    assert_eq!(
-        ms("date_optional_time", "2015-2-3T4:5"),
-        utc(2015, 2, 3, 4, 5, 0, 0)
-    );
+    assert_eq!(ms("date_optional_time", "2015-2-3T4:5"), utc(2015, 2, 3, 4, 5, 0, 0));
 }
 
 #[test]
@@ -73,10 +44,7 @@ fn default_format_and_printing() {
     assert_eq!(d.spec(), "strict_date_optional_time||epoch_millis");
     assert_eq!(d.parse_millis("2015-01-01", None), Ok(1_420_070_400_000));
     assert_eq!(d.parse_millis("1420070400001", None), Ok(1_420_070_400_001));
-    assert_eq!(
-        d.format_millis(1_420_070_400_000),
-        "2015-01-01T00:00:00.000Z"
-    );
+    assert_eq!(d.format_millis(1_420_070_400_000), "2015-01-01T00:00:00.000Z");
     assert_eq!(d.format_millis(-1), "1969-12-31T23:59:59.999Z");
     assert_eq!(
         d.format_millis_tz(1_420_070_400_000, &Tz::parse("+01:00").unwrap_or(Tz::UTC)),
@@ -85,55 +53,19 @@ fn default_format_and_printing() {
     assert_eq!(f("epoch_millis").format_millis(1234), "1234");
     assert_eq!(f("epoch_second").format_millis(1500), "1.5");
     assert_eq!(f("epoch_second").format_millis(3000), "3");
-    assert_eq!(
-        f("strict_date").format_millis(1_420_070_400_000),
-        "2015-01-01"
-    );
+    assert_eq!(f("strict_date").format_millis(1_420_070_400_000), "2015-01-01");
     assert_eq!(f("basic_date").format_millis(1_420_070_400_000), "20150101");
-    assert_eq!(
-        f("yyyy/MM/dd HH:mm:ss").format_millis(1_420_070_400_000),
-        "2015/01/01 00:00:00"
-    );
-    assert_eq!(
-        f("strict_date_time").format_millis(1_420_070_400_000),
-        "2015-01-01T00:00:00.000Z"
-    );
-    assert_eq!(
-        f("strict_date_time_no_millis").format_millis(1_420_070_400_000),
-        "2015-01-01T00:00:00Z"
-    );
-    assert_eq!(
-        f("strict_date_hour_minute_second").format_millis(1_420_070_400_000),
-        "2015-01-01T00:00:00"
-    );
-    assert_eq!(
-        f("year_month_day").format_millis(1_420_070_400_000),
-        "2015-01-01"
-    );
-    assert_eq!(
-        f("yyyy-MM-dd'T'HH:mm:ss.SSSXXX").format_millis(1_420_070_400_000),
-        "2015-01-01T00:00:00.000Z"
-    );
-    assert_eq!(
-        f("yyyy-MM-dd'T'HH:mm:ssZ").format_millis(1_420_070_400_000),
-        "2015-01-01T00:00:00+0000"
-    );
-    assert_eq!(
-        f("EEE, dd MMM yyyy").format_millis(1_420_070_400_000),
-        "Thu, 01 Jan 2015"
-    );
-    assert_eq!(
-        f("strict_week_date").format_millis(1_420_070_400_000),
-        "2015-W01-4"
-    );
-    assert_eq!(
-        f("strict_ordinal_date").format_millis(utc(2015, 2, 1, 0, 0, 0, 0)),
-        "2015-032"
-    );
-    assert_eq!(
-        f("hh:mm a").format_millis(utc(2015, 2, 1, 13, 5, 0, 0)),
-        "01:05 PM"
-    );
+    assert_eq!(f("yyyy/MM/dd HH:mm:ss").format_millis(1_420_070_400_000), "2015/01/01 00:00:00");
+    assert_eq!(f("strict_date_time").format_millis(1_420_070_400_000), "2015-01-01T00:00:00.000Z");
+    assert_eq!(f("strict_date_time_no_millis").format_millis(1_420_070_400_000), "2015-01-01T00:00:00Z");
+    assert_eq!(f("strict_date_hour_minute_second").format_millis(1_420_070_400_000), "2015-01-01T00:00:00");
+    assert_eq!(f("year_month_day").format_millis(1_420_070_400_000), "2015-01-01");
+    assert_eq!(f("yyyy-MM-dd'T'HH:mm:ss.SSSXXX").format_millis(1_420_070_400_000), "2015-01-01T00:00:00.000Z");
+    assert_eq!(f("yyyy-MM-dd'T'HH:mm:ssZ").format_millis(1_420_070_400_000), "2015-01-01T00:00:00+0000");
+    assert_eq!(f("EEE, dd MMM yyyy").format_millis(1_420_070_400_000), "Thu, 01 Jan 2015");
+    assert_eq!(f("strict_week_date").format_millis(1_420_070_400_000), "2015-W01-4");
+    assert_eq!(f("strict_ordinal_date").format_millis(utc(2015, 2, 1, 0, 0, 0, 0)), "2015-032");
+    assert_eq!(f("hh:mm a").format_millis(utc(2015, 2, 1, 13, 5, 0, 0)), "01:05 PM");
 }
 
 #[test]
@@ -150,217 +82,91 @@ fn epoch_formats() {
     // Far outside the representable range: an error, never an overflow.
     let huge = format!("1{}", "0".repeat(37));
     assert!(f("epoch_second").parse_millis(&huge, None).is_err());
-    assert!(
-        f("epoch_millis")
-            .parse_millis("9223372036854775807", None)
-            .is_err()
-    );
+    assert!(f("epoch_millis").parse_millis("9223372036854775807", None).is_err());
 }
 
 #[test]
 fn named_formats() {
     assert_eq!(ms("basic_date", "20150203"), utc(2015, 2, 3, 0, 0, 0, 0));
-    assert_eq!(
-        ms("basic_date_time", "20150203T040506.789Z"),
-        utc(2015, 2, 3, 4, 5, 6, 789)
-    );
-    assert_eq!(
-        ms("basic_date_time_no_millis", "20150203T040506+0100"),
-        utc(2015, 2, 3, 3, 5, 6, 0)
-    );
-    assert_eq!(
-        ms("basic_ordinal_date", "2015034"),
-        utc(2015, 2, 3, 0, 0, 0, 0)
-    );
+    assert_eq!(ms("basic_date_time", "20150203T040506.789Z"), utc(2015, 2, 3, 4, 5, 6, 789));
+    assert_eq!(ms("basic_date_time_no_millis", "20150203T040506+0100"), utc(2015, 2, 3, 3, 5, 6, 0));
+    assert_eq!(ms("basic_ordinal_date", "2015034"), utc(2015, 2, 3, 0, 0, 0, 0));
     assert_eq!(ms("strict_date", "2015-02-03"), utc(2015, 2, 3, 0, 0, 0, 0));
     assert_eq!(ms("date", "2015-2-3"), utc(2015, 2, 3, 0, 0, 0, 0));
-    assert_eq!(
-        ms("strict_date_time", "2015-02-03T04:05:06.789+02:00"),
-        utc(2015, 2, 3, 2, 5, 6, 789)
-    );
-    assert_eq!(
-        ms("date_time", "2015-02-03T04:05:06.7Z"),
-        utc(2015, 2, 3, 4, 5, 6, 700)
-    );
-    assert_eq!(
-        ms("strict_date_hour_minute_second", "2015-02-03T04:05:06"),
-        utc(2015, 2, 3, 4, 5, 6, 0)
-    );
-    assert_eq!(
-        ms("strict_date_hour_minute", "2015-02-03T04:05"),
-        utc(2015, 2, 3, 4, 5, 0, 0)
-    );
-    assert_eq!(
-        ms("strict_hour_minute", "04:05"),
-        utc(1970, 1, 1, 4, 5, 0, 0)
-    );
-    assert_eq!(
-        ms("strict_time", "04:05:06.789Z"),
-        utc(1970, 1, 1, 4, 5, 6, 789)
-    );
-    assert_eq!(
-        ms("strict_year_month", "2015-02"),
-        utc(2015, 2, 1, 0, 0, 0, 0)
-    );
+    assert_eq!(ms("strict_date_time", "2015-02-03T04:05:06.789+02:00"), utc(2015, 2, 3, 2, 5, 6, 789));
+    assert_eq!(ms("date_time", "2015-02-03T04:05:06.7Z"), utc(2015, 2, 3, 4, 5, 6, 700));
+    assert_eq!(ms("strict_date_hour_minute_second", "2015-02-03T04:05:06"), utc(2015, 2, 3, 4, 5, 6, 0));
+    assert_eq!(ms("strict_date_hour_minute", "2015-02-03T04:05"), utc(2015, 2, 3, 4, 5, 0, 0));
+    assert_eq!(ms("strict_hour_minute", "04:05"), utc(1970, 1, 1, 4, 5, 0, 0));
+    assert_eq!(ms("strict_time", "04:05:06.789Z"), utc(1970, 1, 1, 4, 5, 6, 789));
+    assert_eq!(ms("strict_year_month", "2015-02"), utc(2015, 2, 1, 0, 0, 0, 0));
     assert_eq!(ms("strict_year", "2015"), utc(2015, 1, 1, 0, 0, 0, 0));
-    assert_eq!(
-        ms("year_month_day", "2015-02-03"),
-        utc(2015, 2, 3, 0, 0, 0, 0)
-    );
-    assert_eq!(
-        ms("strict_week_date", "2015-W01-4"),
-        utc(2015, 1, 1, 0, 0, 0, 0)
-    );
-    assert_eq!(
-        ms("strict_weekyear_week", "2015-W02"),
-        utc(2015, 1, 5, 0, 0, 0, 0)
-    );
-    assert_eq!(
-        ms("strict_ordinal_date", "2015-032"),
-        utc(2015, 2, 1, 0, 0, 0, 0)
-    );
-    assert_eq!(
-        ms(
-            "strict_date_optional_time_nanos",
-            "2015-02-03T04:05:06.123456789Z"
-        ),
-        utc(2015, 2, 3, 4, 5, 6, 123)
-    );
+    assert_eq!(ms("year_month_day", "2015-02-03"), utc(2015, 2, 3, 0, 0, 0, 0));
+    assert_eq!(ms("strict_week_date", "2015-W01-4"), utc(2015, 1, 1, 0, 0, 0, 0));
+    assert_eq!(ms("strict_weekyear_week", "2015-W02"), utc(2015, 1, 5, 0, 0, 0, 0));
+    assert_eq!(ms("strict_ordinal_date", "2015-032"), utc(2015, 2, 1, 0, 0, 0, 0));
+    assert_eq!(ms("strict_date_optional_time_nanos", "2015-02-03T04:05:06.123456789Z"), utc(2015, 2, 3, 4, 5, 6, 123));
     assert!(f("strict_date").parse_millis("2015-2-3", None).is_err());
-    assert!(
-        f("strict_basic_week_date")
-            .parse_millis("2015W014", None)
-            .is_ok()
-    );
+    assert!(f("strict_basic_week_date").parse_millis("2015W014", None).is_ok());
     // Every built-in compiles and round-trips a fixed instant through its printer.
     let t = utc(2015, 2, 3, 4, 5, 6, 789);
     for name in named::names() {
         let fmt = f(&name);
         let printed = fmt.format_millis(t);
-        assert!(
-            fmt.parse_millis(&printed, None).is_ok(),
-            "{name}: {printed}"
-        );
+        assert!(fmt.parse_millis(&printed, None).is_ok(), "{name}: {printed}");
     }
 }
 
 #[test]
 fn java_patterns() {
-    assert_eq!(
-        ms("yyyy/MM/dd HH:mm:ss", "2015/02/03 04:05:06"),
-        utc(2015, 2, 3, 4, 5, 6, 0)
-    );
-    assert_eq!(
-        ms("yyyy/MM/dd HH:mm:ss Z", "2015/02/03 04:05:06 +0100"),
-        utc(2015, 2, 3, 3, 5, 6, 0)
-    );
+    assert_eq!(ms("yyyy/MM/dd HH:mm:ss", "2015/02/03 04:05:06"), utc(2015, 2, 3, 4, 5, 6, 0));
+    assert_eq!(ms("yyyy/MM/dd HH:mm:ss Z", "2015/02/03 04:05:06 +0100"), utc(2015, 2, 3, 3, 5, 6, 0));
     assert_eq!(ms("dd.MM.yyyy", "03.02.2015"), utc(2015, 2, 3, 0, 0, 0, 0));
     assert_eq!(ms("yyyyMMdd", "20150203"), utc(2015, 2, 3, 0, 0, 0, 0));
-    assert_eq!(
-        ms("yyyyMMddHHmmss", "20150203040506"),
-        utc(2015, 2, 3, 4, 5, 6, 0)
-    );
+    assert_eq!(ms("yyyyMMddHHmmss", "20150203040506"), utc(2015, 2, 3, 4, 5, 6, 0));
     assert_eq!(ms("uuuu-MM-dd", "2015-02-03"), utc(2015, 2, 3, 0, 0, 0, 0));
     assert_eq!(ms("yy-MM-dd", "15-02-03"), utc(2015, 2, 3, 0, 0, 0, 0));
-    assert_eq!(
-        ms("MMM d, yyyy", "Feb 3, 2015"),
-        utc(2015, 2, 3, 0, 0, 0, 0)
-    );
-    assert_eq!(
-        ms("MMMM d yyyy", "February 3 2015"),
-        utc(2015, 2, 3, 0, 0, 0, 0)
-    );
-    assert_eq!(
-        ms(
-            "yyyy-MM-dd'T'HH:mm:ss.SSSXXX",
-            "2015-02-03T04:05:06.789+01:00"
-        ),
-        utc(2015, 2, 3, 3, 5, 6, 789)
-    );
-    assert_eq!(
-        ms("yyyy-MM-dd'T'HH:mm:ss.SSSXXX", "2015-02-03T04:05:06.789Z"),
-        utc(2015, 2, 3, 4, 5, 6, 789)
-    );
-    assert_eq!(
-        ms("yyyy-MM-dd[ HH:mm]", "2015-02-03"),
-        utc(2015, 2, 3, 0, 0, 0, 0)
-    );
-    assert_eq!(
-        ms("yyyy-MM-dd[ HH:mm]", "2015-02-03 04:05"),
-        utc(2015, 2, 3, 4, 5, 0, 0)
-    );
-    assert_eq!(
-        ms("hh:mm a yyyy-MM-dd", "01:05 PM 2015-02-03"),
-        utc(2015, 2, 3, 13, 5, 0, 0)
-    );
-    assert_eq!(
-        ms("yyyy-MM-dd HH:mm VV", "2015-07-01 12:00 Europe/Paris"),
-        utc(2015, 7, 1, 10, 0, 0, 0)
-    );
-    assert_eq!(
-        ms("yyyy-MM-dd'T'HH:mm:ss.SSS", "2015-02-03T04:05:06.789"),
-        utc(2015, 2, 3, 4, 5, 6, 789)
-    );
+    assert_eq!(ms("MMM d, yyyy", "Feb 3, 2015"), utc(2015, 2, 3, 0, 0, 0, 0));
+    assert_eq!(ms("MMMM d yyyy", "February 3 2015"), utc(2015, 2, 3, 0, 0, 0, 0));
+    assert_eq!(ms("yyyy-MM-dd'T'HH:mm:ss.SSSXXX", "2015-02-03T04:05:06.789+01:00"), utc(2015, 2, 3, 3, 5, 6, 789));
+    assert_eq!(ms("yyyy-MM-dd'T'HH:mm:ss.SSSXXX", "2015-02-03T04:05:06.789Z"), utc(2015, 2, 3, 4, 5, 6, 789));
+    assert_eq!(ms("yyyy-MM-dd[ HH:mm]", "2015-02-03"), utc(2015, 2, 3, 0, 0, 0, 0));
+    assert_eq!(ms("yyyy-MM-dd[ HH:mm]", "2015-02-03 04:05"), utc(2015, 2, 3, 4, 5, 0, 0));
+    assert_eq!(ms("hh:mm a yyyy-MM-dd", "01:05 PM 2015-02-03"), utc(2015, 2, 3, 13, 5, 0, 0));
+    assert_eq!(ms("yyyy-MM-dd HH:mm VV", "2015-07-01 12:00 Europe/Paris"), utc(2015, 7, 1, 10, 0, 0, 0));
+    assert_eq!(ms("yyyy-MM-dd'T'HH:mm:ss.SSS", "2015-02-03T04:05:06.789"), utc(2015, 2, 3, 4, 5, 6, 789));
     // SSS is exactly three digits in a Java pattern.
-    assert!(
-        f("yyyy-MM-dd'T'HH:mm:ss.SSS")
-            .parse_millis("2015-02-03T04:05:06.78", None)
-            .is_err()
-    );
+    assert!(f("yyyy-MM-dd'T'HH:mm:ss.SSS").parse_millis("2015-02-03T04:05:06.78", None).is_err());
     assert!(f("yyyy/MM/dd").parse_millis("2015-02-03", None).is_err());
 }
 
 #[test]
 fn alternatives() {
     let fmt = f("yyyy/MM/dd||epoch_millis||strict_date");
-    assert_eq!(
-        fmt.parse_millis("2015/02/03", None),
-        Ok(utc(2015, 2, 3, 0, 0, 0, 0))
-    );
+    assert_eq!(fmt.parse_millis("2015/02/03", None), Ok(utc(2015, 2, 3, 0, 0, 0, 0)));
     assert_eq!(fmt.parse_millis("1000", None), Ok(1000));
-    assert_eq!(
-        fmt.parse_millis("2015-02-03", None),
-        Ok(utc(2015, 2, 3, 0, 0, 0, 0))
-    );
+    assert_eq!(fmt.parse_millis("2015-02-03", None), Ok(utc(2015, 2, 3, 0, 0, 0, 0)));
     assert_eq!(fmt.format_millis(utc(2015, 2, 3, 0, 0, 0, 0)), "2015/02/03");
     let err = fmt.parse_millis("nope", None).err();
     assert_eq!(
         err.as_ref().map(|e| e.to_string()),
-        Some(
-            "failed to parse date field [nope] with format [yyyy/MM/dd||epoch_millis||strict_date]"
-                .into()
-        )
+        Some("failed to parse date field [nope] with format [yyyy/MM/dd||epoch_millis||strict_date]".into())
     );
     let es: tern_common::EsError = err.unwrap_or(DateError::EmptyFormat).into();
     assert_eq!(es.es_type(), "illegal_argument_exception");
-    assert_eq!(
-        es.caused_by.as_ref().map(|c| c.es_type()),
-        Some("date_time_parse_exception")
-    );
+    assert_eq!(es.caused_by.as_ref().map(|c| c.es_type()), Some("date_time_parse_exception"));
 }
 
 #[test]
 fn invalid_formats() {
     let e = |s: &str| DateFormat::parse(s).err().map(|e| e.to_string());
-    assert_eq!(
-        e("yyyy-MM-dd bogus"),
-        Some("Invalid format: [yyyy-MM-dd bogus]: Unknown pattern letter: b".into())
-    );
-    assert_eq!(
-        e("ddd"),
-        Some("Invalid format: [ddd]: Too many pattern letters: d".into())
-    );
+    assert_eq!(e("yyyy-MM-dd bogus"), Some("Invalid format: [yyyy-MM-dd bogus]: Unknown pattern letter: b".into()));
+    assert_eq!(e("ddd"), Some("Invalid format: [ddd]: Too many pattern letters: d".into()));
     assert_eq!(
         e("yyyy'T"),
-        Some(
-            "Invalid format: [yyyy'T]: Pattern ends with an incomplete string literal: yyyy'T"
-                .into()
-        )
+        Some("Invalid format: [yyyy'T]: Pattern ends with an incomplete string literal: yyyy'T".into())
     );
-    assert_eq!(
-        e("yyyy]"),
-        Some("Invalid format: [yyyy]]: Pattern invalid as it contains ] without previous [".into())
-    );
+    assert_eq!(e("yyyy]"), Some("Invalid format: [yyyy]]: Pattern invalid as it contains ] without previous [".into()));
     assert_eq!(e(""), Some("No date pattern provided".into()));
     assert!(DateFormat::parse("strict_date_optional_time||").is_err());
     assert!(DateFormat::parse("#").is_err());
@@ -415,39 +221,20 @@ fn time_zones() {
 #[test]
 fn round_up_defaults() {
     let d = DateFormat::default_date();
-    assert_eq!(
-        d.parse_millis_round_up("2014-11-18", None),
-        Ok(utc(2014, 11, 18, 23, 59, 59, 999))
-    );
-    assert_eq!(
-        d.parse_millis_round_up("2014-11-18T10", None),
-        Ok(utc(2014, 11, 18, 10, 59, 59, 999))
-    );
+    assert_eq!(d.parse_millis_round_up("2014-11-18", None), Ok(utc(2014, 11, 18, 23, 59, 59, 999)));
+    assert_eq!(d.parse_millis_round_up("2014-11-18T10", None), Ok(utc(2014, 11, 18, 10, 59, 59, 999)));
     // ES fills month and day with 01, not with the end of the period.
-    assert_eq!(
-        d.parse_millis_round_up("2020", None),
-        Ok(utc(2020, 1, 1, 23, 59, 59, 999))
-    );
-    assert_eq!(
-        d.parse_millis_round_up("2014-11-18T10:11:12.123Z", None),
-        Ok(utc(2014, 11, 18, 10, 11, 12, 123))
-    );
+    assert_eq!(d.parse_millis_round_up("2020", None), Ok(utc(2020, 1, 1, 23, 59, 59, 999)));
+    assert_eq!(d.parse_millis_round_up("2014-11-18T10:11:12.123Z", None), Ok(utc(2014, 11, 18, 10, 11, 12, 123)));
     // Like ES, a four-digit number is a year for strict_date_optional_time, before epoch_millis.
-    assert_eq!(
-        d.parse_millis_round_up("1000", None),
-        Ok(utc(1000, 1, 1, 23, 59, 59, 999))
-    );
-    assert_eq!(
-        d.parse_millis_round_up("1420070400001", None),
-        Ok(1_420_070_400_001)
-    );
+    assert_eq!(d.parse_millis_round_up("1000", None), Ok(utc(1000, 1, 1, 23, 59, 59, 999)));
+    assert_eq!(d.parse_millis_round_up("1420070400001", None), Ok(1_420_070_400_001));
 }
 
 const NOW: i64 = 1_416_320_820_000; // 2014-11-18T14:27:00Z
 
 fn dm(expr: &str, round_up: bool) -> i64 {
-    parse_date_math(expr, NOW, round_up, &DateFormat::default_date(), None)
-        .unwrap_or_else(|e| panic!("{expr}: {e}"))
+    parse_date_math(expr, NOW, round_up, &DateFormat::default_date(), None).unwrap_or_else(|e| panic!("{expr}: {e}"))
 }
 
 fn dm_err(expr: &str) -> String {
@@ -474,21 +261,12 @@ fn date_math_es_examples() {
     assert_eq!(dm("now/m", true), utc(2014, 11, 18, 14, 27, 59, 999));
     assert_eq!(dm("now-2d+3h-10m", false), utc(2014, 11, 16, 17, 17, 0, 0));
     // The range-query rounding table of the ES docs, for 2014-11-18||/M.
-    assert_eq!(
-        dm("2014-11-18||/M", true),
-        utc(2014, 11, 30, 23, 59, 59, 999)
-    ); // gt, lte
+    assert_eq!(dm("2014-11-18||/M", true), utc(2014, 11, 30, 23, 59, 59, 999)); // gt, lte
     assert_eq!(dm("2014-11-18||/M", false), utc(2014, 11, 1, 0, 0, 0, 0)); // gte, lt
-    assert_eq!(
-        dm("2014-11-18||/y", true),
-        utc(2014, 12, 31, 23, 59, 59, 999)
-    );
+    assert_eq!(dm("2014-11-18||/y", true), utc(2014, 12, 31, 23, 59, 59, 999));
     // The docs example `2001.02.01||+1M/d` with format `yyyy.MM.dd`.
     let f = DateFormat::parse("yyyy.MM.dd").unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        parse_date_math("2001.02.01||+1M/d", NOW, false, &f, None),
-        Ok(utc(2001, 3, 1, 0, 0, 0, 0))
-    );
+    assert_eq!(parse_date_math("2001.02.01||+1M/d", NOW, false, &f, None), Ok(utc(2001, 3, 1, 0, 0, 0, 0)));
     // Month arithmetic clamps like Java.
     assert_eq!(dm("2015-01-31||+1M", false), utc(2015, 2, 28, 0, 0, 0, 0));
     // Without ||, a date alone is completed (rounding up fills the end of the day).
@@ -503,18 +281,9 @@ fn date_math_time_zones() {
     let d = DateFormat::default_date();
     let now = utc(2020, 1, 1, 23, 30, 0, 0);
     // In +01:00 it is already 2020-01-02 00:30, so /d rounds to 2020-01-02T00:00+01:00.
-    assert_eq!(
-        parse_date_math("now/d", now, false, &d, Some("+01:00")),
-        Ok(utc(2020, 1, 1, 23, 0, 0, 0))
-    );
-    assert_eq!(
-        parse_date_math("now/d", now, true, &d, Some("+01:00")),
-        Ok(utc(2020, 1, 2, 22, 59, 59, 999))
-    );
-    assert_eq!(
-        parse_date_math("2020-01-01T00:00:00", now, false, &d, Some("-05:00")),
-        Ok(utc(2020, 1, 1, 5, 0, 0, 0))
-    );
+    assert_eq!(parse_date_math("now/d", now, false, &d, Some("+01:00")), Ok(utc(2020, 1, 1, 23, 0, 0, 0)));
+    assert_eq!(parse_date_math("now/d", now, true, &d, Some("+01:00")), Ok(utc(2020, 1, 2, 22, 59, 59, 999)));
+    assert_eq!(parse_date_math("2020-01-01T00:00:00", now, false, &d, Some("-05:00")), Ok(utc(2020, 1, 1, 5, 0, 0, 0)));
     // An offset in the value wins; the zone still drives rounding.
     assert_eq!(
         parse_date_math("2020-01-01T00:00:00Z||/d", now, false, &d, Some("+01:00")),
@@ -522,18 +291,9 @@ fn date_math_time_zones() {
     );
     // Day rounding across a DST change in Paris: 2020-03-29 has 23 hours.
     let t = utc(2020, 3, 29, 12, 0, 0, 0);
-    assert_eq!(
-        parse_date_math("now/d", t, false, &d, Some("Europe/Paris")),
-        Ok(utc(2020, 3, 28, 23, 0, 0, 0))
-    );
-    assert_eq!(
-        parse_date_math("now/d", t, true, &d, Some("Europe/Paris")),
-        Ok(utc(2020, 3, 29, 21, 59, 59, 999))
-    );
-    assert_eq!(
-        parse_date_math("now/d", t, false, &d, Some("UTC")),
-        Ok(utc(2020, 3, 29, 0, 0, 0, 0))
-    );
+    assert_eq!(parse_date_math("now/d", t, false, &d, Some("Europe/Paris")), Ok(utc(2020, 3, 28, 23, 0, 0, 0)));
+    assert_eq!(parse_date_math("now/d", t, true, &d, Some("Europe/Paris")), Ok(utc(2020, 3, 29, 21, 59, 59, 999)));
+    assert_eq!(parse_date_math("now/d", t, false, &d, Some("UTC")), Ok(utc(2020, 3, 29, 0, 0, 0, 0)));
     assert!(parse_date_math("now", t, false, &d, Some("Nowhere/Land")).is_err());
 }
 
@@ -541,56 +301,25 @@ fn date_math_time_zones() {
 fn date_math_errors() {
     assert_eq!(dm_err("now+"), "truncated date math [+]");
     assert_eq!(dm_err("now+1"), "truncated date math [+1]");
-    assert_eq!(
-        dm_err("now*1d"),
-        "operator not supported for date math [*1d]"
-    );
-    assert_eq!(
-        dm_err("now/2d"),
-        "rounding `/` can only be used on single unit types [/2d]"
-    );
-    assert_eq!(
-        dm_err("now+1x"),
-        "unit [x] not supported for date math [+1x]"
-    );
+    assert_eq!(dm_err("now*1d"), "operator not supported for date math [*1d]");
+    assert_eq!(dm_err("now/2d"), "rounding `/` can only be used on single unit types [/2d]");
+    assert_eq!(dm_err("now+1x"), "unit [x] not supported for date math [+1x]");
     assert_eq!(dm_err("||+1d"), "cannot parse empty datetime");
     assert_eq!(
         dm_err("nope||+1d"),
         "failed to parse date field [nope] with format [strict_date_optional_time||epoch_millis]: [failed to parse date field [nope] with format [strict_date_optional_time||epoch_millis]]"
     );
-    let e: tern_common::EsError =
-        parse_date_math("now+", NOW, false, &DateFormat::default_date(), None)
-            .err()
-            .unwrap_or(DateError::EmptyFormat)
-            .into();
+    let e: tern_common::EsError = parse_date_math("now+", NOW, false, &DateFormat::default_date(), None)
+        .err()
+        .unwrap_or(DateError::EmptyFormat)
+        .into();
     assert_eq!(e.es_type(), "parse_exception");
     assert_eq!(e.status(), 400);
-    assert!(
-        parse_date_math(
-            "now+99999999999y",
-            NOW,
-            false,
-            &DateFormat::default_date(),
-            None
-        )
-        .is_err()
-    );
-    assert!(
-        parse_date_math(
-            "now+2000000y",
-            NOW,
-            false,
-            &DateFormat::default_date(),
-            None
-        )
-        .is_err()
-    );
+    assert!(parse_date_math("now+99999999999y", NOW, false, &DateFormat::default_date(), None).is_err());
+    assert!(parse_date_math("now+2000000y", NOW, false, &DateFormat::default_date(), None).is_err());
 }
 
 #[test]
 fn ymd_helper() {
-    assert_eq!(
-        ymd_hms_utc(1_420_070_400_000),
-        Some((2015, 1, 1, 0, 0, 0, 0))
-    );
+    assert_eq!(ymd_hms_utc(1_420_070_400_000), Some((2015, 1, 1, 0, 0, 0, 0)));
 }

@@ -3,31 +3,18 @@
 use serde_json::{Map, Value};
 
 use super::{Ctx, parse_inner};
-use crate::ast::{
-    BoolQuery, BoostingQuery, ConstantScoreQuery, DisMaxQuery, MatchAllQuery, MatchNoneQuery,
-    QueryAst,
-};
+use crate::ast::{BoolQuery, BoostingQuery, ConstantScoreQuery, DisMaxQuery, MatchAllQuery, MatchNoneQuery, QueryAst};
 use crate::error::{QueryError, QueryResult};
 use crate::msm::MinimumShouldMatch;
 use crate::xcontent::{
-    Accepts, ObjectParser, bool_value, boost_value, check_boost, float_value, is_value, text,
-    token_name,
+    Accepts, ObjectParser, bool_value, boost_value, check_boost, float_value, is_value, text, token_name,
 };
 
-const MATCH_ALL: ObjectParser = ObjectParser {
-    name: "match_all",
-    fields: &["boost", "_name"],
-};
+const MATCH_ALL: ObjectParser = ObjectParser { name: "match_all", fields: &["boost", "_name"] };
 
-const MATCH_NONE: ObjectParser = ObjectParser {
-    name: "match_none",
-    fields: &["boost", "_name"],
-};
+const MATCH_NONE: ObjectParser = ObjectParser { name: "match_none", fields: &["boost", "_name"] };
 
-fn boost_and_name(
-    parser: &ObjectParser,
-    body: &Map<String, Value>,
-) -> QueryResult<(f32, Option<String>)> {
+fn boost_and_name(parser: &ObjectParser, body: &Map<String, Value>) -> QueryResult<(f32, Option<String>)> {
     let mut boost = 1.0;
     let mut name = None;
     for (key, v) in body {
@@ -52,16 +39,7 @@ pub(super) fn parse_match_none(body: &Map<String, Value>) -> QueryResult<QueryAs
 
 const BOOL: ObjectParser = ObjectParser {
     name: "bool",
-    fields: &[
-        "must",
-        "should",
-        "must_not",
-        "filter",
-        "adjust_pure_negative",
-        "minimum_should_match",
-        "_name",
-        "boost",
-    ],
+    fields: &["must", "should", "must_not", "filter", "adjust_pure_negative", "minimum_should_match", "_name", "boost"],
 };
 
 /// A bool clause list: one query object, an array of them, or null (no clauses).
@@ -73,18 +51,13 @@ fn clause_list(v: &Value, ctx: &mut Ctx) -> QueryResult<Vec<QueryAst>> {
             let mut out = Vec::with_capacity(items.len());
             for item in items {
                 if let Value::Array(_) = item {
-                    return Err(QueryError::illegal(format!(
-                        "expected value but got [{}]",
-                        token_name(item)
-                    )));
+                    return Err(QueryError::illegal(format!("expected value but got [{}]", token_name(item))));
                 }
                 out.push(parse_inner(item, ctx)?);
             }
             Ok(out)
         }
-        _ => Err(QueryError::parsing(
-            "[_na] query malformed, must start with start_object",
-        )),
+        _ => Err(QueryError::parsing("[_na] query malformed, must start with start_object")),
     }
 }
 
@@ -113,8 +86,7 @@ pub(super) fn parse_bool(body: &Map<String, Value>, ctx: &mut Ctx) -> QueryResul
                 q.adjust_pure_negative = p.field(key, v, Accepts::Boolean, bool_value)?;
             }
             "minimum_should_match" => {
-                q.minimum_should_match =
-                    p.field(key, v, Accepts::Value, MinimumShouldMatch::from_json)?;
+                q.minimum_should_match = p.field(key, v, Accepts::Value, MinimumShouldMatch::from_json)?;
             }
             "_name" => q.name = Some(p.field(key, v, Accepts::String, text)?),
             "boost" => q.boost = p.field(key, v, Accepts::Number, boost_value)?,
@@ -124,10 +96,7 @@ pub(super) fn parse_bool(body: &Map<String, Value>, ctx: &mut Ctx) -> QueryResul
     Ok(QueryAst::Bool(q))
 }
 
-pub(super) fn parse_constant_score(
-    body: &Map<String, Value>,
-    ctx: &mut Ctx,
-) -> QueryResult<QueryAst> {
+pub(super) fn parse_constant_score(body: &Map<String, Value>, ctx: &mut Ctx) -> QueryResult<QueryAst> {
     let mut filter = None;
     let mut boost = 1.0;
     let mut name = None;
@@ -137,39 +106,26 @@ pub(super) fn parse_constant_score(
                 if key == "filter" {
                     filter = Some(parse_inner(v, ctx)?);
                 } else {
-                    return Err(QueryError::parsing(format!(
-                        "[constant_score] query does not support [{key}]"
-                    )));
+                    return Err(QueryError::parsing(format!("[constant_score] query does not support [{key}]")));
                 }
             }
             _ if is_value(v) => match key.as_str() {
                 "_name" => name = Some(text(v)?),
                 "boost" => boost = float_value(v)?,
                 _ => {
-                    return Err(QueryError::parsing(format!(
-                        "[constant_score] query does not support [{key}]"
-                    )));
+                    return Err(QueryError::parsing(format!("[constant_score] query does not support [{key}]")));
                 }
             },
             _ => {
-                return Err(QueryError::parsing(format!(
-                    "unexpected token [{}]",
-                    token_name(v)
-                )));
+                return Err(QueryError::parsing(format!("unexpected token [{}]", token_name(v))));
             }
         }
     }
     let Some(filter) = filter else {
-        return Err(QueryError::parsing(
-            "[constant_score] requires a 'filter' element",
-        ));
+        return Err(QueryError::parsing("[constant_score] requires a 'filter' element"));
     };
     check_boost(boost)?;
-    Ok(QueryAst::ConstantScore(ConstantScoreQuery {
-        filter: Box::new(filter),
-        boost,
-        name,
-    }))
+    Ok(QueryAst::ConstantScore(ConstantScoreQuery { filter: Box::new(filter), boost, name }))
 }
 
 pub(super) fn parse_dis_max(body: &Map<String, Value>, ctx: &mut Ctx) -> QueryResult<QueryAst> {
@@ -178,8 +134,7 @@ pub(super) fn parse_dis_max(body: &Map<String, Value>, ctx: &mut Ctx) -> QueryRe
     let mut tie_breaker = 0.0;
     let mut boost = 1.0;
     let mut name = None;
-    let unsupported =
-        |key: &str| QueryError::parsing(format!("[dis_max] query does not support [{key}]"));
+    let unsupported = |key: &str| QueryError::parsing(format!("[dis_max] query does not support [{key}]"));
     for (key, v) in body {
         match v {
             Value::Object(_) => {
@@ -207,17 +162,10 @@ pub(super) fn parse_dis_max(body: &Map<String, Value>, ctx: &mut Ctx) -> QueryRe
         }
     }
     if !found {
-        return Err(QueryError::parsing(
-            "[dis_max] requires 'queries' field with at least one clause",
-        ));
+        return Err(QueryError::parsing("[dis_max] requires 'queries' field with at least one clause"));
     }
     check_boost(boost)?;
-    Ok(QueryAst::DisMax(DisMaxQuery {
-        queries,
-        tie_breaker,
-        boost,
-        name,
-    }))
+    Ok(QueryAst::DisMax(DisMaxQuery { queries, tie_breaker, boost, name }))
 }
 
 pub(super) fn parse_boosting(body: &Map<String, Value>, ctx: &mut Ctx) -> QueryResult<QueryAst> {
@@ -226,8 +174,7 @@ pub(super) fn parse_boosting(body: &Map<String, Value>, ctx: &mut Ctx) -> QueryR
     let mut negative_boost = -1.0f32;
     let mut boost = 1.0;
     let mut name = None;
-    let unsupported =
-        |key: &str| QueryError::parsing(format!("[boosting] query does not support [{key}]"));
+    let unsupported = |key: &str| QueryError::parsing(format!("[boosting] query does not support [{key}]"));
     for (key, v) in body {
         match v {
             Value::Object(_) => match key.as_str() {
@@ -245,14 +192,10 @@ pub(super) fn parse_boosting(body: &Map<String, Value>, ctx: &mut Ctx) -> QueryR
         }
     }
     let Some(positive) = positive else {
-        return Err(QueryError::parsing(
-            "[boosting] query requires 'positive' query",
-        ));
+        return Err(QueryError::parsing("[boosting] query requires 'positive' query"));
     };
     let Some(negative) = negative else {
-        return Err(QueryError::parsing(
-            "[boosting] query requires 'negative' query",
-        ));
+        return Err(QueryError::parsing("[boosting] query requires 'negative' query"));
     };
     if negative_boost < 0.0 {
         return Err(QueryError::parsing(
@@ -318,27 +261,17 @@ mod tests {
             "_name": "b",
             "adjust_pure_negative": false
         }}));
-        let QueryAst::Bool(b) = q else {
-            panic!("not a bool")
-        };
+        let QueryAst::Bool(b) = q else { panic!("not a bool") };
         assert_eq!(b.must.len(), 1);
         assert_eq!(b.filter.len(), 2);
         assert!(b.should.is_empty() && b.must_not.is_empty());
-        assert_eq!(
-            b.minimum_should_match,
-            Some(MinimumShouldMatch::Simple(MsmValue::Percent(75)))
-        );
+        assert_eq!(b.minimum_should_match, Some(MinimumShouldMatch::Simple(MsmValue::Percent(75))));
         assert_eq!(b.boost, 2.0);
         assert_eq!(b.name.as_deref(), Some("b"));
         assert!(!b.adjust_pure_negative);
 
-        let QueryAst::Bool(b) = ok(json!({"bool": {"minimum_should_match": 1}})) else {
-            panic!()
-        };
-        assert_eq!(
-            b.minimum_should_match,
-            Some(MinimumShouldMatch::Simple(MsmValue::Count(1)))
-        );
+        let QueryAst::Bool(b) = ok(json!({"bool": {"minimum_should_match": 1}})) else { panic!() };
+        assert_eq!(b.minimum_should_match, Some(MinimumShouldMatch::Simple(MsmValue::Count(1))));
     }
 
     #[test]
@@ -347,33 +280,21 @@ mod tests {
         assert_eq!(e.es_type(), "x_content_parse_exception");
         assert_eq!(e.to_string(), "[bool] unknown field [foo]");
         let e = err(json!({"bool": {"shuold": []}}));
-        assert_eq!(
-            e.to_string(),
-            "[bool] unknown field [shuold] did you mean [should]?"
-        );
+        assert_eq!(e.to_string(), "[bool] unknown field [shuold] did you mean [should]?");
         let e = err(json!({"bool": {"must": [{"foo": {}}]}}));
         assert_eq!(e.to_string(), "[bool] failed to parse field [must]");
         assert_eq!(e.root().es_type(), "parsing_exception");
         assert_eq!(e.root().to_string(), "unknown query [foo]");
         let e = err(json!({"bool": {"must": "x"}}));
-        assert_eq!(
-            e.to_string(),
-            "[bool] must doesn't support values of type: VALUE_STRING"
-        );
+        assert_eq!(e.to_string(), "[bool] must doesn't support values of type: VALUE_STRING");
         let e = err(json!({"bool": {"boost": {}}}));
-        assert_eq!(
-            e.to_string(),
-            "[bool] boost doesn't support values of type: START_OBJECT"
-        );
+        assert_eq!(e.to_string(), "[bool] boost doesn't support values of type: START_OBJECT");
         let e = err(json!({"bool": {"boost": "abc"}}));
         assert_eq!(e.to_string(), "[bool] failed to parse field [boost]");
         assert_eq!(e.root().es_type(), "number_format_exception");
         // Two queries in one clause object.
         let e = err(json!({"bool": {"must": {"match_all": {}, "match_none": {}}}}));
-        assert_eq!(
-            e.root().to_string(),
-            "[match_all] malformed query, expected [END_OBJECT] but found [FIELD_NAME]"
-        );
+        assert_eq!(e.root().to_string(), "[match_all] malformed query, expected [END_OBJECT] but found [FIELD_NAME]");
         let e = err(json!({"bool": {"must": [{}]}}));
         assert_eq!(e.root().to_string(), "query malformed, empty clause found");
         let e = err(json!({"bool": {"must": [[]]}}));
@@ -383,15 +304,10 @@ mod tests {
     #[test]
     fn constant_score() {
         let q = ok(json!({"constant_score": {"filter": {"term": {"a": "b"}}, "boost": 1.2}}));
-        let QueryAst::ConstantScore(c) = q else {
-            panic!()
-        };
+        let QueryAst::ConstantScore(c) = q else { panic!() };
         assert_eq!(c.boost, 1.2);
         assert!(matches!(*c.filter, QueryAst::Term(_)));
-        assert_eq!(
-            err(json!({"constant_score": {}})).to_string(),
-            "[constant_score] requires a 'filter' element"
-        );
+        assert_eq!(err(json!({"constant_score": {}})).to_string(), "[constant_score] requires a 'filter' element");
         assert_eq!(
             err(json!({"constant_score": {"query": {"match_all": {}}}})).to_string(),
             "[constant_score] query does not support [query]"
@@ -404,10 +320,8 @@ mod tests {
 
     #[test]
     fn dis_max() {
-        let q = ok(
-            json!({"dis_max": {"queries": [{"term": {"a": 1}}, {"term": {"b": 2}}],
-            "tie_breaker": 0.7}}),
-        );
+        let q = ok(json!({"dis_max": {"queries": [{"term": {"a": 1}}, {"term": {"b": 2}}],
+            "tie_breaker": 0.7}}));
         let QueryAst::DisMax(d) = q else { panic!() };
         assert_eq!(d.queries.len(), 2);
         assert_eq!(d.tie_breaker, 0.7);
@@ -431,13 +345,11 @@ mod tests {
         let QueryAst::Boosting(b) = q else { panic!() };
         assert_eq!(b.negative_boost, 0.2);
         assert_eq!(
-            err(json!({"boosting": {"negative": {"term": {"b": 1}}, "negative_boost": 0.2}}))
-                .to_string(),
+            err(json!({"boosting": {"negative": {"term": {"b": 1}}, "negative_boost": 0.2}})).to_string(),
             "[boosting] query requires 'positive' query"
         );
         assert_eq!(
-            err(json!({"boosting": {"positive": {"term": {"b": 1}}, "negative_boost": 0.2}}))
-                .to_string(),
+            err(json!({"boosting": {"positive": {"term": {"b": 1}}, "negative_boost": 0.2}})).to_string(),
             "[boosting] query requires 'negative' query"
         );
         assert!(

@@ -5,16 +5,15 @@ use serde_json::{Map, Value};
 
 use super::{check_single_field, field_and_boost, max_expansions, prefix_length, push_field, slop};
 use crate::ast::{
-    CombinedFieldsQuery, MatchBoolPrefixQuery, MatchPhrasePrefixQuery, MatchPhraseQuery,
-    MatchQuery, MultiMatchQuery, MultiMatchType, Operator, QueryAst, QueryStringQuery,
-    SimpleQueryStringQuery, ZeroTermsQuery, simple_flags,
+    CombinedFieldsQuery, MatchBoolPrefixQuery, MatchPhrasePrefixQuery, MatchPhraseQuery, MatchQuery, MultiMatchQuery,
+    MultiMatchType, Operator, QueryAst, QueryStringQuery, SimpleQueryStringQuery, ZeroTermsQuery, simple_flags,
 };
 use crate::error::{QueryError, QueryResult};
 use crate::fuzziness::Fuzziness;
 use crate::msm::MinimumShouldMatch;
 use crate::xcontent::{
-    Accepts, ObjectParser, Token, bool_value, boost_value, check_boost, float_value, int_value,
-    is_value, scalar, string_array, text, text_or_null, token_name,
+    Accepts, ObjectParser, Token, bool_value, boost_value, check_boost, float_value, int_value, is_value, scalar,
+    string_array, text, text_or_null, token_name,
 };
 
 /// ES's `Operator.fromString` (`valueOf` of the upper-cased name).
@@ -22,9 +21,7 @@ pub(crate) fn parse_operator(s: &str) -> QueryResult<Operator> {
     match s.to_uppercase().as_str() {
         "OR" => Ok(Operator::Or),
         "AND" => Ok(Operator::And),
-        upper => Err(QueryError::illegal(format!(
-            "No enum constant org.elasticsearch.index.query.Operator.{upper}"
-        ))),
+        upper => Err(QueryError::illegal(format!("No enum constant org.elasticsearch.index.query.Operator.{upper}"))),
     }
 }
 
@@ -34,9 +31,7 @@ fn parse_zero_terms(s: &str) -> QueryResult<ZeroTermsQuery> {
     } else if s.eq_ignore_ascii_case("all") {
         Ok(ZeroTermsQuery::All)
     } else {
-        Err(QueryError::parsing(format!(
-            "Unsupported zero_terms_query value [{s}]"
-        )))
+        Err(QueryError::parsing(format!("Unsupported zero_terms_query value [{s}]")))
     }
 }
 
@@ -49,9 +44,7 @@ pub(crate) fn parse_multi_match_type(s: &str) -> QueryResult<MultiMatchType> {
         "phrase" => Ok(MultiMatchType::Phrase),
         "phrase_prefix" => Ok(MultiMatchType::PhrasePrefix),
         "bool_prefix" => Ok(MultiMatchType::BoolPrefix),
-        _ => Err(QueryError::Parse(format!(
-            "failed to parse [multi_match] query type [{s}]. unknown type."
-        ))),
+        _ => Err(QueryError::Parse(format!("failed to parse [multi_match] query type [{s}]. unknown type."))),
     }
 }
 
@@ -86,19 +79,14 @@ fn single_field_full_text<'a>(
                     if k == "query" {
                         value = scalar(iv);
                     } else if !option(k, iv)? {
-                        return Err(QueryError::parsing(format!(
-                            "[{query}] query does not support [{k}]"
-                        )));
+                        return Err(QueryError::parsing(format!("[{query}] query does not support [{k}]")));
                     }
                 }
             }
             Value::Null => value = None,
             _ if is_value(v) => value = scalar(v),
             _ => {
-                return Err(QueryError::parsing(format!(
-                    "[{query}] unknown token [{}] after [{key}]",
-                    token_name(v)
-                )));
+                return Err(QueryError::parsing(format!("[{query}] unknown token [{}] after [{key}]", token_name(v))));
             }
         }
     }
@@ -123,9 +111,7 @@ pub(super) fn parse_match(body: &Map<String, Value>) -> QueryResult<QueryAst> {
             "lenient" => q.lenient = bool_value(v)?,
             "zero_terms_query" => q.zero_terms_query = parse_zero_terms(&text(v)?)?,
             "_name" => q.name = Some(text(v)?),
-            "auto_generate_synonyms_phrase_query" => {
-                q.auto_generate_synonyms_phrase_query = bool_value(v)?
-            }
+            "auto_generate_synonyms_phrase_query" => q.auto_generate_synonyms_phrase_query = bool_value(v)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -200,9 +186,7 @@ pub(super) fn parse_match_phrase_prefix(body: &Map<String, Value>) -> QueryResul
         return Err(QueryError::parsing("No text specified for text query"));
     };
     let Some(field) = field else {
-        return Err(QueryError::illegal(
-            "[match_phrase_prefix] requires fieldName",
-        ));
+        return Err(QueryError::illegal("[match_phrase_prefix] requires fieldName"));
     };
     q.field = field.to_string();
     q.query = phrase_text(&value)?;
@@ -249,9 +233,7 @@ pub(super) fn parse_match_bool_prefix(body: &Map<String, Value>) -> QueryResult<
         return Err(QueryError::parsing("No text specified for text query"));
     };
     let Some(field) = field else {
-        return Err(QueryError::illegal(
-            "[match_bool_prefix] requires fieldName",
-        ));
+        return Err(QueryError::illegal("[match_bool_prefix] requires fieldName"));
     };
     q.field = field.to_string();
     q.query = phrase_text(&value)?;
@@ -286,8 +268,7 @@ pub(super) fn parse_multi_match(body: &Map<String, Value>) -> QueryResult<QueryA
     let mut prefix_len = 0;
     let mut expansions = 50;
     let mut slop_value = 0;
-    let unsupported =
-        |k: &str| QueryError::parsing(format!("[multi_match] query does not support [{k}]"));
+    let unsupported = |k: &str| QueryError::parsing(format!("[multi_match] query does not support [{k}]"));
     for (key, v) in body {
         if key == "fields" {
             match v {
@@ -302,10 +283,7 @@ pub(super) fn parse_multi_match(body: &Map<String, Value>) -> QueryResult<QueryA
             continue;
         }
         if !is_value(v) {
-            return Err(QueryError::parsing(format!(
-                "[multi_match] unknown token [{}] after [{key}]",
-                token_name(v)
-            )));
+            return Err(QueryError::parsing(format!("[multi_match] unknown token [{}] after [{key}]", token_name(v))));
         }
         match key.as_str() {
             "query" => value = scalar(v),
@@ -323,34 +301,21 @@ pub(super) fn parse_multi_match(body: &Map<String, Value>) -> QueryResult<QueryA
             "lenient" => q.lenient = bool_value(v)?,
             "zero_terms_query" => q.zero_terms_query = parse_zero_terms(&text(v)?)?,
             "_name" => q.name = Some(text(v)?),
-            "auto_generate_synonyms_phrase_query" => {
-                q.auto_generate_synonyms_phrase_query = bool_value(v)?
-            }
+            "auto_generate_synonyms_phrase_query" => q.auto_generate_synonyms_phrase_query = bool_value(v)?,
             "fuzzy_transpositions" => q.fuzzy_transpositions = bool_value(v)?,
             _ => return Err(unsupported(key)),
         }
     }
     let Some(value) = value else {
-        return Err(QueryError::parsing(
-            "No text specified for multi_match query",
-        ));
+        return Err(QueryError::parsing("No text specified for multi_match query"));
     };
     if q.fuzziness.is_some()
-        && matches!(
-            q.match_type,
-            MultiMatchType::CrossFields | MultiMatchType::Phrase | MultiMatchType::PhrasePrefix
-        )
+        && matches!(q.match_type, MultiMatchType::CrossFields | MultiMatchType::Phrase | MultiMatchType::PhrasePrefix)
     {
-        return Err(QueryError::parsing(format!(
-            "Fuzziness not allowed for type [{}]",
-            q.match_type.es_name()
-        )));
+        return Err(QueryError::parsing(format!("Fuzziness not allowed for type [{}]", q.match_type.es_name())));
     }
     if slop_value != 0 && q.match_type == MultiMatchType::BoolPrefix {
-        return Err(QueryError::parsing(format!(
-            "slop not allowed for type [{}]",
-            q.match_type.es_name()
-        )));
+        return Err(QueryError::parsing(format!("slop not allowed for type [{}]", q.match_type.es_name())));
     }
     q.query = value;
     q.slop = slop(slop_value)?;
@@ -402,19 +367,14 @@ pub(super) fn parse_combined_fields(body: &Map<String, Value>) -> QueryResult<Qu
                 fields = Some(parsed);
             }
             "auto_generate_synonyms_phrase_query" => {
-                q.auto_generate_synonyms_phrase_query =
-                    p.field(key, v, Accepts::Boolean, bool_value)?
+                q.auto_generate_synonyms_phrase_query = p.field(key, v, Accepts::Boolean, bool_value)?
             }
-            "operator" => {
-                q.operator = p.field(key, v, Accepts::String, |v| parse_operator(&text(v)?))?
-            }
+            "operator" => q.operator = p.field(key, v, Accepts::String, |v| parse_operator(&text(v)?))?,
             "minimum_should_match" => {
-                q.minimum_should_match =
-                    p.field(key, v, Accepts::Value, MinimumShouldMatch::from_json)?
+                q.minimum_should_match = p.field(key, v, Accepts::Value, MinimumShouldMatch::from_json)?
             }
             "zero_terms_query" => {
-                q.zero_terms_query =
-                    p.field(key, v, Accepts::String, |v| parse_zero_terms(&text(v)?))?
+                q.zero_terms_query = p.field(key, v, Accepts::String, |v| parse_zero_terms(&text(v)?))?
             }
             "boost" => q.boost = p.field(key, v, Accepts::Number, boost_value)?,
             "_name" => q.name = Some(p.field(key, v, Accepts::String, text)?),
@@ -429,10 +389,7 @@ pub(super) fn parse_combined_fields(body: &Map<String, Value>) -> QueryResult<Qu
         missing.push("fields");
     }
     if !missing.is_empty() {
-        return Err(QueryError::illegal(format!(
-            "Required [{}]",
-            missing.join(", ")
-        )));
+        return Err(QueryError::illegal(format!("Required [{}]", missing.join(", "))));
     }
     q.query = query.unwrap_or_default();
     q.fields = fields.unwrap_or_default();
@@ -441,9 +398,7 @@ pub(super) fn parse_combined_fields(body: &Map<String, Value>) -> QueryResult<Qu
 
 fn fields_array(query: &str, key: &str, v: &Value) -> QueryResult<Vec<(String, f32)>> {
     let Value::Array(items) = v else {
-        return Err(QueryError::parsing(format!(
-            "[{query}] query does not support [{key}]"
-        )));
+        return Err(QueryError::parsing(format!("[{query}] query does not support [{key}]")));
     };
     let mut out = Vec::new();
     for item in items {
@@ -455,8 +410,7 @@ fn fields_array(query: &str, key: &str, v: &Value) -> QueryResult<Vec<(String, f
 pub(super) fn parse_query_string(body: &Map<String, Value>) -> QueryResult<QueryAst> {
     let mut q = QueryStringQuery::new(String::new());
     let mut query = None;
-    let unsupported =
-        |k: &str| QueryError::parsing(format!("[query_string] query does not support [{k}]"));
+    let unsupported = |k: &str| QueryError::parsing(format!("[query_string] query does not support [{k}]"));
     for (key, v) in body {
         if let Value::Array(_) = v {
             if key == "fields" {
@@ -466,10 +420,7 @@ pub(super) fn parse_query_string(body: &Map<String, Value>) -> QueryResult<Query
             return Err(unsupported(key));
         }
         if !is_value(v) {
-            return Err(QueryError::parsing(format!(
-                "[query_string] unknown token [{}] after [{key}]",
-                token_name(v)
-            )));
+            return Err(QueryError::parsing(format!("[query_string] unknown token [{}] after [{key}]", token_name(v))));
         }
         match key.as_str() {
             "query" => query = Some(text(v)?),
@@ -478,9 +429,7 @@ pub(super) fn parse_query_string(body: &Map<String, Value>) -> QueryResult<Query
             "analyzer" => q.analyzer = Some(text(v)?),
             "quote_analyzer" => q.quote_analyzer = Some(text(v)?),
             "allow_leading_wildcard" => q.allow_leading_wildcard = bool_value(v)?,
-            "max_determinized_states" => {
-                q.max_determinized_states = non_negative(key, int_value(v)?)?
-            }
+            "max_determinized_states" => q.max_determinized_states = non_negative(key, int_value(v)?)?,
             "enable_position_increments" => q.enable_position_increments = bool_value(v)?,
             "escape" => q.escape = bool_value(v)?,
             "fuzzy_prefix_length" => q.fuzzy_prefix_length = non_negative(key, int_value(v)?)?,
@@ -497,18 +446,14 @@ pub(super) fn parse_query_string(body: &Map<String, Value>) -> QueryResult<Query
             "lenient" => q.lenient = Some(bool_value(v)?),
             "time_zone" => q.time_zone = Some(text(v)?),
             "_name" => q.name = Some(text(v)?),
-            "auto_generate_synonyms_phrase_query" => {
-                q.auto_generate_synonyms_phrase_query = bool_value(v)?
-            }
+            "auto_generate_synonyms_phrase_query" => q.auto_generate_synonyms_phrase_query = bool_value(v)?,
             "fuzzy_transpositions" => q.fuzzy_transpositions = bool_value(v)?,
             "type" => q.match_type = parse_multi_match_type(&text(v)?)?,
             _ => return Err(unsupported(key)),
         }
     }
     let Some(query) = query else {
-        return Err(QueryError::parsing(
-            "[query_string] must be provided with a [query]",
-        ));
+        return Err(QueryError::parsing("[query_string] must be provided with a [query]"));
     };
     q.query = query;
     check_boost(q.boost)?;
@@ -544,9 +489,7 @@ pub(crate) fn resolve_simple_flags(s: &str) -> QueryResult<u32> {
             "NEAR" => simple_flags::NEAR,
             "SLOP" => simple_flags::SLOP,
             _ => {
-                return Err(QueryError::illegal(format!(
-                    "Unknown simple_query_string flag [{part}]"
-                )));
+                return Err(QueryError::illegal(format!("Unknown simple_query_string flag [{part}]")));
             }
         };
         magic |= flag;
@@ -563,9 +506,7 @@ pub(super) fn parse_simple_query_string(body: &Map<String, Value>) -> QueryResul
                 q.fields = fields_array("simple_query_string", key, v)?;
                 continue;
             }
-            return Err(QueryError::parsing(format!(
-                "[simple_query_string] query does not support [{key}]"
-            )));
+            return Err(QueryError::parsing(format!("[simple_query_string] query does not support [{key}]")));
         }
         if !is_value(v) {
             return Err(QueryError::parsing(format!(
@@ -581,11 +522,7 @@ pub(super) fn parse_simple_query_string(body: &Map<String, Value>) -> QueryResul
             "flags" => {
                 q.flags = if Token::of(v) == Token::Number {
                     let f = int_value(v)?;
-                    if f < 0 {
-                        simple_flags::ALL
-                    } else {
-                        (f as u32) & simple_flags::ALL
-                    }
+                    if f < 0 { simple_flags::ALL } else { (f as u32) & simple_flags::ALL }
                 } else {
                     resolve_simple_flags(&text(v)?)?
                 }
@@ -595,23 +532,17 @@ pub(super) fn parse_simple_query_string(body: &Map<String, Value>) -> QueryResul
             "_name" => q.name = Some(text(v)?),
             "minimum_should_match" => q.minimum_should_match = MinimumShouldMatch::from_json(v)?,
             "quote_field_suffix" => q.quote_field_suffix = text_or_null(v)?,
-            "auto_generate_synonyms_phrase_query" => {
-                q.auto_generate_synonyms_phrase_query = bool_value(v)?
-            }
+            "auto_generate_synonyms_phrase_query" => q.auto_generate_synonyms_phrase_query = bool_value(v)?,
             "fuzzy_prefix_length" => q.fuzzy_prefix_length = non_negative(key, int_value(v)?)?,
             "fuzzy_max_expansions" => q.fuzzy_max_expansions = non_negative(key, int_value(v)?)?,
             "fuzzy_transpositions" => q.fuzzy_transpositions = bool_value(v)?,
             _ => {
-                return Err(QueryError::parsing(format!(
-                    "[simple_query_string] unsupported field [{key}]"
-                )));
+                return Err(QueryError::parsing(format!("[simple_query_string] unsupported field [{key}]")));
             }
         }
     }
     let Some(query) = query else {
-        return Err(QueryError::parsing(
-            "[simple_query_string] query text missing",
-        ));
+        return Err(QueryError::parsing("[simple_query_string] query text missing"));
     };
     q.query = query;
     check_boost(q.boost)?;
@@ -644,10 +575,7 @@ mod tests {
     #[test]
     fn match_short_and_long_forms() {
         let short = ok(json!({"match": {"title": "quick fox"}}));
-        assert_eq!(
-            short,
-            QueryAst::Match(MatchQuery::new("title", json!("quick fox")))
-        );
+        assert_eq!(short, QueryAst::Match(MatchQuery::new("title", json!("quick fox"))));
         let long = ok(json!({"match": {"title": {
             "query": "quick fox", "operator": "and", "minimum_should_match": "2",
             "fuzziness": "AUTO", "prefix_length": 1, "max_expansions": 10,
@@ -657,10 +585,7 @@ mod tests {
         }}}));
         let QueryAst::Match(m) = long else { panic!() };
         assert_eq!(m.operator, Operator::And);
-        assert_eq!(
-            m.minimum_should_match,
-            Some(MinimumShouldMatch::Simple(MsmValue::Count(2)))
-        );
+        assert_eq!(m.minimum_should_match, Some(MinimumShouldMatch::Simple(MsmValue::Count(2))));
         assert_eq!(m.fuzziness, Some(Fuzziness::AUTO));
         assert_eq!((m.prefix_length, m.max_expansions), (1, 10));
         assert_eq!(m.analyzer.as_deref(), Some("standard"));
@@ -668,9 +593,7 @@ mod tests {
         assert_eq!(m.zero_terms_query, ZeroTermsQuery::All);
         assert_eq!(m.boost, 2.0);
         assert_eq!(m.name.as_deref(), Some("m"));
-        let QueryAst::Match(m) = ok(json!({"match": {"n": 5}})) else {
-            panic!()
-        };
+        let QueryAst::Match(m) = ok(json!({"match": {"n": 5}})) else { panic!() };
         assert_eq!(m.query, json!(5));
     }
 
@@ -691,14 +614,8 @@ mod tests {
             err(json!({"match": {"a": {"query": {"x": 1}}}})).to_string(),
             "[match] unknown token [START_OBJECT] after [query]"
         );
-        assert_eq!(
-            err(json!({"match": {"a": {"operator": "and"}}})).to_string(),
-            "No text specified for text query"
-        );
-        assert_eq!(
-            err(json!({"match": {}})).to_string(),
-            "No text specified for text query"
-        );
+        assert_eq!(err(json!({"match": {"a": {"operator": "and"}}})).to_string(), "No text specified for text query");
+        assert_eq!(err(json!({"match": {}})).to_string(), "No text specified for text query");
         assert_eq!(
             err(json!({"match": {"a": {"query": "x", "operator": "xor"}}})).to_string(),
             "No enum constant org.elasticsearch.index.query.Operator.XOR"
@@ -715,27 +632,16 @@ mod tests {
             err(json!({"match": {"a": {"query": "x", "max_expansions": 0}}})).to_string(),
             "[match] requires maxExpansions to be positive."
         );
-        assert_eq!(
-            err(json!({"match": {"a": [1, 2]}})).to_string(),
-            "[match] unknown token [START_ARRAY] after [a]"
-        );
+        assert_eq!(err(json!({"match": {"a": [1, 2]}})).to_string(), "[match] unknown token [START_ARRAY] after [a]");
     }
 
     #[test]
     fn match_phrase_family() {
         let q = ok(json!({"match_phrase": {"body": {"query": "quick fox", "slop": 2}}}));
-        let QueryAst::MatchPhrase(p) = q else {
-            panic!()
-        };
-        assert_eq!(
-            (p.field.as_str(), p.query.as_str(), p.slop),
-            ("body", "quick fox", 2)
-        );
+        let QueryAst::MatchPhrase(p) = q else { panic!() };
+        assert_eq!((p.field.as_str(), p.query.as_str(), p.slop), ("body", "quick fox", 2));
         let q = ok(json!({"match_phrase": {"body": "quick fox"}}));
-        assert_eq!(
-            q,
-            QueryAst::MatchPhrase(MatchPhraseQuery::new("body", "quick fox"))
-        );
+        assert_eq!(q, QueryAst::MatchPhrase(MatchPhraseQuery::new("body", "quick fox")));
         assert_eq!(
             err(json!({"match_phrase": {"body": {"query": "x", "operator": "and"}}})).to_string(),
             "[match_phrase] query does not support [operator]"
@@ -747,16 +653,12 @@ mod tests {
 
         let q = ok(json!({"match_phrase_prefix": {"body": {"query": "quick br",
             "max_expansions": 10}}}));
-        let QueryAst::MatchPhrasePrefix(p) = q else {
-            panic!()
-        };
+        let QueryAst::MatchPhrasePrefix(p) = q else { panic!() };
         assert_eq!((p.query.as_str(), p.max_expansions), ("quick br", 10));
 
         let q = ok(json!({"match_bool_prefix": {"body": {"query": "quick br",
             "operator": "and", "fuzziness": 1}}}));
-        let QueryAst::MatchBoolPrefix(p) = q else {
-            panic!()
-        };
+        let QueryAst::MatchBoolPrefix(p) = q else { panic!() };
         assert_eq!(p.operator, Operator::And);
         assert_eq!(p.fuzziness, Some(Fuzziness::Edits(1)));
         let q = ok(json!({"match_bool_prefix": {"body": "quick br"}}));
@@ -765,40 +667,25 @@ mod tests {
 
     #[test]
     fn multi_match() {
-        let q = ok(
-            json!({"multi_match": {"query": "fox", "fields": ["title^2", "body", "tags^0.5"],
-            "type": "most_fields", "tie_breaker": 0.3, "operator": "AND"}}),
-        );
+        let q = ok(json!({"multi_match": {"query": "fox", "fields": ["title^2", "body", "tags^0.5"],
+            "type": "most_fields", "tie_breaker": 0.3, "operator": "AND"}}));
         let QueryAst::MultiMatch(m) = q else { panic!() };
-        assert_eq!(
-            m.fields,
-            vec![
-                ("title".into(), 2.0),
-                ("body".into(), 1.0),
-                ("tags".into(), 0.5)
-            ]
-        );
+        assert_eq!(m.fields, vec![("title".into(), 2.0), ("body".into(), 1.0), ("tags".into(), 0.5)]);
         assert_eq!(m.match_type, MultiMatchType::MostFields);
         assert_eq!(m.tie_breaker, Some(0.3));
         assert_eq!(m.operator, Operator::And);
-        let QueryAst::MultiMatch(m) =
-            ok(json!({"multi_match": {"query": "x", "fields": "title^3"}}))
-        else {
-            panic!()
-        };
+        let QueryAst::MultiMatch(m) = ok(json!({"multi_match": {"query": "x", "fields": "title^3"}})) else { panic!() };
         assert_eq!(m.fields, vec![("title".into(), 3.0)]);
         assert_eq!(
             err(json!({"multi_match": {"fields": ["a"]}})).to_string(),
             "No text specified for multi_match query"
         );
         assert_eq!(
-            err(json!({"multi_match": {"query": "x", "type": "phrase", "fuzziness": 1}}))
-                .to_string(),
+            err(json!({"multi_match": {"query": "x", "type": "phrase", "fuzziness": 1}})).to_string(),
             "Fuzziness not allowed for type [phrase]"
         );
         assert_eq!(
-            err(json!({"multi_match": {"query": "x", "type": "bool_prefix", "slop": 1}}))
-                .to_string(),
+            err(json!({"multi_match": {"query": "x", "type": "bool_prefix", "slop": 1}})).to_string(),
             "slop not allowed for type [bool_prefix]"
         );
         let e = err(json!({"multi_match": {"query": "x", "type": "nope"}}));
@@ -811,18 +698,11 @@ mod tests {
 
     #[test]
     fn combined_fields() {
-        let q = ok(
-            json!({"combined_fields": {"query": "fox", "fields": ["title^2", "body"],
-            "operator": "and"}}),
-        );
-        let QueryAst::CombinedFields(c) = q else {
-            panic!()
-        };
+        let q = ok(json!({"combined_fields": {"query": "fox", "fields": ["title^2", "body"],
+            "operator": "and"}}));
+        let QueryAst::CombinedFields(c) = q else { panic!() };
         assert_eq!(c.fields, vec![("title".into(), 2.0), ("body".into(), 1.0)]);
-        assert_eq!(
-            err(json!({"combined_fields": {"query": "fox"}})).to_string(),
-            "Required [fields]"
-        );
+        assert_eq!(err(json!({"combined_fields": {"query": "fox"}})).to_string(), "Required [fields]");
         assert_eq!(
             err(json!({"combined_fields": {"query": "fox", "fields": ["a"], "x": 1}})).to_string(),
             "[combined_fields] unknown field [x]"
@@ -831,15 +711,11 @@ mod tests {
 
     #[test]
     fn query_string_options() {
-        let q = ok(
-            json!({"query_string": {"query": "a AND b", "fields": ["title^2", "body"],
+        let q = ok(json!({"query_string": {"query": "a AND b", "fields": ["title^2", "body"],
             "default_operator": "and", "phrase_slop": 1, "fuzziness": 1, "lenient": true,
             "analyze_wildcard": true, "allow_leading_wildcard": false, "type": "most_fields",
-            "minimum_should_match": "50%", "time_zone": "+01:00", "_name": "qs"}}),
-        );
-        let QueryAst::QueryString(s) = q else {
-            panic!()
-        };
+            "minimum_should_match": "50%", "time_zone": "+01:00", "_name": "qs"}}));
+        let QueryAst::QueryString(s) = q else { panic!() };
         assert_eq!(s.query, "a AND b");
         assert_eq!(s.fields, vec![("title".into(), 2.0), ("body".into(), 1.0)]);
         assert_eq!(s.default_operator, Operator::And);
@@ -865,18 +741,12 @@ mod tests {
 
     #[test]
     fn simple_query_string_options() {
-        let q = ok(
-            json!({"simple_query_string": {"query": "a + b", "fields": ["title"],
-            "flags": "AND|PHRASE", "default_operator": "AND"}}),
-        );
-        let QueryAst::SimpleQueryString(s) = q else {
-            panic!()
-        };
+        let q = ok(json!({"simple_query_string": {"query": "a + b", "fields": ["title"],
+            "flags": "AND|PHRASE", "default_operator": "AND"}}));
+        let QueryAst::SimpleQueryString(s) = q else { panic!() };
         assert_eq!(s.flags, simple_flags::AND | simple_flags::PHRASE);
         assert_eq!(s.default_operator, Operator::And);
-        let QueryAst::SimpleQueryString(s) =
-            ok(json!({"simple_query_string": {"query": "a", "flags": -1}}))
-        else {
+        let QueryAst::SimpleQueryString(s) = ok(json!({"simple_query_string": {"query": "a", "flags": -1}})) else {
             panic!()
         };
         assert_eq!(s.flags, simple_flags::ALL);

@@ -6,8 +6,8 @@ use serde_json::{Map, Value};
 
 use super::{Ctx, parse_inner};
 use crate::ast::{
-    BoostMode, DecayKind, FieldValueFactorModifier, FunctionScoreQuery, MultiValueMode, QueryAst,
-    ScoreFunction, ScoreFunctionKind, ScoreMode,
+    BoostMode, DecayKind, FieldValueFactorModifier, FunctionScoreQuery, MultiValueMode, QueryAst, ScoreFunction,
+    ScoreFunctionKind, ScoreMode,
 };
 use crate::error::{QueryError, QueryResult};
 use crate::xcontent::{double_value, float_value, is_value, text, token_name};
@@ -15,20 +15,11 @@ use crate::xcontent::{double_value, float_value, is_value, text, token_name};
 const MISPLACED: &str = "you can either define [functions] array or a single function, not both. ";
 
 /// Score function names ES knows, for the "unknown field" error.
-const FUNCTION_NAMES: &[&str] = &[
-    "script_score",
-    "field_value_factor",
-    "random_score",
-    "weight",
-    "gauss",
-    "exp",
-    "linear",
-];
+const FUNCTION_NAMES: &[&str] =
+    &["script_score", "field_value_factor", "random_score", "weight", "gauss", "exp", "linear"];
 
 fn misplaced(detail: &str) -> QueryError {
-    QueryError::parsing(format!(
-        "failed to parse [function_score] query. [{MISPLACED}{detail}]"
-    ))
+    QueryError::parsing(format!("failed to parse [function_score] query. [{MISPLACED}{detail}]"))
 }
 
 fn parse_score_mode(s: &str) -> QueryResult<ScoreMode> {
@@ -59,10 +50,7 @@ fn parse_boost_mode(s: &str) -> QueryResult<BoostMode> {
     }
 }
 
-pub(super) fn parse_function_score(
-    body: &Map<String, Value>,
-    ctx: &mut Ctx,
-) -> QueryResult<QueryAst> {
+pub(super) fn parse_function_score(body: &Map<String, Value>, ctx: &mut Ctx) -> QueryResult<QueryAst> {
     let mut query = None;
     let mut functions = Vec::new();
     let mut q = FunctionScoreQuery {
@@ -92,16 +80,10 @@ pub(super) fn parse_function_score(
                     )));
                 }
                 if array_found {
-                    return Err(misplaced(&format!(
-                        "already found [functions] array, now encountering [{key}]."
-                    )));
+                    return Err(misplaced(&format!("already found [functions] array, now encountering [{key}].")));
                 }
                 single_found = Some(key);
-                functions.push(ScoreFunction {
-                    filter: None,
-                    weight: None,
-                    kind: parse_function(key, inner)?,
-                });
+                functions.push(ScoreFunction { filter: None, weight: None, kind: parse_function(key, inner)? });
             }
             Value::Array(items) => {
                 if key != "functions" {
@@ -110,9 +92,7 @@ pub(super) fn parse_function_score(
                     )));
                 }
                 if let Some(first) = single_found {
-                    return Err(misplaced(&format!(
-                        "already found [{first}], now encountering [functions]."
-                    )));
+                    return Err(misplaced(&format!("already found [{first}], now encountering [functions].")));
                 }
                 array_found = true;
                 for item in items {
@@ -135,9 +115,7 @@ pub(super) fn parse_function_score(
                         )));
                     }
                     if array_found {
-                        return Err(misplaced(&format!(
-                            "already found [functions] array, now encountering [{key}]."
-                        )));
+                        return Err(misplaced(&format!("already found [functions] array, now encountering [{key}].")));
                     }
                     if key == "weight" {
                         functions.push(ScoreFunction {
@@ -212,11 +190,7 @@ fn parse_function_entry(item: &Value, ctx: &mut Ctx) -> QueryResult<ScoreFunctio
             ));
         }
     };
-    Ok(ScoreFunction {
-        filter,
-        weight,
-        kind,
-    })
+    Ok(ScoreFunction { filter, weight, kind })
 }
 
 fn parse_function(name: &str, body: &Map<String, Value>) -> QueryResult<ScoreFunctionKind> {
@@ -226,9 +200,9 @@ fn parse_function(name: &str, body: &Map<String, Value>) -> QueryResult<ScoreFun
         "exp" => parse_decay(DecayKind::Exp, name, body),
         "linear" => parse_decay(DecayKind::Linear, name, body),
         "random_score" => parse_random_score(body),
-        "script_score" => Err(QueryError::unsupported(
-            "[script_score] function is not supported: tern does not execute scripts",
-        )),
+        "script_score" => {
+            Err(QueryError::unsupported("[script_score] function is not supported: tern does not execute scripts"))
+        }
         _ => Err(QueryError::x_content(format!(
             "unknown field [{name}]{}",
             crate::xcontent::suggest(name, FUNCTION_NAMES)
@@ -268,28 +242,17 @@ fn parse_field_value_factor(body: &Map<String, Value>) -> QueryResult<ScoreFunct
                 "modifier" => modifier = parse_modifier(&text(v)?)?,
                 "missing" => missing = Some(double_value(v)?),
                 _ => {
-                    return Err(QueryError::parsing(format!(
-                        "field_value_factor query does not support [{key}]"
-                    )));
+                    return Err(QueryError::parsing(format!("field_value_factor query does not support [{key}]")));
                 }
             }
         } else if key == "factor" && matches!(v, Value::Array(_) | Value::Object(_)) {
-            return Err(QueryError::parsing(
-                "[field_value_factor] field 'factor' does not support lists or objects",
-            ));
+            return Err(QueryError::parsing("[field_value_factor] field 'factor' does not support lists or objects"));
         }
     }
     let Some(field) = field else {
-        return Err(QueryError::parsing(
-            "[field_value_factor] required field 'field' missing",
-        ));
+        return Err(QueryError::parsing("[field_value_factor] required field 'field' missing"));
     };
-    Ok(ScoreFunctionKind::FieldValueFactor {
-        field,
-        factor,
-        modifier,
-        missing,
-    })
+    Ok(ScoreFunctionKind::FieldValueFactor { field, factor, modifier, missing })
 }
 
 fn parse_multi_value_mode(s: &str) -> QueryResult<MultiValueMode> {
@@ -298,17 +261,11 @@ fn parse_multi_value_mode(s: &str) -> QueryResult<MultiValueMode> {
         "max" => Ok(MultiValueMode::Max),
         "avg" => Ok(MultiValueMode::Avg),
         "sum" => Ok(MultiValueMode::Sum),
-        _ => Err(QueryError::illegal(format!(
-            "Unknown MultiValueMode: [{s}]"
-        ))),
+        _ => Err(QueryError::illegal(format!("Unknown MultiValueMode: [{s}]"))),
     }
 }
 
-fn parse_decay(
-    kind: DecayKind,
-    name: &str,
-    body: &Map<String, Value>,
-) -> QueryResult<ScoreFunctionKind> {
+fn parse_decay(kind: DecayKind, name: &str, body: &Map<String, Value>) -> QueryResult<ScoreFunctionKind> {
     let malformed = || QueryError::parsing("malformed score function score parameters.");
     let mut field: Option<(&str, &Map<String, Value>)> = None;
     let mut multi_value_mode = MultiValueMode::Min;
@@ -335,31 +292,17 @@ fn parse_decay(
             "offset" => offset = Some(v.clone()),
             "decay" => decay = double_value(v)?,
             _ => {
-                return Err(QueryError::Parse(format!(
-                    "parameter [{key}] not supported!"
-                )));
+                return Err(QueryError::Parse(format!("parameter [{key}] not supported!")));
             }
         }
     }
     let Some(scale) = scale else {
-        return Err(QueryError::Parse(format!(
-            "[{name}] requires [scale] for field [{field}]"
-        )));
+        return Err(QueryError::Parse(format!("[{name}] requires [scale] for field [{field}]")));
     };
     if !(decay > 0.0 && decay < 1.0) {
-        return Err(QueryError::illegal(format!(
-            "decay must be in the range [0..1]. Got {decay}."
-        )));
+        return Err(QueryError::illegal(format!("decay must be in the range [0..1]. Got {decay}.")));
     }
-    Ok(ScoreFunctionKind::Decay {
-        kind,
-        field: field.to_string(),
-        origin,
-        scale,
-        offset,
-        decay,
-        multi_value_mode,
-    })
+    Ok(ScoreFunctionKind::Decay { kind, field: field.to_string(), origin, scale, offset, decay, multi_value_mode })
 }
 
 fn parse_random_score(body: &Map<String, Value>) -> QueryResult<ScoreFunctionKind> {
@@ -370,9 +313,7 @@ fn parse_random_score(body: &Map<String, Value>) -> QueryResult<ScoreFunctionKin
             "seed" if is_value(v) => seed = Some(v.clone()),
             "field" if is_value(v) => field = Some(text(v)?),
             _ => {
-                return Err(QueryError::parsing(format!(
-                    "random_score query does not support [{key}]"
-                )));
+                return Err(QueryError::parsing(format!("random_score query does not support [{key}]")));
             }
         }
     }
@@ -442,10 +383,7 @@ mod tests {
             }
         );
         assert_eq!(f.functions[2].weight, Some(3.0));
-        assert!(matches!(
-            f.functions[3].kind,
-            ScoreFunctionKind::RandomScore { .. }
-        ));
+        assert!(matches!(f.functions[3].kind, ScoreFunctionKind::RandomScore { .. }));
         assert_eq!(f.score_mode, ScoreMode::Sum);
         assert_eq!(f.boost_mode, BoostMode::Replace);
         assert_eq!((f.max_boost, f.min_score, f.boost), (10.0, Some(0.5), 2.0));
@@ -458,17 +396,11 @@ mod tests {
         assert_eq!(f.functions.len(), 1);
         let f = ok(json!({"function_score": {"query": {"match_all": {}}, "weight": 5}}));
         assert_eq!(f.functions[0].weight, Some(5.0));
-        let f = ok(
-            json!({"function_score": {"linear": {"price": {"origin": 0, "scale": 20},
-            "multi_value_mode": "avg"}}}),
-        );
+        let f = ok(json!({"function_score": {"linear": {"price": {"origin": 0, "scale": 20},
+            "multi_value_mode": "avg"}}}));
         assert!(matches!(
             f.functions[0].kind,
-            ScoreFunctionKind::Decay {
-                kind: DecayKind::Linear,
-                multi_value_mode: MultiValueMode::Avg,
-                ..
-            }
+            ScoreFunctionKind::Decay { kind: DecayKind::Linear, multi_value_mode: MultiValueMode::Avg, .. }
         ));
     }
 
@@ -481,8 +413,7 @@ mod tests {
         assert_eq!(e.es_type(), "x_content_parse_exception");
         assert_eq!(e.to_string(), "unknown field [foo]");
         assert_eq!(
-            err(json!({"function_score": {"functions": [{"filter": {"match_all": {}}}]}}))
-                .to_string(),
+            err(json!({"function_score": {"functions": [{"filter": {"match_all": {}}}]}})).to_string(),
             "failed to parse [function_score] query. an entry in functions list is missing a \
              function."
         );
@@ -504,8 +435,7 @@ mod tests {
             "malformed score function score parameters."
         );
         assert_eq!(
-            err(json!({"function_score": {"gauss": {"d": {"origin": 1, "scale": 2, "x": 1}}}}))
-                .to_string(),
+            err(json!({"function_score": {"gauss": {"d": {"origin": 1, "scale": 2, "x": 1}}}})).to_string(),
             "parameter [x] not supported!"
         );
         assert_eq!(

@@ -131,10 +131,7 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     pub(crate) fn new(max_depth: usize) -> Self {
-        Ctx {
-            depth: 0,
-            max_depth: max_depth.max(1),
-        }
+        Ctx { depth: 0, max_depth: max_depth.max(1) }
     }
 }
 
@@ -153,17 +150,13 @@ pub fn parse_query_with_max_depth(v: &Value, max_nested_depth: usize) -> QueryRe
 /// ES's `parseInnerQueryBuilder`: exactly one `{"<query name>": {...}}`.
 pub(crate) fn parse_inner(v: &Value, ctx: &mut Ctx) -> QueryResult<QueryAst> {
     let Value::Object(obj) = v else {
-        return Err(QueryError::parsing(
-            "[_na] query malformed, must start with start_object",
-        ));
+        return Err(QueryError::parsing("[_na] query malformed, must start with start_object"));
     };
     let Some((name, body)) = obj.iter().next() else {
         return Err(QueryError::illegal("query malformed, empty clause found"));
     };
     let Value::Object(body) = body else {
-        return Err(QueryError::parsing(format!(
-            "[{name}] query malformed, no start_object after query name"
-        )));
+        return Err(QueryError::parsing(format!("[{name}] query malformed, no start_object after query name")));
     };
     ctx.depth += 1;
     if ctx.depth > ctx.max_depth {
@@ -210,25 +203,18 @@ fn parse_named(name: &str, body: &Map<String, Value>, ctx: &mut Ctx) -> QueryRes
         "regexp" => term_level::parse_regexp(body),
         "fuzzy" => term_level::parse_fuzzy(body),
         "ids" => term_level::parse_ids(body),
-        "script" | "script_score" => Err(QueryError::unsupported(format!(
-            "[{name}] query is not supported: tern does not execute scripts"
-        ))),
-        _ if UNSUPPORTED_QUERIES.contains(&name) => Err(QueryError::unsupported(format!(
-            "[{name}] query is not supported by tern"
-        ))),
-        _ => Err(QueryError::parsing(format!(
-            "unknown query [{name}]{}",
-            suggest(name, ES_QUERY_NAMES)
-        ))),
+        "script" | "script_score" => {
+            Err(QueryError::unsupported(format!("[{name}] query is not supported: tern does not execute scripts")))
+        }
+        _ if UNSUPPORTED_QUERIES.contains(&name) => {
+            Err(QueryError::unsupported(format!("[{name}] query is not supported by tern")))
+        }
+        _ => Err(QueryError::parsing(format!("unknown query [{name}]{}", suggest(name, ES_QUERY_NAMES)))),
     }
 }
 
 /// ES's `throwParsingExceptionOnMultipleFields`.
-pub(crate) fn check_single_field(
-    query: &str,
-    seen: Option<&str>,
-    current: &str,
-) -> QueryResult<()> {
+pub(crate) fn check_single_field(query: &str, seen: Option<&str>, current: &str) -> QueryResult<()> {
     match seen {
         Some(first) => Err(QueryError::parsing(format!(
             "[{query}] query doesn't support multiple fields, found [{first}] and [{current}]"
@@ -258,8 +244,7 @@ pub(crate) fn push_field(fields: &mut Vec<(String, f32)>, entry: (String, f32)) 
 }
 
 fn non_negative_u32(query: &str, what: &str, v: i32) -> QueryResult<u32> {
-    u32::try_from(v)
-        .map_err(|_| QueryError::illegal(format!("[{query}] requires {what} to be non-negative.")))
+    u32::try_from(v).map_err(|_| QueryError::illegal(format!("[{query}] requires {what} to be non-negative.")))
 }
 
 /// `prefix_length` validation shared by the fuzzy-capable queries.
@@ -270,9 +255,7 @@ pub(crate) fn prefix_length(query: &str, v: i32) -> QueryResult<u32> {
 /// `max_expansions` validation shared by the fuzzy-capable queries.
 pub(crate) fn max_expansions(query: &str, v: i32) -> QueryResult<u32> {
     if v <= 0 {
-        return Err(QueryError::illegal(format!(
-            "[{query}] requires maxExpansions to be positive."
-        )));
+        return Err(QueryError::illegal(format!("[{query}] requires maxExpansions to be positive.")));
     }
     Ok(v as u32)
 }
@@ -300,31 +283,19 @@ mod tests {
         assert_eq!(e.es_type(), "parsing_exception");
         assert_eq!(e.to_string(), "unknown query [foo]");
         let e = err(json!({"matchx": {"a": "b"}}));
-        assert_eq!(
-            e.to_string(),
-            "unknown query [matchx] did you mean any of [match, match_all]?"
-        );
+        assert_eq!(e.to_string(), "unknown query [matchx] did you mean any of [match, match_all]?");
     }
 
     #[test]
     fn malformed_clauses() {
-        assert_eq!(
-            err(json!("x")).to_string(),
-            "[_na] query malformed, must start with start_object"
-        );
+        assert_eq!(err(json!("x")).to_string(), "[_na] query malformed, must start with start_object");
         let e = err(json!({}));
         assert_eq!(e.es_type(), "illegal_argument_exception");
         assert_eq!(e.to_string(), "query malformed, empty clause found");
-        assert_eq!(
-            err(json!({"match": "x"})).to_string(),
-            "[match] query malformed, no start_object after query name"
-        );
+        assert_eq!(err(json!({"match": "x"})).to_string(), "[match] query malformed, no start_object after query name");
         let e = err(json!({"match_all": {}, "term": {"a": "b"}}));
         assert_eq!(e.es_type(), "parsing_exception");
-        assert_eq!(
-            e.to_string(),
-            "[match_all] malformed query, expected [END_OBJECT] but found [FIELD_NAME]"
-        );
+        assert_eq!(e.to_string(), "[match_all] malformed query, expected [END_OBJECT] but found [FIELD_NAME]");
     }
 
     #[test]
@@ -333,10 +304,7 @@ mod tests {
         assert_eq!(e.es_type(), "illegal_argument_exception");
         assert!(e.to_string().contains("not supported"), "{e}");
         let e = err(json!({"nested": {"path": "a", "query": {"match_all": {}}}}));
-        assert!(
-            e.to_string().contains("[nested] query is not supported"),
-            "{e}"
-        );
+        assert!(e.to_string().contains("[nested] query is not supported"), "{e}");
         let e = err(json!({"script_score": {}}));
         assert!(e.to_string().contains("scripts"), "{e}");
     }

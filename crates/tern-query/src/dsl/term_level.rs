@@ -5,14 +5,14 @@ use serde_json::{Map, Value};
 
 use super::{check_single_field, max_expansions, prefix_length};
 use crate::ast::{
-    ExistsQuery, FuzzyQuery, IdsQuery, PrefixQuery, QueryAst, RangeQuery, RangeRelation,
-    RegexpQuery, TermQuery, TermsLookupQuery, TermsQuery, WildcardQuery, regexp_flags,
+    ExistsQuery, FuzzyQuery, IdsQuery, PrefixQuery, QueryAst, RangeQuery, RangeRelation, RegexpQuery, TermQuery,
+    TermsLookupQuery, TermsQuery, WildcardQuery, regexp_flags,
 };
 use crate::error::{QueryError, QueryResult};
 use crate::fuzziness::Fuzziness;
 use crate::xcontent::{
-    Accepts, ObjectParser, bool_value, boost_value, check_boost, float_value, int_value, is_value,
-    scalar, string_array, text, text_or_null, token_name,
+    Accepts, ObjectParser, bool_value, boost_value, check_boost, float_value, int_value, is_value, scalar,
+    string_array, text, text_or_null, token_name,
 };
 
 fn field_required(field: Option<&str>) -> QueryResult<String> {
@@ -38,9 +38,7 @@ pub(super) fn parse_term(body: &Map<String, Value>) -> QueryResult<QueryAst> {
                         "value" => {
                             value = match iv {
                                 Value::Array(_) => {
-                                    return Err(QueryError::parsing(
-                                        "[term] query does not support array of values",
-                                    ));
+                                    return Err(QueryError::parsing("[term] query does not support array of values"));
                                 }
                                 Value::Object(_) => {
                                     return Err(QueryError::parsing(format!(
@@ -54,17 +52,13 @@ pub(super) fn parse_term(body: &Map<String, Value>) -> QueryResult<QueryAst> {
                         "boost" => boost = float_value(iv)?,
                         "case_insensitive" => case_insensitive = bool_value(iv)?,
                         _ => {
-                            return Err(QueryError::parsing(format!(
-                                "[term] query does not support [{k}]"
-                            )));
+                            return Err(QueryError::parsing(format!("[term] query does not support [{k}]")));
                         }
                     }
                 }
             }
             Value::Array(_) => {
-                return Err(QueryError::parsing(
-                    "[term] query does not support array of values",
-                ));
+                return Err(QueryError::parsing("[term] query does not support array of values"));
             }
             _ if is_value(v) => {
                 check_single_field("term", field, key)?;
@@ -72,10 +66,7 @@ pub(super) fn parse_term(body: &Map<String, Value>) -> QueryResult<QueryAst> {
                 value = scalar(v);
             }
             _ => {
-                return Err(QueryError::parsing(format!(
-                    "unknown token [{}] after [{key}]",
-                    token_name(v)
-                )));
+                return Err(QueryError::parsing(format!("unknown token [{}] after [{key}]", token_name(v))));
             }
         }
     }
@@ -84,13 +75,7 @@ pub(super) fn parse_term(body: &Map<String, Value>) -> QueryResult<QueryAst> {
         return Err(QueryError::illegal("value cannot be null"));
     };
     check_boost(boost)?;
-    Ok(QueryAst::Term(TermQuery {
-        field,
-        value,
-        case_insensitive,
-        boost,
-        name,
-    }))
+    Ok(QueryAst::Term(TermQuery { field, value, case_insensitive, boost, name }))
 }
 
 pub(super) fn parse_terms(body: &Map<String, Value>) -> QueryResult<QueryAst> {
@@ -103,9 +88,7 @@ pub(super) fn parse_terms(body: &Map<String, Value>) -> QueryResult<QueryAst> {
         match v {
             Value::Array(items) => {
                 if field.is_some() {
-                    return Err(QueryError::parsing(
-                        "[terms] query does not support multiple fields",
-                    ));
+                    return Err(QueryError::parsing("[terms] query does not support multiple fields"));
                 }
                 field = Some(key);
                 let mut vals = Vec::with_capacity(items.len());
@@ -139,16 +122,11 @@ pub(super) fn parse_terms(body: &Map<String, Value>) -> QueryResult<QueryAst> {
                 "boost" => boost = float_value(v)?,
                 "_name" => name = Some(text(v)?),
                 _ => {
-                    return Err(QueryError::parsing(format!(
-                        "[terms] query does not support [{key}]"
-                    )));
+                    return Err(QueryError::parsing(format!("[terms] query does not support [{key}]")));
                 }
             },
             _ => {
-                return Err(QueryError::parsing(format!(
-                    "[terms] unknown token [{}] after [{key}]",
-                    token_name(v)
-                )));
+                return Err(QueryError::parsing(format!("[terms] unknown token [{}] after [{key}]", token_name(v))));
             }
         }
     }
@@ -161,34 +139,16 @@ pub(super) fn parse_terms(body: &Map<String, Value>) -> QueryResult<QueryAst> {
     check_boost(boost)?;
     let field = field.to_string();
     if let Some((index, id, path, routing)) = lookup {
-        return Ok(QueryAst::TermsLookup(TermsLookupQuery {
-            field,
-            index,
-            id,
-            path,
-            routing,
-            boost,
-            name,
-        }));
+        return Ok(QueryAst::TermsLookup(TermsLookupQuery { field, index, id, path, routing, boost, name }));
     }
-    Ok(QueryAst::Terms(TermsQuery {
-        field,
-        values: values.unwrap_or_default(),
-        boost,
-        name,
-    }))
+    Ok(QueryAst::Terms(TermsQuery { field, values: values.unwrap_or_default(), boost, name }))
 }
 
-fn parse_terms_lookup(
-    body: &Map<String, Value>,
-) -> QueryResult<(String, String, String, Option<String>)> {
+fn parse_terms_lookup(body: &Map<String, Value>) -> QueryResult<(String, String, String, Option<String>)> {
     let (mut index, mut id, mut path, mut routing) = (None, None, None, None);
     for (key, v) in body {
         if !is_value(v) && !v.is_null() {
-            return Err(QueryError::parsing(format!(
-                "[terms] unknown token [{}] after [{key}]",
-                token_name(v)
-            )));
+            return Err(QueryError::parsing(format!("[terms] unknown token [{}] after [{key}]", token_name(v))));
         }
         match key.as_str() {
             "index" => index = text_or_null(v)?,
@@ -203,19 +163,13 @@ fn parse_terms_lookup(
         }
     }
     let Some(id) = id else {
-        return Err(QueryError::illegal(
-            "[terms] query lookup element requires specifying the id.",
-        ));
+        return Err(QueryError::illegal("[terms] query lookup element requires specifying the id."));
     };
     let Some(path) = path else {
-        return Err(QueryError::illegal(
-            "[terms] query lookup element requires specifying the path.",
-        ));
+        return Err(QueryError::illegal("[terms] query lookup element requires specifying the path."));
     };
     let Some(index) = index else {
-        return Err(QueryError::illegal(
-            "[terms] query lookup element requires specifying the index.",
-        ));
+        return Err(QueryError::illegal("[terms] query lookup element requires specifying the index."));
     };
     Ok((index, id, path, routing))
 }
@@ -224,10 +178,9 @@ fn parse_terms_lookup(
 fn range_bound(key: &str, v: &Value) -> QueryResult<Option<Value>> {
     match v {
         Value::Null => Ok(None),
-        Value::Object(_) | Value::Array(_) => Err(QueryError::parsing(format!(
-            "[range] query does not support [{}] for [{key}]",
-            token_name(v)
-        ))),
+        Value::Object(_) | Value::Array(_) => {
+            Err(QueryError::parsing(format!("[range] query does not support [{}] for [{key}]", token_name(v))))
+        }
         _ => Ok(scalar(v)),
     }
 }
@@ -237,9 +190,7 @@ fn parse_relation(s: &str) -> QueryResult<RangeRelation> {
         "intersects" => Ok(RangeRelation::Intersects),
         "contains" => Ok(RangeRelation::Contains),
         "within" => Ok(RangeRelation::Within),
-        "disjoint" => Err(QueryError::parsing(format!(
-            "[range] query does not support relation [{s}]"
-        ))),
+        "disjoint" => Err(QueryError::parsing(format!("[range] query does not support relation [{s}]"))),
         _ => Err(QueryError::illegal(format!("{s} is not a valid relation"))),
     }
 }
@@ -253,9 +204,7 @@ pub(super) fn parse_range(body: &Map<String, Value>) -> QueryResult<QueryAst> {
     let mut include_upper = true;
     for (key, v) in body {
         let Value::Object(inner) = v else {
-            return Err(QueryError::parsing(format!(
-                "[range] query does not support [{key}]"
-            )));
+            return Err(QueryError::parsing(format!("[range] query does not support [{key}]")));
         };
         check_single_field("range", field, key)?;
         field = Some(key);
@@ -287,9 +236,7 @@ pub(super) fn parse_range(body: &Map<String, Value>) -> QueryResult<QueryAst> {
                 "relation" => q.relation = Some(parse_relation(&text(iv)?)?),
                 "_name" => q.name = Some(text(iv)?),
                 _ => {
-                    return Err(QueryError::parsing(format!(
-                        "[range] query does not support [{k}]"
-                    )));
+                    return Err(QueryError::parsing(format!("[range] query does not support [{k}]")));
                 }
             }
         }
@@ -315,26 +262,19 @@ pub(super) fn parse_exists(body: &Map<String, Value>) -> QueryResult<QueryAst> {
     let mut name = None;
     for (key, v) in body {
         if !is_value(v) {
-            return Err(QueryError::parsing(format!(
-                "[exists] unknown token [{}] after [{key}]",
-                token_name(v)
-            )));
+            return Err(QueryError::parsing(format!("[exists] unknown token [{}] after [{key}]", token_name(v))));
         }
         match key.as_str() {
             "field" => field = Some(text(v)?),
             "_name" => name = Some(text(v)?),
             "boost" => boost = float_value(v)?,
             _ => {
-                return Err(QueryError::parsing(format!(
-                    "[exists] query does not support [{key}]"
-                )));
+                return Err(QueryError::parsing(format!("[exists] query does not support [{key}]")));
             }
         }
     }
     let Some(field) = field else {
-        return Err(QueryError::parsing(
-            "[exists] must be provided with a [field]",
-        ));
+        return Err(QueryError::parsing("[exists] must be provided with a [field]"));
     };
     if field.is_empty() {
         return Err(QueryError::illegal("field name is null or empty"));
@@ -366,9 +306,7 @@ fn single_field_term<'a>(
                             _ => return Err(bad_token(query, k, iv)),
                         };
                     } else if !option(k, iv)? {
-                        return Err(QueryError::parsing(format!(
-                            "[{query}] query does not support [{k}]"
-                        )));
+                        return Err(QueryError::parsing(format!("[{query}] query does not support [{k}]")));
                     }
                 }
             }
@@ -381,15 +319,8 @@ fn single_field_term<'a>(
 }
 
 fn bad_token(query: &str, key: &str, v: &Value) -> QueryError {
-    let verb = if query == "fuzzy" {
-        "unexpected"
-    } else {
-        "unknown"
-    };
-    QueryError::parsing(format!(
-        "[{query}] {verb} token [{}] after [{key}]",
-        token_name(v)
-    ))
+    let verb = if query == "fuzzy" { "unexpected" } else { "unknown" };
+    QueryError::parsing(format!("[{query}] {verb} token [{}] after [{key}]", token_name(v)))
 }
 
 fn value_required(value: Option<Value>) -> QueryResult<String> {
@@ -505,9 +436,8 @@ pub(super) fn parse_regexp(body: &Map<String, Value>) -> QueryResult<QueryAst> {
     })?;
     q.field = field_required(field)?;
     q.value = value_required(value)?;
-    q.max_determinized_states = u32::try_from(max_states).map_err(|_| {
-        QueryError::illegal("[regexp] requires max_determinized_states to be non-negative.")
-    })?;
+    q.max_determinized_states = u32::try_from(max_states)
+        .map_err(|_| QueryError::illegal("[regexp] requires max_determinized_states to be non-negative."))?;
     check_boost(q.boost)?;
     Ok(QueryAst::Regexp(q))
 }
@@ -554,18 +484,11 @@ pub(super) fn parse_fuzzy(body: &Map<String, Value>) -> QueryResult<QueryAst> {
     Ok(QueryAst::Fuzzy(q))
 }
 
-const IDS: ObjectParser = ObjectParser {
-    name: "ids",
-    fields: &["values", "boost", "_name"],
-};
+const IDS: ObjectParser = ObjectParser { name: "ids", fields: &["values", "boost", "_name"] };
 
 pub(super) fn parse_ids(body: &Map<String, Value>) -> QueryResult<QueryAst> {
     let p = &IDS;
-    let mut q = IdsQuery {
-        values: Vec::new(),
-        boost: 1.0,
-        name: None,
-    };
+    let mut q = IdsQuery { values: Vec::new(), boost: 1.0, name: None };
     for (key, v) in body {
         match key.as_str() {
             "values" => q.values = p.field(key, v, Accepts::StringArray, string_array)?,
@@ -618,9 +541,7 @@ mod tests {
         assert_eq!(t.value, json!(5));
         assert!(t.case_insensitive);
         assert_eq!((t.boost, t.name.as_deref()), (2.0, Some("t")));
-        let QueryAst::Term(t) = ok(json!({"term": {"b": true}})) else {
-            panic!()
-        };
+        let QueryAst::Term(t) = ok(json!({"term": {"b": true}})) else { panic!() };
         assert_eq!(t.value, json!(true));
     }
 
@@ -634,18 +555,9 @@ mod tests {
             err(json!({"term": {"a": {"value": "x", "foo": 1}}})).to_string(),
             "[term] query does not support [foo]"
         );
-        assert_eq!(
-            err(json!({"term": {"a": ["x"]}})).to_string(),
-            "[term] query does not support array of values"
-        );
-        assert_eq!(
-            err(json!({"term": {}})).to_string(),
-            "field name is null or empty"
-        );
-        assert_eq!(
-            err(json!({"term": {"a": {"boost": 2}}})).to_string(),
-            "value cannot be null"
-        );
+        assert_eq!(err(json!({"term": {"a": ["x"]}})).to_string(), "[term] query does not support array of values");
+        assert_eq!(err(json!({"term": {}})).to_string(), "field name is null or empty");
+        assert_eq!(err(json!({"term": {"a": {"boost": 2}}})).to_string(), "value cannot be null");
         assert_eq!(
             err(json!({"term": {"a": {"value": "x", "boost": -2}}})).to_string(),
             "negative [boost] are not allowed."
@@ -664,10 +576,8 @@ mod tests {
                 name: None,
             })
         );
-        let q = ok(
-            json!({"terms": {"tags": {"index": "i", "id": "2", "path": "t",
-            "routing": "r"}}}),
-        );
+        let q = ok(json!({"terms": {"tags": {"index": "i", "id": "2", "path": "t",
+            "routing": "r"}}}));
         assert_eq!(
             q,
             QueryAst::TermsLookup(TermsLookupQuery {
@@ -684,26 +594,19 @@ mod tests {
             err(json!({"terms": {"a": [1], "b": [2]}})).to_string(),
             "[terms] query does not support multiple fields"
         );
-        assert_eq!(
-            err(json!({"terms": {"a": [null]}})).to_string(),
-            "No value specified for terms query"
-        );
+        assert_eq!(err(json!({"terms": {"a": [null]}})).to_string(), "No value specified for terms query");
         assert_eq!(
             err(json!({"terms": {"boost": 1}})).to_string(),
             "[terms] query requires a field name, followed by array of terms or a document \
              lookup specification"
         );
-        assert_eq!(
-            err(json!({"terms": {"a": [1], "foo": 1}})).to_string(),
-            "[terms] query does not support [foo]"
-        );
+        assert_eq!(err(json!({"terms": {"a": [1], "foo": 1}})).to_string(), "[terms] query does not support [foo]");
         assert_eq!(
             err(json!({"terms": {"a": {"index": "i", "path": "p"}}})).to_string(),
             "[terms] query lookup element requires specifying the id."
         );
         assert_eq!(
-            err(json!({"terms": {"a": {"index": "i", "id": "1", "path": "p", "x": 1}}}))
-                .to_string(),
+            err(json!({"terms": {"a": {"index": "i", "id": "1", "path": "p", "x": 1}}})).to_string(),
             "[terms] query does not support [x] within lookup element"
         );
     }
@@ -715,10 +618,7 @@ mod tests {
         else {
             panic!()
         };
-        assert_eq!(
-            (r.gte, r.lt, r.gt, r.lte),
-            (Some(json!(10)), Some(json!(20)), None, None)
-        );
+        assert_eq!((r.gte, r.lt, r.gt, r.lte), (Some(json!(10)), Some(json!(20)), None, None));
         assert_eq!(r.format.as_deref(), Some("yyyy"));
         assert_eq!(r.time_zone.as_deref(), Some("+01:00"));
         assert_eq!(r.relation, Some(RangeRelation::Within));
@@ -731,15 +631,11 @@ mod tests {
         assert_eq!((r.gt, r.lte), (Some(json!(1)), Some(json!(5))));
         assert_eq!((r.gte, r.lt), (None, None));
 
-        let QueryAst::Range(r) = ok(json!({"range": {"age": {"from": null, "to": "now"}}})) else {
-            panic!()
-        };
+        let QueryAst::Range(r) = ok(json!({"range": {"age": {"from": null, "to": "now"}}})) else { panic!() };
         assert_eq!((r.gte, r.lte), (None, Some(json!("now"))));
 
         // The last lower bound wins, as in ES.
-        let QueryAst::Range(r) = ok(json!({"range": {"age": {"gt": 1, "gte": 2}}})) else {
-            panic!()
-        };
+        let QueryAst::Range(r) = ok(json!({"range": {"age": {"gt": 1, "gte": 2}}})) else { panic!() };
         assert_eq!((r.gt, r.gte), (None, Some(json!(2))));
 
         assert_eq!(
@@ -758,30 +654,17 @@ mod tests {
             err(json!({"range": {"a": {"relation": "disjoint"}}})).to_string(),
             "[range] query does not support relation [disjoint]"
         );
-        assert_eq!(
-            err(json!({"range": {}})).to_string(),
-            "field name is null or empty"
-        );
+        assert_eq!(err(json!({"range": {}})).to_string(), "field name is null or empty");
     }
 
     #[test]
     fn exists() {
         assert_eq!(
             ok(json!({"exists": {"field": "user"}})),
-            QueryAst::Exists(ExistsQuery {
-                field: "user".into(),
-                boost: 1.0,
-                name: None
-            })
+            QueryAst::Exists(ExistsQuery { field: "user".into(), boost: 1.0, name: None })
         );
-        assert_eq!(
-            err(json!({"exists": {}})).to_string(),
-            "[exists] must be provided with a [field]"
-        );
-        assert_eq!(
-            err(json!({"exists": {"field": "a", "x": 1}})).to_string(),
-            "[exists] query does not support [x]"
-        );
+        assert_eq!(err(json!({"exists": {}})).to_string(), "[exists] must be provided with a [field]");
+        assert_eq!(err(json!({"exists": {"field": "a", "x": 1}})).to_string(), "[exists] query does not support [x]");
         assert_eq!(
             err(json!({"exists": {"field": ["a"]}})).to_string(),
             "[exists] unknown token [START_ARRAY] after [field]"
@@ -790,9 +673,7 @@ mod tests {
 
     #[test]
     fn prefix_wildcard_regexp() {
-        let QueryAst::Prefix(p) = ok(json!({"prefix": {"user": "ki"}})) else {
-            panic!()
-        };
+        let QueryAst::Prefix(p) = ok(json!({"prefix": {"user": "ki"}})) else { panic!() };
         assert_eq!((p.field.as_str(), p.value.as_str()), ("user", "ki"));
         assert!(!p.normalize);
         let QueryAst::Prefix(p) = ok(json!({"prefix": {"user": {"value": "ki",
@@ -802,9 +683,7 @@ mod tests {
         };
         assert!(p.case_insensitive);
         assert_eq!(p.rewrite.as_deref(), Some("constant_score"));
-        let QueryAst::Prefix(p) = ok(json!({"prefix": {"user": {"prefix": "ki"}}})) else {
-            panic!()
-        };
+        let QueryAst::Prefix(p) = ok(json!({"prefix": {"user": {"prefix": "ki"}}})) else { panic!() };
         assert_eq!(p.value, "ki");
         assert_eq!(
             err(json!({"prefix": {"user": {"value": "ki", "x": 1}}})).to_string(),
@@ -815,13 +694,9 @@ mod tests {
             "[prefix] query doesn't support multiple fields, found [a] and [b]"
         );
 
-        let QueryAst::Wildcard(w) = ok(json!({"wildcard": {"user": {"wildcard": "k*y"}}})) else {
-            panic!()
-        };
+        let QueryAst::Wildcard(w) = ok(json!({"wildcard": {"user": {"wildcard": "k*y"}}})) else { panic!() };
         assert_eq!(w.value, "k*y");
-        let QueryAst::Wildcard(w) = ok(json!({"wildcard": {"user": "k?y"}})) else {
-            panic!()
-        };
+        let QueryAst::Wildcard(w) = ok(json!({"wildcard": {"user": "k?y"}})) else { panic!() };
         assert_eq!(w.value, "k?y");
 
         let QueryAst::Regexp(r) = ok(json!({"regexp": {"user": {"value": "k.*y",
@@ -829,45 +704,29 @@ mod tests {
         else {
             panic!()
         };
-        assert_eq!(
-            r.flags,
-            regexp_flags::INTERSECTION | regexp_flags::COMPLEMENT
-        );
+        assert_eq!(r.flags, regexp_flags::INTERSECTION | regexp_flags::COMPLEMENT);
         assert_eq!(r.max_determinized_states, 500);
-        let QueryAst::Regexp(r) = ok(json!({"regexp": {"user": "k.*y"}})) else {
-            panic!()
-        };
+        let QueryAst::Regexp(r) = ok(json!({"regexp": {"user": "k.*y"}})) else { panic!() };
         assert_eq!(r.flags, regexp_flags::ALL);
         assert_eq!(
             err(json!({"regexp": {"user": {"value": "k", "flags": "FOO"}}})).to_string(),
             "Unknown regexp flag [FOO]"
         );
-        assert_eq!(
-            err(json!({"wildcard": {"user": {"boost": 1}}})).to_string(),
-            "value cannot be null"
-        );
+        assert_eq!(err(json!({"wildcard": {"user": {"boost": 1}}})).to_string(), "value cannot be null");
     }
 
     #[test]
     fn fuzzy() {
-        let QueryAst::Fuzzy(f) = ok(json!({"fuzzy": {"user": "ki"}})) else {
-            panic!()
-        };
+        let QueryAst::Fuzzy(f) = ok(json!({"fuzzy": {"user": "ki"}})) else { panic!() };
         assert_eq!(f.fuzziness, Fuzziness::AUTO);
-        assert_eq!(
-            (f.prefix_length, f.max_expansions, f.transpositions),
-            (0, 50, true)
-        );
+        assert_eq!((f.prefix_length, f.max_expansions, f.transpositions), (0, 50, true));
         let QueryAst::Fuzzy(f) = ok(json!({"fuzzy": {"user": {"value": "ki", "fuzziness": 2,
             "prefix_length": 1, "max_expansions": 5, "transpositions": false}}}))
         else {
             panic!()
         };
         assert_eq!(f.fuzziness, Fuzziness::Edits(2));
-        assert_eq!(
-            (f.prefix_length, f.max_expansions, f.transpositions),
-            (1, 5, false)
-        );
+        assert_eq!((f.prefix_length, f.max_expansions, f.transpositions), (1, 5, false));
         assert_eq!(
             err(json!({"fuzzy": {"user": {"value": "ki", "x": 1}}})).to_string(),
             "[fuzzy] query does not support [x]"
@@ -876,29 +735,19 @@ mod tests {
             err(json!({"fuzzy": {"user": {"value": {}}}})).to_string(),
             "[fuzzy] unexpected token [START_OBJECT] after [value]"
         );
-        assert_eq!(
-            err(json!({"fuzzy": {"user": {"fuzziness": 1}}})).to_string(),
-            "query value cannot be null"
-        );
+        assert_eq!(err(json!({"fuzzy": {"user": {"fuzziness": 1}}})).to_string(), "query value cannot be null");
     }
 
     #[test]
     fn ids() {
         assert_eq!(
             ok(json!({"ids": {"values": ["1", 2]}})),
-            QueryAst::Ids(IdsQuery {
-                values: vec!["1".into(), "2".into()],
-                boost: 1.0,
-                name: None
-            })
+            QueryAst::Ids(IdsQuery { values: vec!["1".into(), "2".into()], boost: 1.0, name: None })
         );
         let e = err(json!({"ids": {"type": "_doc", "values": []}}));
         assert_eq!(e.es_type(), "x_content_parse_exception");
         assert_eq!(e.to_string(), "[ids] unknown field [type]");
         let e = err(json!({"ids": {"values": {}}}));
-        assert_eq!(
-            e.to_string(),
-            "[ids] values doesn't support values of type: START_OBJECT"
-        );
+        assert_eq!(e.to_string(), "[ids] values doesn't support values of type: START_OBJECT");
     }
 }

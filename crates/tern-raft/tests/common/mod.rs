@@ -9,8 +9,7 @@ use std::sync::Arc;
 use futures::{Stream, StreamExt};
 use openraft::alias::{SnapshotMetaOf, SnapshotOf};
 use openraft::storage::{
-    EntryResponder, RaftLogReader, RaftLogStorage, RaftLogStorageExt, RaftSnapshotBuilder,
-    RaftStateMachine,
+    EntryResponder, RaftLogReader, RaftLogStorage, RaftLogStorageExt, RaftSnapshotBuilder, RaftStateMachine,
 };
 use openraft::vote::leader_id_std::CommittedLeaderId;
 use openraft::{EntryPayload, OptionalSend};
@@ -20,32 +19,21 @@ use tern_raft::types::{Entry, LogId, StoredMembership, Vote};
 use tern_raft::{Proposal, Reply, TypeConfig};
 
 pub fn log_id(term: u64, index: u64) -> LogId {
-    LogId {
-        leader_id: CommittedLeaderId::new(term),
-        index,
-    }
+    LogId { leader_id: CommittedLeaderId::new(term), index }
 }
 
 /// A normal entry whose payload is derived from its position, so a test can check it back.
 pub fn ent(term: u64, index: u64) -> Entry {
-    Entry {
-        log_id: log_id(term, index),
-        payload: EntryPayload::Normal(Proposal(payload(term, index, 16))),
-    }
+    Entry { log_id: log_id(term, index), payload: EntryPayload::Normal(Proposal(payload(term, index, 16))) }
 }
 
 /// An entry with a payload of `len` bytes.
 pub fn ent_len(term: u64, index: u64, len: usize) -> Entry {
-    Entry {
-        log_id: log_id(term, index),
-        payload: EntryPayload::Normal(Proposal(payload(term, index, len))),
-    }
+    Entry { log_id: log_id(term, index), payload: EntryPayload::Normal(Proposal(payload(term, index, len))) }
 }
 
 pub fn payload(term: u64, index: u64, len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|i| (term as usize * 31 + index as usize * 7 + i) as u8)
-        .collect()
+    (0..len).map(|i| (term as usize * 31 + index as usize * 7 + i) as u8).collect()
 }
 
 pub fn vote(term: u64, node: u64) -> Vote {
@@ -62,11 +50,7 @@ pub async fn entries(store: &mut LogStore) -> Vec<Entry> {
 }
 
 pub async fn indexes(store: &mut LogStore) -> Vec<u64> {
-    entries(store)
-        .await
-        .iter()
-        .map(|e| e.log_id.index)
-        .collect()
+    entries(store).await.iter().map(|e| e.log_id.index).collect()
 }
 
 pub async fn state(store: &mut LogStore) -> (Option<LogId>, Option<LogId>) {
@@ -90,9 +74,7 @@ pub fn segment_files(dir: &Path) -> Vec<std::path::PathBuf> {
         .expect("read_dir")
         .map(|e| e.expect("dir entry").path())
         .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("wal-") && n.ends_with(".log"))
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("wal-") && n.ends_with(".log"))
         })
         .collect();
     files.sort();
@@ -125,15 +107,10 @@ impl RaftSnapshotBuilder<TypeConfig> for MemStateMachine {
     async fn build_snapshot(&mut self) -> Result<SnapshotOf<TypeConfig, SnapshotData>, io::Error> {
         let mut inner = self.inner.lock();
         let bytes = serde_json::to_vec(&inner.data).map_err(io::Error::other)?;
-        let meta = SnapshotMetaOf::<TypeConfig> {
-            last_log_id: inner.applied,
-            last_membership: inner.membership.clone(),
-        };
+        let meta =
+            SnapshotMetaOf::<TypeConfig> { last_log_id: inner.applied, last_membership: inner.membership.clone() };
         inner.snapshot = Some((meta.clone(), bytes.clone()));
-        Ok(SnapshotOf::<TypeConfig, SnapshotData> {
-            meta,
-            snapshot: Cursor::new(bytes),
-        })
+        Ok(SnapshotOf::<TypeConfig, SnapshotData> { meta, snapshot: Cursor::new(bytes) })
     }
 }
 
@@ -183,8 +160,7 @@ impl RaftStateMachine<TypeConfig> for MemStateMachine {
         snapshot: SnapshotData,
     ) -> Result<(), io::Error> {
         let bytes = snapshot.into_inner();
-        let data: BTreeMap<u64, Vec<u8>> =
-            serde_json::from_slice(&bytes).map_err(io::Error::other)?;
+        let data: BTreeMap<u64, Vec<u8>> = serde_json::from_slice(&bytes).map_err(io::Error::other)?;
         let mut inner = self.inner.lock();
         inner.data = data;
         inner.applied = meta.last_log_id;
@@ -193,16 +169,11 @@ impl RaftStateMachine<TypeConfig> for MemStateMachine {
         Ok(())
     }
 
-    async fn get_current_snapshot(
-        &mut self,
-    ) -> Result<Option<SnapshotOf<TypeConfig, SnapshotData>>, io::Error> {
+    async fn get_current_snapshot(&mut self) -> Result<Option<SnapshotOf<TypeConfig, SnapshotData>>, io::Error> {
         let inner = self.inner.lock();
-        Ok(inner
-            .snapshot
-            .as_ref()
-            .map(|(meta, bytes)| SnapshotOf::<TypeConfig, SnapshotData> {
-                meta: meta.clone(),
-                snapshot: Cursor::new(bytes.clone()),
-            }))
+        Ok(inner.snapshot.as_ref().map(|(meta, bytes)| SnapshotOf::<TypeConfig, SnapshotData> {
+            meta: meta.clone(),
+            snapshot: Cursor::new(bytes.clone()),
+        }))
     }
 }

@@ -119,29 +119,17 @@ fn parse(body: &[u8], default_index: Option<&str>, ctx: &Ctx) -> Result<Vec<Item
             continue;
         }
         let v: Value = serde_json::from_slice(line).map_err(|e| {
-            EsError::new(
-                ErrorKind::XContentParse,
-                format!("[{line_no}:{}] Unexpected character: {e}", e.column()),
-            )
+            EsError::new(ErrorKind::XContentParse, format!("[{line_no}:{}] Unexpected character: {e}", e.column()))
         })?;
         let Value::Object(obj) = v else {
-            return Err(malformed(
-                line_no,
-                "expected START_OBJECT or END_OBJECT but found [VALUE_STRING]",
-            ));
+            return Err(malformed(line_no, "expected START_OBJECT or END_OBJECT but found [VALUE_STRING]"));
         };
         let mut it = obj.into_iter();
         let Some((name, meta)) = it.next() else {
-            return Err(malformed(
-                line_no,
-                "expected FIELD_NAME but found [END_OBJECT]",
-            ));
+            return Err(malformed(line_no, "expected FIELD_NAME but found [END_OBJECT]"));
         };
         if it.next().is_some() {
-            return Err(malformed(
-                line_no,
-                "expected END_OBJECT but found [FIELD_NAME]",
-            ));
+            return Err(malformed(line_no, "expected END_OBJECT but found [FIELD_NAME]"));
         }
         let action = match name.as_str() {
             "index" => Action::Index,
@@ -151,17 +139,12 @@ fn parse(body: &[u8], default_index: Option<&str>, ctx: &Ctx) -> Result<Vec<Item
             other => {
                 return Err(malformed(
                     line_no,
-                    &format!(
-                        "expected field [create], [delete], [index] or [update] but found [{other}]"
-                    ),
+                    &format!("expected field [create], [delete], [index] or [update] but found [{other}]"),
                 ));
             }
         };
         if !meta.is_object() {
-            return Err(malformed(
-                line_no,
-                "expected START_OBJECT but found [VALUE_STRING]",
-            ));
+            return Err(malformed(line_no, "expected START_OBJECT but found [VALUE_STRING]"));
         }
         let meta: ActionMeta = serde_json::from_value(meta).map_err(|e| {
             let field = e.to_string();
@@ -174,20 +157,12 @@ fn parse(body: &[u8], default_index: Option<&str>, ctx: &Ctx) -> Result<Vec<Item
             None
         } else {
             let Some(&(_, src)) = lines.get(i) else {
-                return Err(EsError::illegal_argument(
-                    "The bulk request must be terminated by a newline [\\n]",
-                ));
+                return Err(EsError::illegal_argument("The bulk request must be terminated by a newline [\\n]"));
             };
             i += 1;
             Some(src)
         };
-        items.push(build_item(
-            action,
-            meta,
-            source,
-            default_index,
-            default_routing.as_deref(),
-        ));
+        items.push(build_item(action, meta, source, default_index, default_routing.as_deref()));
     }
     Ok(items)
 }
@@ -201,10 +176,7 @@ fn build_item(
 ) -> Item {
     let id = meta.id.map(IdValue::into_string);
     let index = meta.index.clone().or(default_index.map(String::from));
-    let err_slot = |e: EsError| Item {
-        action,
-        request: Err((index.clone().unwrap_or_default(), id.clone(), e)),
-    };
+    let err_slot = |e: EsError| Item { action, request: Err((index.clone().unwrap_or_default(), id.clone(), e)) };
     let Some(index) = index.clone() else {
         return err_slot(EsError::validation(&["index is missing".into()]));
     };
@@ -212,18 +184,14 @@ fn build_item(
         return err_slot(EsError::from(e));
     }
     if meta.pipeline.as_deref().is_some_and(|p| p != "_none") {
-        return err_slot(EsError::illegal_argument(
-            "ingest pipelines are not supported by tern",
-        ));
+        return err_slot(EsError::illegal_argument("ingest pipelines are not supported by tern"));
     }
     let version_type = match meta.version_type.as_deref() {
         None | Some("internal") => VersionType::Internal,
         Some("external") => VersionType::External,
         Some("external_gte") => VersionType::ExternalGte,
         Some(other) => {
-            return err_slot(EsError::illegal_argument(format!(
-                "No version type match [{other}]"
-            )));
+            return err_slot(EsError::illegal_argument(format!("No version type match [{other}]")));
         }
     };
     let cond = WriteCondition {
@@ -235,30 +203,19 @@ fn build_item(
     if let Err(e) = validate_condition(&cond) {
         return err_slot(e);
     }
-    let routing = meta
-        .routing
-        .map(IdValue::into_string)
-        .or(default_routing.map(String::from));
+    let routing = meta.routing.map(IdValue::into_string).or(default_routing.map(String::from));
     let kind = match action {
         Action::Index | Action::Create => {
             // The shard parses the source once, against the mapping; malformed documents fail there
             // with document_parsing_exception in their own slot.
             let src = source.unwrap_or_default();
             let create = action == Action::Create || meta.op_type.as_deref() == Some("create");
-            WriteKind::Index {
-                source: src.to_vec(),
-                create,
-            }
+            WriteKind::Index { source: src.to_vec(), create }
         }
         Action::Delete => WriteKind::Delete,
         Action::Update => {
             let parsed = serde_json::from_slice::<Value>(source.unwrap_or_default())
-                .map_err(|e| {
-                    EsError::new(
-                        ErrorKind::XContentParse,
-                        format!("[1:1] failed to parse: {e}"),
-                    )
-                })
+                .map_err(|e| EsError::new(ErrorKind::XContentParse, format!("[1:1] failed to parse: {e}")))
                 .and_then(|v| update_spec(&v));
             match parsed {
                 Ok((spec, _)) => WriteKind::Update(spec),
@@ -269,16 +226,7 @@ fn build_item(
     if id.is_none() && matches!(action, Action::Update | Action::Delete) {
         return err_slot(EsError::validation(&["id is missing".into()]));
     }
-    Item {
-        action,
-        request: Ok(WriteRequest {
-            target: index,
-            id,
-            routing,
-            kind,
-            cond,
-        }),
-    }
+    Item { action, request: Ok(WriteRequest { target: index, id, routing, kind, cond }) }
 }
 
 /// `POST|PUT /_bulk` and `/{index}/_bulk`
@@ -306,9 +254,7 @@ pub async fn bulk(
         return Err(ctx.error(EsError::validation(&["no requests added".into()])));
     }
     if body.0.last() != Some(&b'\n') {
-        return Err(ctx.error(EsError::illegal_argument(
-            "The bulk request must be terminated by a newline [\\n]",
-        )));
+        return Err(ctx.error(EsError::illegal_argument("The bulk request must be terminated by a newline [\\n]")));
     }
     let default_index = index.map(|Path(i)| i);
     let items = parse(&body.0, default_index.as_deref(), &ctx).map_err(|e| ctx.error(e))?;
@@ -357,9 +303,7 @@ pub async fn bulk(
             }
             None => {
                 errors = true;
-                let Err((index, id, e)) = item.request else {
-                    unreachable!("slot is None only for errors")
-                };
+                let Err((index, id, e)) = item.request else { unreachable!("slot is None only for errors") };
                 m.insert("_index".into(), index.into());
                 m.insert("_id".into(), id.map(Value::from).unwrap_or(Value::Null));
                 m.insert("status".into(), e.status().into());
@@ -368,7 +312,5 @@ pub async fn bulk(
         }
         rendered.push(json!({ item.action.name(): Value::Object(m) }));
     }
-    ctx.ok(
-        json!({"took": started.elapsed().as_millis() as u64, "errors": errors, "items": rendered}),
-    )
+    ctx.ok(json!({"took": started.elapsed().as_millis() as u64, "errors": errors, "items": rendered}))
 }

@@ -55,14 +55,10 @@ pub(crate) fn condition(ctx: &Ctx) -> Result<WriteCondition, EsError> {
         Some("external") => VersionType::External,
         Some("external_gte") => VersionType::ExternalGte,
         Some("force") => {
-            return Err(EsError::illegal_argument(
-                "version type [force] may no longer be used",
-            ));
+            return Err(EsError::illegal_argument("version type [force] may no longer be used"));
         }
         Some(other) => {
-            return Err(EsError::illegal_argument(format!(
-                "No version type match [{other}]"
-            )));
+            return Err(EsError::illegal_argument(format!("No version type match [{other}]")));
         }
     };
     let cond = WriteCondition {
@@ -88,16 +84,10 @@ pub(crate) fn validate_condition(cond: &WriteCondition) -> Result<(), EsError> {
     }
     if let Some(s) = cond.if_seq_no {
         if s < 0 {
-            errors.push(format!(
-                "ifSeqNo must be greater than or equal to 0, but was [{s}]"
-            ));
+            errors.push(format!("ifSeqNo must be greater than or equal to 0, but was [{s}]"));
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(EsError::validation(&errors))
-    }
+    if errors.is_empty() { Ok(()) } else { Err(EsError::validation(&errors)) }
 }
 
 pub(crate) fn shards_json(o: &WriteOutcome) -> Value {
@@ -152,9 +142,7 @@ fn op_type_create(ctx: &Ctx, default: bool) -> Result<bool, EsError> {
         None => Ok(default),
         Some("create") => Ok(true),
         Some("index") => Ok(false),
-        Some(other) => Err(EsError::illegal_argument(format!(
-            "opType must be 'create' or 'index', found: [{other}]"
-        ))),
+        Some(other) => Err(EsError::illegal_argument(format!("opType must be 'create' or 'index', found: [{other}]"))),
     }
 }
 
@@ -217,9 +205,7 @@ fn check_id(id: &str) -> Result<(), EsError> {
         )]));
     }
     if id.is_empty() {
-        return Err(EsError::validation(&[
-            "if _id is specified it must not be empty".into(),
-        ]));
+        return Err(EsError::validation(&["if _id is specified it must not be empty".into()]));
     }
     Ok(())
 }
@@ -241,26 +227,16 @@ async fn index_doc(
     // A document must be a JSON object; checking here gives the client the parse error directly.
     let v = body.required_json()?;
     if !v.is_object() {
-        return Err(ctx.error(
-            EsError::new(
-                ErrorKind::MapperParsing,
-                "failed to parse, document is empty",
-            )
-            .caused_by(EsError::new(
-                ErrorKind::DocumentParsing,
-                format!("[1:1] failed to parse: unexpected value {}", short(&v)),
-            )),
-        ));
+        return Err(ctx.error(EsError::new(ErrorKind::MapperParsing, "failed to parse, document is empty").caused_by(
+            EsError::new(ErrorKind::DocumentParsing, format!("[1:1] failed to parse: unexpected value {}", short(&v))),
+        )));
     }
     let cond = condition(ctx)?;
     let req = WriteRequest {
         target: index,
         id,
         routing: ctx.params.get("routing").map(String::from),
-        kind: WriteKind::Index {
-            source: body.0.to_vec(),
-            create,
-        },
+        kind: WriteKind::Index { source: body.0.to_vec(), create },
         cond,
     };
     single_write(node, ctx, req).await
@@ -268,11 +244,7 @@ async fn index_doc(
 
 fn short(v: &Value) -> String {
     let s = v.to_string();
-    if s.len() > 40 {
-        format!("{}...", &s[..40])
-    } else {
-        s
-    }
+    if s.len() > 40 { format!("{}...", &s[..40]) } else { s }
 }
 
 /// `DELETE /{index}/_doc/{id}`
@@ -296,12 +268,7 @@ pub async fn delete(
     single_write(&node, &ctx, req).await
 }
 
-pub(crate) fn get_body(
-    index: &str,
-    id: &str,
-    doc: Option<&StoredDoc>,
-    filter: &SourceFilter,
-) -> Value {
+pub(crate) fn get_body(index: &str, id: &str, doc: Option<&StoredDoc>, filter: &SourceFilter) -> Value {
     let mut m = Map::new();
     m.insert("_index".into(), index.into());
     m.insert("_id".into(), id.into());
@@ -331,11 +298,7 @@ fn realtime(ctx: &Ctx) -> Result<bool, EsError> {
 
 async fn refresh_before_get(node: &Node, ctx: &Ctx, index: &str) -> Result<(), EsError> {
     if ctx.params.bool("refresh", false)? {
-        node.refresh(
-            &[index.to_string()],
-            &tern_cluster::IndicesOptions::strict_expand_open(),
-        )
-        .await?;
+        node.refresh(&[index.to_string()], &tern_cluster::IndicesOptions::strict_expand_open()).await?;
     }
     Ok(())
 }
@@ -348,27 +311,14 @@ pub async fn get(
 ) -> ApiResult<Response> {
     ctx.params.check(GET_PARAMS)?;
     refresh_before_get(&node, &ctx, &index).await?;
-    let (concrete, doc) =
-        node.get_document(&index, &id, ctx.params.get("routing"), realtime(&ctx)?)?;
+    let (concrete, doc) = node.get_document(&index, &id, ctx.params.get("routing"), realtime(&ctx)?)?;
     let doc = check_version(&ctx, doc)?;
     if ctx.method == axum::http::Method::HEAD {
-        return ctx.status(if doc.is_some() {
-            StatusCode::OK
-        } else {
-            StatusCode::NOT_FOUND
-        });
+        return ctx.status(if doc.is_some() { StatusCode::OK } else { StatusCode::NOT_FOUND });
     }
     let p = &ctx.params;
-    let filter = SourceFilter::from_params(
-        p.get("_source"),
-        p.get("_source_includes"),
-        p.get("_source_excludes"),
-    );
-    let status = if doc.is_some() {
-        StatusCode::OK
-    } else {
-        StatusCode::NOT_FOUND
-    };
+    let filter = SourceFilter::from_params(p.get("_source"), p.get("_source_includes"), p.get("_source_excludes"));
+    let status = if doc.is_some() { StatusCode::OK } else { StatusCode::NOT_FOUND };
     ctx.json(status, get_body(&concrete, &id, doc.as_ref(), &filter))
 }
 
@@ -396,8 +346,7 @@ pub async fn get_source(
 ) -> ApiResult<Response> {
     ctx.params.check(GET_PARAMS)?;
     refresh_before_get(&node, &ctx, &index).await?;
-    let (concrete, doc) =
-        node.get_document(&index, &id, ctx.params.get("routing"), realtime(&ctx)?)?;
+    let (concrete, doc) = node.get_document(&index, &id, ctx.params.get("routing"), realtime(&ctx)?)?;
     let Some(doc) = doc else {
         if ctx.method == axum::http::Method::HEAD {
             return ctx.status(StatusCode::NOT_FOUND);
@@ -411,11 +360,7 @@ pub async fn get_source(
         return ctx.status(StatusCode::OK);
     }
     let p = &ctx.params;
-    let filter = SourceFilter::from_params(
-        p.get("_source"),
-        p.get("_source_includes"),
-        p.get("_source_excludes"),
-    );
+    let filter = SourceFilter::from_params(p.get("_source"), p.get("_source_includes"), p.get("_source_excludes"));
     ctx.ok(filter.apply_bytes(&doc.source).unwrap_or(Value::Null))
 }
 
@@ -427,10 +372,7 @@ pub(crate) fn update_spec(body: &Value) -> Result<(UpdateSpec, Option<SourceFilt
             "[1:1] [UpdateRequest] failed to parse, expected an object",
         ));
     };
-    let mut spec = UpdateSpec {
-        detect_noop: true,
-        ..Default::default()
-    };
+    let mut spec = UpdateSpec { detect_noop: true, ..Default::default() };
     let mut source = None;
     for (k, v) in obj {
         match k.as_str() {
@@ -491,11 +433,7 @@ pub async fn update(
     let (spec, body_filter) = update_spec(&body.required_json()?)?;
     let p = &ctx.params;
     let filter = if p.has("_source") || p.has("_source_includes") || p.has("_source_excludes") {
-        Some(SourceFilter::from_params(
-            p.get("_source"),
-            p.get("_source_includes"),
-            p.get("_source_excludes"),
-        ))
+        Some(SourceFilter::from_params(p.get("_source"), p.get("_source_includes"), p.get("_source_excludes")))
     } else {
         body_filter
     };
@@ -516,20 +454,13 @@ pub async fn update(
             kind: WriteKind::Update(spec.clone()),
             cond: cond.clone(),
         };
-        let o = node
-            .write(vec![req], refresh)
-            .await
-            .pop()
-            .expect("one outcome");
+        let o = node.write(vec![req], refresh).await.pop().expect("one outcome");
         match &o.result {
             Ok((s, _)) => {
                 let mut body = write_body(&o);
                 if let (Some(f), Some(src)) = (&filter, &s.source) {
                     if f.enabled
-                        && !(f.includes.is_empty()
-                            && f.excludes.is_empty()
-                            && !p.has("_source")
-                            && filter.is_none())
+                        && !(f.includes.is_empty() && f.excludes.is_empty() && !p.has("_source") && filter.is_none())
                     {
                         let mut get = Map::new();
                         get.insert("_seq_no".into(), s.seq_no.into());
@@ -543,11 +474,7 @@ pub async fn update(
                 }
                 return ctx.json(write_status(s.result), body);
             }
-            Err(e)
-                if e.kind == ErrorKind::VersionConflict
-                    && attempt < retries
-                    && cond.if_seq_no.is_none() =>
-            {
+            Err(e) if e.kind == ErrorKind::VersionConflict && attempt < retries && cond.if_seq_no.is_none() => {
                 attempt += 1;
             }
             Err(e) => return Err(ctx.error(e.clone())),
@@ -575,11 +502,8 @@ pub async fn mget(
     let default_index = index.map(|Path(i)| i);
     let body = body.required_json()?;
     let p = &ctx.params;
-    let default_filter = SourceFilter::from_params(
-        p.get("_source"),
-        p.get("_source_includes"),
-        p.get("_source_excludes"),
-    );
+    let default_filter =
+        SourceFilter::from_params(p.get("_source"), p.get("_source_includes"), p.get("_source_excludes"));
     let mut specs: Vec<(Option<String>, String, Option<String>, SourceFilter)> = Vec::new();
     if let Some(docs) = body.get("docs") {
         let Some(docs) = docs.as_array() else {
@@ -596,23 +520,12 @@ pub async fn mget(
                     return Err(ctx.error(EsError::validation(&["id is missing for doc 0".into()])));
                 }
             };
-            let idx = o
-                .get("_index")
-                .and_then(Value::as_str)
-                .map(String::from)
-                .or_else(|| default_index.clone());
+            let idx = o.get("_index").and_then(Value::as_str).map(String::from).or_else(|| default_index.clone());
             let routing = o
                 .get("routing")
-                .and_then(|v| {
-                    v.as_str()
-                        .map(String::from)
-                        .or_else(|| v.as_i64().map(|n| n.to_string()))
-                })
+                .and_then(|v| v.as_str().map(String::from).or_else(|| v.as_i64().map(|n| n.to_string())))
                 .or_else(|| p.get("routing").map(String::from));
-            let filter = o
-                .get("_source")
-                .map(SourceFilter::from_value)
-                .unwrap_or_else(|| default_filter.clone());
+            let filter = o.get("_source").map(SourceFilter::from_value).unwrap_or_else(|| default_filter.clone());
             specs.push((idx, id, routing, filter));
         }
     } else if let Some(ids) = body.get("ids") {
@@ -620,16 +533,8 @@ pub async fn mget(
             return Err(ctx.error(EsError::parsing("ids must be an array")));
         };
         for id in ids {
-            let id = id
-                .as_str()
-                .map(String::from)
-                .unwrap_or_else(|| id.to_string());
-            specs.push((
-                default_index.clone(),
-                id,
-                p.get("routing").map(String::from),
-                default_filter.clone(),
-            ));
+            let id = id.as_str().map(String::from).unwrap_or_else(|| id.to_string());
+            specs.push((default_index.clone(), id, p.get("routing").map(String::from), default_filter.clone()));
         }
     } else {
         return Err(ctx.error(EsError::validation(&["no documents to get".into()])));
@@ -639,16 +544,13 @@ pub async fn mget(
     }
     if p.bool("refresh", false)? {
         let names: Vec<String> = specs.iter().filter_map(|s| s.0.clone()).collect();
-        node.refresh(&names, &tern_cluster::IndicesOptions::lenient_expand_open())
-            .await?;
+        node.refresh(&names, &tern_cluster::IndicesOptions::lenient_expand_open()).await?;
     }
     let rt = realtime(&ctx)?;
     let mut docs = Vec::with_capacity(specs.len());
     for (i, (idx, id, routing, filter)) in specs.into_iter().enumerate() {
         let Some(idx) = idx else {
-            return Err(ctx.error(EsError::validation(&[format!(
-                "index is missing for doc {i}"
-            )])));
+            return Err(ctx.error(EsError::validation(&[format!("index is missing for doc {i}")])));
         };
         match node.get_document(&idx, &id, routing.as_deref(), rt) {
             Ok((concrete, doc)) => docs.push(get_body(&concrete, &id, doc.as_ref(), &filter)),

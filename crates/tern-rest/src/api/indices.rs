@@ -38,49 +38,31 @@ pub async fn create(
     ctx: Ctx,
     body: EsBody,
 ) -> ApiResult<Response> {
-    ctx.params
-        .check(&allowed(&["wait_for_active_shards", "include_type_name"]))?;
+    ctx.params.check(&allowed(&["wait_for_active_shards", "include_type_name"]))?;
     let body = body.json()?.unwrap_or(Value::Null);
     if let Some(obj) = body.as_object() {
         for k in obj.keys() {
             if !matches!(k.as_str(), "settings" | "mappings" | "aliases") {
-                return Err(ctx.error(EsError::parsing(format!(
-                    "unknown key [{k}] for create index"
-                ))));
+                return Err(ctx.error(EsError::parsing(format!("unknown key [{k}] for create index"))));
             }
         }
     } else if !body.is_null() {
         return Err(ctx.error(EsError::parsing("request body must be an object")));
     }
-    let name = node
-        .create_index(&index, &body)
-        .await
-        .map_err(|e| ctx.error(e))?;
+    let name = node.create_index(&index, &body).await.map_err(|e| ctx.error(e))?;
     ctx.ok(json!({"acknowledged": true, "shards_acknowledged": true, "index": name}))
 }
 
 /// `DELETE /{index}`
-pub async fn delete(
-    State(node): State<Arc<Node>>,
-    Path(index): Path<String>,
-    ctx: Ctx,
-) -> ApiResult<Response> {
+pub async fn delete(State(node): State<Arc<Node>>, Path(index): Path<String>, ctx: Ctx) -> ApiResult<Response> {
     ctx.params.check(&allowed(INDICES_OPTS))?;
-    let opts = ctx
-        .params
-        .indices_options(IndicesOptions::delete_index_default())?;
-    node.delete_indices(&expr(&index), &opts)
-        .await
-        .map_err(|e| ctx.error(e))?;
+    let opts = ctx.params.indices_options(IndicesOptions::delete_index_default())?;
+    node.delete_indices(&expr(&index), &opts).await.map_err(|e| ctx.error(e))?;
     ctx.ok(json!({"acknowledged": true}))
 }
 
 /// `GET|HEAD /{index}`
-pub async fn get(
-    State(node): State<Arc<Node>>,
-    Path(index): Path<String>,
-    ctx: Ctx,
-) -> ApiResult<Response> {
+pub async fn get(State(node): State<Arc<Node>>, Path(index): Path<String>, ctx: Ctx) -> ApiResult<Response> {
     ctx.params.check(&allowed(&[
         "ignore_unavailable",
         "allow_no_indices",
@@ -92,9 +74,7 @@ pub async fn get(
         "include_type_name",
     ]))?;
     let head = ctx.method == Method::HEAD;
-    let opts = ctx
-        .params
-        .indices_options(IndicesOptions::strict_expand_open())?;
+    let opts = ctx.params.indices_options(IndicesOptions::strict_expand_open())?;
     let meta = node.metadata();
     let names = match meta.resolve_indices(&expr(&index), &opts) {
         Ok(n) => n,
@@ -105,11 +85,7 @@ pub async fn get(
         Err(e) => return Err(ctx.error(EsError::from(e))),
     };
     if head {
-        return ctx.status(if names.is_empty() {
-            StatusCode::NOT_FOUND
-        } else {
-            StatusCode::OK
-        });
+        return ctx.status(if names.is_empty() { StatusCode::NOT_FOUND } else { StatusCode::OK });
     }
     let flat = ctx.params.bool("flat_settings", false)?;
     let defaults = ctx.params.bool("include_defaults", false)?;
@@ -123,11 +99,7 @@ pub async fn get(
 }
 
 /// `GET /_mapping`, `/{index}/_mapping`
-pub async fn get_mapping(
-    State(node): State<Arc<Node>>,
-    index: Option<Path<String>>,
-    ctx: Ctx,
-) -> ApiResult<Response> {
+pub async fn get_mapping(State(node): State<Arc<Node>>, index: Option<Path<String>>, ctx: Ctx) -> ApiResult<Response> {
     ctx.params.check(&allowed(&[
         "ignore_unavailable",
         "allow_no_indices",
@@ -135,24 +107,14 @@ pub async fn get_mapping(
         "local",
         "include_type_name",
     ]))?;
-    let opts = ctx
-        .params
-        .indices_options(IndicesOptions::strict_expand_open())?;
-    let target = index
-        .map(|Path(i)| expr(&i))
-        .unwrap_or_else(|| vec!["_all".into()]);
+    let opts = ctx.params.indices_options(IndicesOptions::strict_expand_open())?;
+    let target = index.map(|Path(i)| expr(&i)).unwrap_or_else(|| vec!["_all".into()]);
     let meta = node.metadata();
-    let names = meta
-        .resolve_indices(&target, &opts)
-        .map_err(|e| ctx.error(EsError::from(e)))?;
+    let names = meta.resolve_indices(&target, &opts).map_err(|e| ctx.error(EsError::from(e)))?;
     let mut out = Map::new();
     for n in names {
         if let Some(im) = meta.indices.get(&n) {
-            let mapping = if im.mappings.is_null() {
-                json!({})
-            } else {
-                im.mappings.clone()
-            };
+            let mapping = if im.mappings.is_null() { json!({}) } else { im.mappings.clone() };
             out.insert(n.clone(), json!({"mappings": mapping}));
         }
     }
@@ -173,13 +135,9 @@ pub async fn put_mapping(
         "write_index_only",
         "include_type_name",
     ]))?;
-    let opts = ctx
-        .params
-        .indices_options(IndicesOptions::strict_expand_open_forbid_closed())?;
+    let opts = ctx.params.indices_options(IndicesOptions::strict_expand_open_forbid_closed())?;
     let body = body.required_json()?;
-    node.put_mapping(&expr(&index), &opts, &body)
-        .await
-        .map_err(|e| ctx.error(e))?;
+    node.put_mapping(&expr(&index), &opts, &body).await.map_err(|e| ctx.error(e))?;
     ctx.ok(json!({"acknowledged": true}))
 }
 
@@ -206,21 +164,13 @@ pub async fn get_settings(
             _ => {}
         }
     }
-    let opts = ctx
-        .params
-        .indices_options(IndicesOptions::strict_expand_open())?;
-    let target = index
-        .map(|i| expr(&i))
-        .unwrap_or_else(|| vec!["_all".into()]);
-    let patterns: Option<Vec<String>> = name
-        .map(|n| expr(&n))
-        .filter(|p| !p.iter().any(|x| x == "_all"));
+    let opts = ctx.params.indices_options(IndicesOptions::strict_expand_open())?;
+    let target = index.map(|i| expr(&i)).unwrap_or_else(|| vec!["_all".into()]);
+    let patterns: Option<Vec<String>> = name.map(|n| expr(&n)).filter(|p| !p.iter().any(|x| x == "_all"));
     let flat = ctx.params.bool("flat_settings", false)?;
     let defaults = ctx.params.bool("include_defaults", false)?;
     let meta = node.metadata();
-    let names = meta
-        .resolve_indices(&target, &opts)
-        .map_err(|e| ctx.error(EsError::from(e)))?;
+    let names = meta.resolve_indices(&target, &opts).map_err(|e| ctx.error(EsError::from(e)))?;
     let mut out = Map::new();
     for n in names {
         let Some(im) = meta.indices.get(&n) else {
@@ -232,10 +182,7 @@ pub async fn get_settings(
         };
         let rendered = settings.render(flat, defaults);
         if patterns.is_some()
-            && rendered
-                .get("settings")
-                .and_then(Value::as_object)
-                .is_some_and(|m| m.is_empty())
+            && rendered.get("settings").and_then(Value::as_object).is_some_and(|m| m.is_empty())
             && !defaults
         {
             continue;
@@ -260,17 +207,11 @@ pub async fn put_settings(
         "preserve_existing",
         "reopen",
     ]))?;
-    let opts = ctx
-        .params
-        .indices_options(IndicesOptions::update_default())?;
-    let target = index
-        .map(|Path(i)| expr(&i))
-        .unwrap_or_else(|| vec!["_all".into()]);
+    let opts = ctx.params.indices_options(IndicesOptions::update_default())?;
+    let target = index.map(|Path(i)| expr(&i)).unwrap_or_else(|| vec!["_all".into()]);
     let body = body.required_json()?;
     let preserve = ctx.params.bool("preserve_existing", false)?;
-    node.update_settings(&target, &opts, &body, preserve)
-        .await
-        .map_err(|e| ctx.error(e))?;
+    node.update_settings(&target, &opts, &body, preserve).await.map_err(|e| ctx.error(e))?;
     ctx.ok(json!({"acknowledged": true}))
 }
 
@@ -280,46 +221,21 @@ fn summary_json(s: &ShardsSummary) -> Value {
 }
 
 /// `POST|GET /_refresh`, `/{index}/_refresh`
-pub async fn refresh(
-    State(node): State<Arc<Node>>,
-    index: Option<Path<String>>,
-    ctx: Ctx,
-) -> ApiResult<Response> {
+pub async fn refresh(State(node): State<Arc<Node>>, index: Option<Path<String>>, ctx: Ctx) -> ApiResult<Response> {
     ctx.params.check(INDICES_OPTS)?;
-    let opts = ctx
-        .params
-        .indices_options(IndicesOptions::strict_expand_open())?;
-    let target = index
-        .map(|Path(i)| expr(&i))
-        .unwrap_or_else(|| vec!["_all".into()]);
-    let s = node
-        .refresh(&target, &opts)
-        .await
-        .map_err(|e| ctx.error(e))?;
+    let opts = ctx.params.indices_options(IndicesOptions::strict_expand_open())?;
+    let target = index.map(|Path(i)| expr(&i)).unwrap_or_else(|| vec!["_all".into()]);
+    let s = node.refresh(&target, &opts).await.map_err(|e| ctx.error(e))?;
     let mut body = summary_json(&s);
     body.as_object_mut().map(|m| m.remove("skipped"));
     ctx.ok(json!({"_shards": body}))
 }
 
 /// `POST|GET /_flush`, `/{index}/_flush`
-pub async fn flush(
-    State(node): State<Arc<Node>>,
-    index: Option<Path<String>>,
-    ctx: Ctx,
-) -> ApiResult<Response> {
-    ctx.params.check(&[
-        "ignore_unavailable",
-        "allow_no_indices",
-        "expand_wildcards",
-        "force",
-        "wait_if_ongoing",
-    ])?;
-    let opts = ctx
-        .params
-        .indices_options(IndicesOptions::strict_expand_open())?;
-    let target = index
-        .map(|Path(i)| expr(&i))
-        .unwrap_or_else(|| vec!["_all".into()]);
+pub async fn flush(State(node): State<Arc<Node>>, index: Option<Path<String>>, ctx: Ctx) -> ApiResult<Response> {
+    ctx.params.check(&["ignore_unavailable", "allow_no_indices", "expand_wildcards", "force", "wait_if_ongoing"])?;
+    let opts = ctx.params.indices_options(IndicesOptions::strict_expand_open())?;
+    let target = index.map(|Path(i)| expr(&i)).unwrap_or_else(|| vec!["_all".into()]);
     let s = node.flush(&target, &opts).await.map_err(|e| ctx.error(e))?;
     let mut body = summary_json(&s);
     body.as_object_mut().map(|m| m.remove("skipped"));
@@ -327,58 +243,34 @@ pub async fn flush(
 }
 
 /// `POST /{index}/_open`
-pub async fn open(
-    State(node): State<Arc<Node>>,
-    Path(index): Path<String>,
-    ctx: Ctx,
-) -> ApiResult<Response> {
+pub async fn open(State(node): State<Arc<Node>>, Path(index): Path<String>, ctx: Ctx) -> ApiResult<Response> {
     ctx.params.check(&allowed(&[
         "ignore_unavailable",
         "allow_no_indices",
         "expand_wildcards",
         "wait_for_active_shards",
     ]))?;
-    let opts = ctx
-        .params
-        .indices_options(IndicesOptions::open_index_default())?;
-    node.open_indices(&expr(&index), &opts)
-        .await
-        .map_err(|e| ctx.error(e))?;
+    let opts = ctx.params.indices_options(IndicesOptions::open_index_default())?;
+    node.open_indices(&expr(&index), &opts).await.map_err(|e| ctx.error(e))?;
     ctx.ok(json!({"acknowledged": true, "shards_acknowledged": true}))
 }
 
 /// `POST /{index}/_close`
-pub async fn close(
-    State(node): State<Arc<Node>>,
-    Path(index): Path<String>,
-    ctx: Ctx,
-) -> ApiResult<Response> {
+pub async fn close(State(node): State<Arc<Node>>, Path(index): Path<String>, ctx: Ctx) -> ApiResult<Response> {
     ctx.params.check(&allowed(&[
         "ignore_unavailable",
         "allow_no_indices",
         "expand_wildcards",
         "wait_for_active_shards",
     ]))?;
-    let opts = ctx
-        .params
-        .indices_options(IndicesOptions::strict_expand_open())?;
-    let names = node
-        .close_indices(&expr(&index), &opts)
-        .await
-        .map_err(|e| ctx.error(e))?;
-    let indices: Map<String, Value> = names
-        .into_iter()
-        .map(|n| (n, json!({"closed": true})))
-        .collect();
+    let opts = ctx.params.indices_options(IndicesOptions::strict_expand_open())?;
+    let names = node.close_indices(&expr(&index), &opts).await.map_err(|e| ctx.error(e))?;
+    let indices: Map<String, Value> = names.into_iter().map(|n| (n, json!({"closed": true}))).collect();
     ctx.ok(json!({"acknowledged": true, "shards_acknowledged": true, "indices": indices}))
 }
 
 /// `POST /_aliases`
-pub async fn update_aliases(
-    State(node): State<Arc<Node>>,
-    ctx: Ctx,
-    body: EsBody,
-) -> ApiResult<Response> {
+pub async fn update_aliases(State(node): State<Arc<Node>>, ctx: Ctx, body: EsBody) -> ApiResult<Response> {
     ctx.params.check(MASTER)?;
     let body = body.required_json()?;
     node.update_aliases(&body).await.map_err(|e| ctx.error(e))?;
@@ -399,9 +291,7 @@ pub async fn put_alias(
     };
     obj.insert("index".into(), json!(expr(&index)));
     obj.insert("alias".into(), json!(name));
-    node.update_aliases(&json!({"actions": [{"add": add}]}))
-        .await
-        .map_err(|e| ctx.error(e))?;
+    node.update_aliases(&json!({"actions": [{"add": add}]})).await.map_err(|e| ctx.error(e))?;
     ctx.ok(json!({"acknowledged": true}))
 }
 
@@ -413,9 +303,7 @@ pub async fn delete_alias(
 ) -> ApiResult<Response> {
     ctx.params.check(MASTER)?;
     let action = json!({"actions": [{"remove": {"index": expr(&index), "aliases": expr(&name), "must_exist": true}}]});
-    node.update_aliases(&action)
-        .await
-        .map_err(|e| ctx.error(e))?;
+    node.update_aliases(&action).await.map_err(|e| ctx.error(e))?;
     ctx.ok(json!({"acknowledged": true}))
 }
 
@@ -425,12 +313,7 @@ pub async fn get_alias(
     path: Option<Path<Vec<(String, String)>>>,
     ctx: Ctx,
 ) -> ApiResult<Response> {
-    ctx.params.check(&[
-        "ignore_unavailable",
-        "allow_no_indices",
-        "expand_wildcards",
-        "local",
-    ])?;
+    ctx.params.check(&["ignore_unavailable", "allow_no_indices", "expand_wildcards", "local"])?;
     let mut index = None;
     let mut name = None;
     for (k, v) in path.map(|Path(p)| p).unwrap_or_default() {
@@ -441,14 +324,9 @@ pub async fn get_alias(
         }
     }
     let head = ctx.method == Method::HEAD;
-    let opts = ctx
-        .params
-        .indices_options(IndicesOptions::strict_expand_open())?;
+    let opts = ctx.params.indices_options(IndicesOptions::strict_expand_open())?;
     let meta = node.metadata();
-    let target = index
-        .clone()
-        .map(|i| expr(&i))
-        .unwrap_or_else(|| vec!["_all".into()]);
+    let target = index.clone().map(|i| expr(&i)).unwrap_or_else(|| vec!["_all".into()]);
     let indices = match meta.resolve_indices(&target, &opts) {
         Ok(i) => i,
         Err(_) if head => return ctx.status(StatusCode::NOT_FOUND),
@@ -463,23 +341,12 @@ pub async fn get_alias(
             continue;
         }
         any |= !found.is_empty();
-        let a: Map<String, Value> = found
-            .iter()
-            .map(|(k, v)| (k.clone(), v.to_json()))
-            .collect();
+        let a: Map<String, Value> = found.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
         out.insert(idx.clone(), json!({"aliases": a}));
     }
     if head {
-        let ok = if aliases.is_empty() {
-            any
-        } else {
-            lookup.missing.is_empty() && any
-        };
-        return ctx.status(if ok {
-            StatusCode::OK
-        } else {
-            StatusCode::NOT_FOUND
-        });
+        let ok = if aliases.is_empty() { any } else { lookup.missing.is_empty() && any };
+        return ctx.status(if ok { StatusCode::OK } else { StatusCode::NOT_FOUND });
     }
     if !lookup.missing.is_empty() {
         let reason = if lookup.missing.len() == 1 {
@@ -505,9 +372,7 @@ pub async fn put_index_template(
     ctx.params.check(&allowed(&["create", "cause"]))?;
     let create = ctx.params.bool("create", false)?;
     let body = body.required_json()?;
-    node.put_index_template(&name, &body, create)
-        .await
-        .map_err(|e| ctx.error(e))?;
+    node.put_index_template(&name, &body, create).await.map_err(|e| ctx.error(e))?;
     ctx.ok(json!({"acknowledged": true}))
 }
 
@@ -517,24 +382,16 @@ pub async fn get_index_template(
     name: Option<Path<String>>,
     ctx: Ctx,
 ) -> ApiResult<Response> {
-    ctx.params
-        .check(&allowed(&["local", "flat_settings", "include_defaults"]))?;
+    ctx.params.check(&allowed(&["local", "flat_settings", "include_defaults"]))?;
     let meta = node.metadata();
     let name = name.map(|Path(n)| n);
     let found = meta.get_index_templates(name.as_deref());
     if ctx.method == Method::HEAD {
         let ok = found.map(|f| !f.is_empty()).unwrap_or(false);
-        return ctx.status(if ok {
-            StatusCode::OK
-        } else {
-            StatusCode::NOT_FOUND
-        });
+        return ctx.status(if ok { StatusCode::OK } else { StatusCode::NOT_FOUND });
     }
     let found = found.map_err(|e| ctx.error(EsError::from(e)))?;
-    let list: Vec<Value> = found
-        .into_iter()
-        .map(|(n, t)| json!({"name": n, "index_template": t.to_json()}))
-        .collect();
+    let list: Vec<Value> = found.into_iter().map(|(n, t)| json!({"name": n, "index_template": t.to_json()})).collect();
     ctx.ok(json!({"index_templates": list}))
 }
 
@@ -545,9 +402,7 @@ pub async fn delete_index_template(
     ctx: Ctx,
 ) -> ApiResult<Response> {
     ctx.params.check(MASTER)?;
-    node.delete_index_template(&name)
-        .await
-        .map_err(|e| ctx.error(e))?;
+    node.delete_index_template(&name).await.map_err(|e| ctx.error(e))?;
     ctx.ok(json!({"acknowledged": true}))
 }
 

@@ -65,8 +65,7 @@ const SEARCH_PARAMS: &[&str] = &[
 ];
 
 fn indices_of(path: Option<Path<String>>) -> Vec<String> {
-    path.map(|Path(i)| split_list(&i))
-        .unwrap_or_else(|| vec!["_all".to_string()])
+    path.map(|Path(i)| split_list(&i)).unwrap_or_else(|| vec!["_all".to_string()])
 }
 
 /// Merges URL parameters into the body request (URL wins for size/from/sort... as ES does).
@@ -89,18 +88,11 @@ pub async fn search(
 ) -> ApiResult<Response> {
     ctx.params.check(SEARCH_PARAMS)?;
     let expr = indices_of(index);
-    let opts = ctx
-        .params
-        .indices_options(IndicesOptions::strict_expand_open_forbid_closed())?;
+    let opts = ctx.params.indices_options(IndicesOptions::strict_expand_open_forbid_closed())?;
     let req = build_request(&ctx, &body).map_err(|e| ctx.error(e))?;
     let scroll = ctx.params.get("scroll").map(parse_time).transpose()?;
-    let targets = node
-        .search_targets(&expr, &opts)
-        .map_err(|e| ctx.error(e))?;
-    let out = node
-        .search(targets, &req, scroll)
-        .await
-        .map_err(|e| ctx.error(e))?;
+    let targets = node.search_targets(&expr, &opts).map_err(|e| ctx.error(e))?;
+    let out = node.search(targets, &req, scroll).await.map_err(|e| ctx.error(e))?;
     let rest_total_as_int = ctx.params.bool("rest_total_hits_as_int", false)?;
     ctx.ok(render_search(&out, &req, rest_total_as_int))
 }
@@ -122,14 +114,7 @@ pub fn render_search(out: &SearchOutcome, req: &SearchRequest, total_as_int: boo
             m.insert("_seq_no".into(), h.doc.seq_no.into());
             m.insert("_primary_term".into(), h.doc.primary_term.into());
         }
-        m.insert(
-            "_score".into(),
-            if show_score {
-                score_json(h.score)
-            } else {
-                Value::Null
-            },
-        );
+        m.insert("_score".into(), if show_score { score_json(h.score) } else { Value::Null });
         if let Some(r) = &h.doc.routing {
             m.insert("_routing".into(), r.clone().into());
         }
@@ -158,32 +143,19 @@ pub fn render_search(out: &SearchOutcome, req: &SearchRequest, total_as_int: boo
         TrackTotalHits::Bool(true) => Some((out.total, "eq")),
         TrackTotalHits::Count(n) => {
             let n = n.max(0) as u64;
-            if out.total > n {
-                Some((n, "gte"))
-            } else {
-                Some((out.total, "eq"))
-            }
+            if out.total > n { Some((n, "gte")) } else { Some((out.total, "eq")) }
         }
     };
     if let Some((value, relation)) = total {
         if total_as_int {
             hits_obj.insert("total".into(), value.into());
         } else {
-            hits_obj.insert(
-                "total".into(),
-                json!({"value": value, "relation": relation}),
-            );
+            hits_obj.insert("total".into(), json!({"value": value, "relation": relation}));
         }
     }
     hits_obj.insert(
         "max_score".into(),
-        if show_score {
-            out.max_score
-                .map(|s| score_json(Some(s)))
-                .unwrap_or(Value::Null)
-        } else {
-            Value::Null
-        },
+        if show_score { out.max_score.map(|s| score_json(Some(s))).unwrap_or(Value::Null) } else { Value::Null },
     );
     hits_obj.insert("hits".into(), Value::Array(hits));
     let mut body = Map::new();
@@ -195,17 +167,13 @@ pub fn render_search(out: &SearchOutcome, req: &SearchRequest, total_as_int: boo
     if let Some(t) = out.terminated_early {
         body.insert("terminated_early".into(), t.into());
     }
-    body.insert(
-        "_shards".into(),
-        shards_json(out.shards_total, out.shards_successful, &out.shards_failed),
-    );
+    body.insert("_shards".into(), shards_json(out.shards_total, out.shards_successful, &out.shards_failed));
     body.insert("hits".into(), Value::Object(hits_obj));
     Value::Object(body)
 }
 
 pub(crate) fn shards_json(total: u32, successful: u32, failed: &[(String, u32, EsError)]) -> Value {
-    let mut m =
-        json!({"total": total, "successful": successful, "skipped": 0, "failed": failed.len()});
+    let mut m = json!({"total": total, "successful": successful, "skipped": 0, "failed": failed.len()});
     if !failed.is_empty() {
         m["failures"] = Value::Array(
             failed
@@ -219,9 +187,7 @@ pub(crate) fn shards_json(total: u32, successful: u32, failed: &[(String, u32, E
 
 fn score_json(s: Option<f32>) -> Value {
     match s {
-        Some(s) => serde_json::Number::from_f64(s as f64)
-            .map(Value::Number)
-            .unwrap_or(Value::Null),
+        Some(s) => serde_json::Number::from_f64(s as f64).map(Value::Number).unwrap_or(Value::Null),
         None => Value::Null,
     }
 }
@@ -258,9 +224,7 @@ pub async fn count(
         "ignore_throttled",
     ])?;
     let expr = indices_of(index);
-    let opts = ctx
-        .params
-        .indices_options(IndicesOptions::strict_expand_open_forbid_closed())?;
+    let opts = ctx.params.indices_options(IndicesOptions::strict_expand_open_forbid_closed())?;
     let query = match body.json()? {
         Some(v) => {
             let Some(obj) = v.as_object() else {
@@ -268,17 +232,11 @@ pub async fn count(
             };
             for k in obj.keys() {
                 if k != "query" {
-                    return Err(
-                        ctx.error(EsError::parsing(format!("request does not support [{k}]")))
-                    );
+                    return Err(ctx.error(EsError::parsing(format!("request does not support [{k}]"))));
                 }
             }
             match obj.get("query") {
-                Some(q) => Some(
-                    tern_query::parse_query(q)
-                        .map_err(EsError::from)
-                        .map_err(|e| ctx.error(e))?,
-                ),
+                Some(q) => Some(tern_query::parse_query(q).map_err(EsError::from).map_err(|e| ctx.error(e))?),
                 None => None,
             }
         }
@@ -288,14 +246,11 @@ pub async fn count(
         (q, None) => q,
         (_, Some(_)) => {
             let mut req = SearchRequest::default();
-            tern_query::apply_uri_search_params(&mut req, &ctx.params.pairs())
-                .map_err(EsError::from)?;
+            tern_query::apply_uri_search_params(&mut req, &ctx.params.pairs()).map_err(EsError::from)?;
             req.query
         }
     };
-    let targets = node
-        .search_targets(&expr, &opts)
-        .map_err(|e| ctx.error(e))?;
+    let targets = node.search_targets(&expr, &opts).map_err(|e| ctx.error(e))?;
     let (count, total, failed) = node.count(targets, query).await.map_err(|e| ctx.error(e))?;
     ctx.ok(json!({"count": count, "_shards": shards_json(total, total - failed.len() as u32, &failed)}))
 }
@@ -307,8 +262,7 @@ pub async fn scroll(
     ctx: Ctx,
     body: EsBody,
 ) -> ApiResult<Response> {
-    ctx.params
-        .check(&["scroll", "scroll_id", "rest_total_hits_as_int"])?;
+    ctx.params.check(&["scroll", "scroll_id", "rest_total_hits_as_int"])?;
     let body = body.json()?;
     let scroll_id = body
         .as_ref()
@@ -326,16 +280,9 @@ pub async fn scroll(
         .or_else(|| ctx.params.get("scroll").map(String::from))
         .map(|s| parse_time(&s))
         .transpose()?;
-    let out = node
-        .scroll(&scroll_id, keep_alive)
-        .await
-        .map_err(|e| ctx.error(e))?;
+    let out = node.scroll(&scroll_id, keep_alive).await.map_err(|e| ctx.error(e))?;
     let req = SearchRequest::default();
-    ctx.ok(render_search(
-        &out,
-        &req,
-        ctx.params.bool("rest_total_hits_as_int", false)?,
-    ))
+    ctx.ok(render_search(&out, &req, ctx.params.bool("rest_total_hits_as_int", false)?))
 }
 
 /// `DELETE /_search/scroll` (body or path ids, `_all`)
@@ -350,22 +297,13 @@ pub async fn clear_scroll(
     if let Some(b) = body.json()? {
         match b.get("scroll_id") {
             Some(Value::String(s)) => ids.extend(split_list(s)),
-            Some(Value::Array(a)) => {
-                ids.extend(a.iter().filter_map(|v| v.as_str().map(String::from)))
-            }
+            Some(Value::Array(a)) => ids.extend(a.iter().filter_map(|v| v.as_str().map(String::from))),
             _ => {}
         }
     }
-    let freed = if ids.iter().any(|i| i == "_all") {
-        node.clear_scrolls(None)
-    } else {
-        node.clear_scrolls(Some(&ids))
-    };
-    let status = if freed == 0 && !ids.is_empty() {
-        axum::http::StatusCode::NOT_FOUND
-    } else {
-        axum::http::StatusCode::OK
-    };
+    let freed = if ids.iter().any(|i| i == "_all") { node.clear_scrolls(None) } else { node.clear_scrolls(Some(&ids)) };
+    let status =
+        if freed == 0 && !ids.is_empty() { axum::http::StatusCode::NOT_FOUND } else { axum::http::StatusCode::OK };
     let _ = ErrorKind::Internal;
     ctx.json(status, json!({"succeeded": true, "num_freed": freed}))
 }
