@@ -55,6 +55,8 @@ pub struct WriteRequest {
     pub routing: Option<String>,
     pub kind: WriteKind,
     pub cond: WriteCondition,
+    /// `require_alias`: the target must be an alias (no auto-creation of an index by that name).
+    pub require_alias: bool,
 }
 
 /// How many copies a write reached (`_shards`).
@@ -93,6 +95,9 @@ impl Node {
         // Auto-create every missing target first (once per name).
         let mut created: HashMap<String, Result<(), EsError>> = HashMap::new();
         for r in &requests {
+            if r.require_alias && !self.metadata().has_alias(&r.target) {
+                continue;
+            }
             if !created.contains_key(&r.target) {
                 let res = self.ensure_index_for_write(&r.target).await;
                 created.insert(r.target.clone(), res);
@@ -108,6 +113,16 @@ impl Node {
                 result: Err(e),
                 forced_refresh: false,
             };
+            if req.require_alias && !meta.has_alias(&req.target) {
+                let reason = format!(
+                    "no such index [{0}] and [require_alias] request flag is [true] and [{0}] is not an alias",
+                    req.target
+                );
+                let e = EsError::index_not_found(&req.target);
+                let e = EsError { reason, ..e };
+                outcomes[slot] = Some(fail(req.target.clone(), req.id.clone().unwrap_or_default(), e));
+                continue;
+            }
             if let Some(Err(e)) = created.get(&req.target) {
                 outcomes[slot] = Some(fail(req.target.clone(), req.id.clone().unwrap_or_default(), e.clone()));
                 continue;

@@ -416,13 +416,13 @@ impl ShardEngine {
                 Ok(s)
             }
             Current::Missing | Current::Deleted(_) => {
-                if op.cond.if_seq_no.is_some() {
-                    self.check_write(&op.id, &op.cond, &current, false)?;
-                }
                 let source = if spec.doc_as_upsert { spec.doc.clone() } else { spec.upsert.clone() };
                 let Some(source) = source else {
                     return Err(EsError::new(ErrorKind::DocumentMissing, format!("[{}]: document missing", op.id)));
                 };
+                if op.cond.if_seq_no.is_some() {
+                    self.check_write(&op.id, &op.cond, &current, false)?;
+                }
                 parse_json_object(&source)?;
                 let version = match current {
                     Current::Deleted(t) => t.version + 1,
@@ -521,7 +521,8 @@ impl ShardEngine {
         st.writer.add_document(doc).map_err(engine_err)?;
         st.max_seq_no = seq_no;
         st.tombstones.remove(&op.id);
-        let source = Arc::new(source);
+        // With `_source: {enabled: false}` nothing of the source is kept, not even for realtime GET.
+        let source = if st.mapping.source_enabled() { Arc::new(source) } else { Arc::new(Vec::new()) };
         st.live_bytes += source.len() + op.id.len();
         if let Some(old) = st.live.insert(
             op.id.clone(),
@@ -553,12 +554,15 @@ impl ShardEngine {
         let f = &self.fields;
         let mut doc = TantivyDocument::new();
         doc.add_text(f.id, id);
-        doc.add_bytes(f.source, source);
+        if st.mapping.source_enabled() {
+            doc.add_bytes(f.source, source);
+        }
         doc.add_i64(f.seq_no, seq_no);
         doc.add_i64(f.version, version);
         doc.add_i64(f.primary_term, primary_term);
         if let Some(r) = routing {
             doc.add_text(f.routing, r);
+            doc.add_text(f.field_names, "_routing");
         }
         let mut kw: BTreeMap<String, OwnedValue> = BTreeMap::new();
         let mut overflow: BTreeMap<String, OwnedValue> = BTreeMap::new();

@@ -783,21 +783,27 @@ impl<'a> Compiler<'a> {
                     ids.values.iter().map(|id| Term::from_field_text(self.engine.fields().id, id)).collect();
                 Box::new(ConstScoreQuery::new(Box::new(TermSetQuery::new(terms)), ids.boost))
             }
-            QueryAst::Exists(e) => {
-                let field = &e.field;
-                let term = Term::from_field_text(self.engine.fields().field_names, field);
-                let mut clauses: Vec<(Occur, Box<dyn Query>)> =
-                    vec![(Occur::Should, Box::new(TermQuery::new(term, IndexRecordOption::Basic)))];
-                // An object field exists when any of its sub-fields does.
-                let prefix = format!("{field}.");
-                for path in self.mapping.field_paths() {
-                    if path.starts_with(&prefix) {
-                        let t = Term::from_field_text(self.engine.fields().field_names, &path);
-                        clauses.push((Occur::Should, Box::new(TermQuery::new(t, IndexRecordOption::Basic))));
-                    }
+            QueryAst::Exists(e) if e.field.starts_with('_') => match e.field.as_str() {
+                // Every document has these metadata fields.
+                "_id" | "_index" | "_seq_no" | "_version" | "_primary_term" => {
+                    Box::new(ConstScoreQuery::new(Box::new(AllQuery), e.boost))
                 }
-                Box::new(ConstScoreQuery::new(Box::new(BooleanQuery::new(clauses)), e.boost))
-            }
+                "_routing" => Box::new(ConstScoreQuery::new(
+                    Box::new(TermQuery::new(
+                        Term::from_field_text(self.engine.fields().field_names, "_routing"),
+                        IndexRecordOption::Basic,
+                    )),
+                    e.boost,
+                )),
+                "_source" => {
+                    return Err(EsError::new(
+                        ErrorKind::QueryShardException,
+                        "the _source field is not searchable, so exists queries on it are not supported",
+                    ));
+                }
+                _ => self.exists_query(&e.field, e.boost),
+            },
+            QueryAst::Exists(e) => self.exists_query(&e.field, e.boost),
             QueryAst::Range(r) => Box::new(ConstScoreQuery::new(
                 self.range_query(&r.field, &r.gt, &r.gte, &r.lt, &r.lte, r.format.as_deref(), r.time_zone.as_deref())?,
                 1.0,
@@ -813,11 +819,13 @@ impl<'a> Compiler<'a> {
             )?,
             QueryAst::MatchPhrase(m) => self.phrase_query(&m.field, &m.query, m.slop, m.analyzer.as_deref())?,
             QueryAst::Prefix(p) => {
-                let pattern = format!("{}.*", regex_escape(&p.value));
+                let value = self.normalize_multi_term(&p.field, &p.value, p.normalize);
+                let pattern = format!("{}.*", regex_escape(&value));
                 Box::new(ConstScoreQuery::new(self.regex_query(&p.field, &pattern, p.case_insensitive)?, 1.0))
             }
             QueryAst::Wildcard(w) => {
-                let pattern = wildcard_to_regex(&w.value);
+                let value = self.normalize_multi_term(&w.field, &w.value, w.normalize);
+                let pattern = wildcard_to_regex(&value);
                 Box::new(ConstScoreQuery::new(self.regex_query(&w.field, &pattern, w.case_insensitive)?, 1.0))
             }
             QueryAst::Regexp(r) => {
@@ -893,6 +901,29 @@ impl<'a> Compiler<'a> {
                 ));
             }
         })
+    }
+
+    /// Documents holding a value for `field` (or, for an object, for any field under it).
+    fn exists_query(&self, field: &str, boost: f32) -> Box<dyn Query> {
+        let names = self.engine.fields().field_names;
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(
+            Occur::Should,
+            Box::new(TermQuery::new(Term::from_field_text(names, field), IndexRecordOption::Basic)),
+        )];
+        let prefix = format!("{field}.");
+        for path in self.mapping.field_paths() {
+            if path.starts_with(&prefix) {
+                let t = Term::from_field_text(names, &path);
+                clauses.push((Occur::Should, Box::new(TermQuery::new(t, IndexRecordOption::Basic))));
+            }
+        }
+        Box::new(ConstScoreQuery::new(Box::new(BooleanQuery::new(clauses)), boost))
+    }
+
+    /// Multi-term queries from the query-string syntax run their text through the field's
+    /// normalization (lowercasing for analyzed text), as ES does.
+    fn normalize_multi_term(&self, field: &str, value: &str, normalize: bool) -> String {
+        if normalize && self.kind(field) == Some(FieldKind::Text) { value.to_lowercase() } else { value.to_string() }
     }
 
     /// Runs `f` with leniency on: type errors in field values match nothing instead of failing, as

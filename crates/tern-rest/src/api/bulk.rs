@@ -19,6 +19,7 @@ use tern_shard::ops::{VersionType, WriteCondition};
 use crate::api::document::{shards_json, update_spec, validate_condition, write_status};
 use crate::context::{Ctx, EsBody};
 use crate::error::ApiResult;
+use crate::source::SourceFilter;
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -39,6 +40,9 @@ struct ActionMeta {
     #[serde(rename = "_source")]
     source: Option<Value>,
     op_type: Option<String>,
+    /// Mapping types are gone in ES 8; `_doc`, the only name they may still carry, is accepted.
+    #[serde(rename = "_type")]
+    mapping_type: Option<String>,
 }
 
 /// ES accepts ids and routing as strings or numbers.
@@ -81,6 +85,10 @@ impl Action {
 struct Item {
     action: Action,
     request: Result<WriteRequest, (String, Option<String>, EsError)>,
+    /// `_source` asked for in an update's result (`get` in the item).
+    source: Option<SourceFilter>,
+    /// `retry_on_conflict` of an update.
+    retries: u32,
 }
 
 fn malformed(line: usize, msg: &str) -> EsError {
@@ -107,6 +115,7 @@ fn split_lines(body: &[u8]) -> Vec<(usize, &[u8])> {
 
 fn parse(body: &[u8], default_index: Option<&str>, ctx: &Ctx) -> Result<Vec<Item>, EsError> {
     let default_routing = ctx.params.get("routing").map(String::from);
+    let default_require_alias = if ctx.params.has("require_alias") { Some(ctx.params.bool("require_alias", false)?) } else { None };
     let default_source = ctx.params.get("_source").map(String::from);
     let _ = default_source;
     let lines = split_lines(body);
@@ -162,7 +171,7 @@ fn parse(body: &[u8], default_index: Option<&str>, ctx: &Ctx) -> Result<Vec<Item
             i += 1;
             Some(src)
         };
-        items.push(build_item(action, meta, source, default_index, default_routing.as_deref()));
+        items.push(build_item(action, meta, source, default_index, default_routing.as_deref(), default_require_alias));
     }
     Ok(items)
 }
@@ -173,10 +182,20 @@ fn build_item(
     source: Option<&[u8]>,
     default_index: Option<&str>,
     default_routing: Option<&str>,
+    default_require_alias: Option<bool>,
 ) -> Item {
     let id = meta.id.map(IdValue::into_string);
     let index = meta.index.clone().or(default_index.map(String::from));
-    let err_slot = |e: EsError| Item { action, request: Err((index.clone().unwrap_or_default(), id.clone(), e)) };
+    let err_slot = |e: EsError| Item { action, request: Err((index.clone().unwrap_or_default(), id.clone(), e)), source: None, retries: 0 };
+    if meta.mapping_type.as_deref().is_some_and(|t| t != "_doc") {
+        return err_slot(EsError::illegal_argument("Action/metadata line contains an unknown parameter [_type]"));
+    }
+    if meta.dynamic_templates.as_ref().is_some_and(|d| d.as_object().is_none_or(|m| !m.is_empty())) {
+        return err_slot(EsError::illegal_argument("[dynamic_templates] in bulk requests are not supported by tern"));
+    }
+    if id.as_deref() == Some("") {
+        return err_slot(EsError::illegal_argument("if _id is specified it must not be empty"));
+    }
     let Some(index) = index.clone() else {
         return err_slot(EsError::validation(&["index is missing".into()]));
     };
@@ -184,7 +203,9 @@ fn build_item(
         return err_slot(EsError::from(e));
     }
     if meta.pipeline.as_deref().is_some_and(|p| p != "_none") {
-        return err_slot(EsError::illegal_argument("ingest pipelines are not supported by tern"));
+        // tern has no ingest pipelines, so no pipeline id exists.
+        let p = meta.pipeline.clone().unwrap_or_default();
+        return err_slot(EsError::illegal_argument(format!("pipeline with id [{p}] does not exist")));
     }
     let version_type = match meta.version_type.as_deref() {
         None | Some("internal") => VersionType::Internal,
@@ -204,6 +225,7 @@ fn build_item(
         return err_slot(e);
     }
     let routing = meta.routing.map(IdValue::into_string).or(default_routing.map(String::from));
+    let mut update_source = None;
     let kind = match action {
         Action::Index | Action::Create => {
             // The shard parses the source once, against the mapping; malformed documents fail there
@@ -218,7 +240,10 @@ fn build_item(
                 .map_err(|e| EsError::new(ErrorKind::XContentParse, format!("[1:1] failed to parse: {e}")))
                 .and_then(|v| update_spec(&v));
             match parsed {
-                Ok((spec, _)) => WriteKind::Update(spec),
+                Ok((spec, filter)) => {
+                    update_source = filter.or_else(|| meta.source.as_ref().map(SourceFilter::from_value));
+                    WriteKind::Update(spec)
+                }
                 Err(e) => return err_slot(e),
             }
         }
@@ -226,7 +251,13 @@ fn build_item(
     if id.is_none() && matches!(action, Action::Update | Action::Delete) {
         return err_slot(EsError::validation(&["id is missing".into()]));
     }
-    Item { action, request: Ok(WriteRequest { target: index, id, routing, kind, cond }) }
+    let require_alias = meta.require_alias.or(default_require_alias).unwrap_or(false);
+    Item {
+        action,
+        request: Ok(WriteRequest { target: index, id, routing, kind, cond, require_alias }),
+        source: update_source.filter(|f| f.enabled),
+        retries: meta.retry_on_conflict.unwrap_or(0).clamp(0, 100) as u32,
+    }
 }
 
 /// `POST|PUT /_bulk` and `/{index}/_bulk`
@@ -273,7 +304,19 @@ pub async fn bulk(
             Err(_) => slots.push(None),
         }
     }
-    let outcomes = node.write(requests, refresh).await;
+    let mut outcomes = node.write(requests.clone(), refresh).await;
+    // Updates with `retry_on_conflict` are re-applied on a version conflict, as ES retries them.
+    for (item, slot) in items.iter().zip(&slots) {
+        let Some(i) = *slot else { continue };
+        let mut left = item.retries;
+        while left > 0
+            && matches!(&outcomes[i].result, Err(e) if e.kind == ErrorKind::VersionConflict)
+            && requests[i].cond.if_seq_no.is_none()
+        {
+            left -= 1;
+            outcomes[i] = node.write(vec![requests[i].clone()], refresh).await.remove(0);
+        }
+    }
     let mut errors = false;
     let mut rendered = Vec::with_capacity(items.len());
     for (item, slot) in items.into_iter().zip(slots) {
@@ -293,6 +336,16 @@ pub async fn bulk(
                         m.insert("_seq_no".into(), s.seq_no.into());
                         m.insert("_primary_term".into(), s.primary_term.into());
                         m.insert("status".into(), write_status(s.result).as_u16().into());
+                        if let (Some(f), Some(src)) = (&item.source, &s.source) {
+                            let mut get = Map::new();
+                            get.insert("_seq_no".into(), s.seq_no.into());
+                            get.insert("_primary_term".into(), s.primary_term.into());
+                            get.insert("found".into(), true.into());
+                            if let Some(v) = f.apply_bytes(src) {
+                                get.insert("_source".into(), v);
+                            }
+                            m.insert("get".into(), Value::Object(get));
+                        }
                     }
                     Err(e) => {
                         errors = true;

@@ -150,7 +150,7 @@ fn reject_pipeline(ctx: &Ctx) -> Result<(), EsError> {
     if let Some(p) = ctx.params.get("pipeline") {
         if p != "_none" {
             return Err(EsError::illegal_argument(format!(
-                "pipeline with id [{p}] does not exist (tern has no ingest pipelines)"
+                "pipeline with id [{p}] does not exist"
             )));
         }
     }
@@ -232,12 +232,18 @@ async fn index_doc(
         )));
     }
     let cond = condition(ctx)?;
+    if create && cond.version_type != VersionType::Internal {
+        return Err(ctx.error(EsError::validation(&[
+            "create operations only support internal versioning. use index instead".into(),
+        ])));
+    }
     let req = WriteRequest {
         target: index,
         id,
         routing: ctx.params.get("routing").map(String::from),
         kind: WriteKind::Index { source: body.0.to_vec(), create },
         cond,
+        require_alias: ctx.params.bool("require_alias", false)?,
     };
     single_write(node, ctx, req).await
 }
@@ -264,8 +270,43 @@ pub async fn delete(
         routing: ctx.params.get("routing").map(String::from),
         kind: WriteKind::Delete,
         cond: condition(&ctx)?,
+        require_alias: false,
     };
     single_write(&node, &ctx, req).await
+}
+
+/// Values of `store: true` fields, as ES returns them under `fields` for `stored_fields`. A stored
+/// field holds exactly the source's values, so they are read from the source.
+pub(crate) fn stored_fields(node: &Node, index: &str, source: &[u8], wanted: &[String]) -> Option<Value> {
+    let meta = node.metadata();
+    let mapping = tern_mapping::Mapping::parse(&meta.indices.get(index)?.mappings).ok()?;
+    let doc: Value = serde_json::from_slice(source).ok()?;
+    let mut out = Map::new();
+    for field in wanted {
+        if !mapping.field(field).is_some_and(|f| f.store()) {
+            continue;
+        }
+        let mut values = Vec::new();
+        collect_path(&doc, &field.split('.').collect::<Vec<_>>(), &mut values);
+        if !values.is_empty() {
+            out.insert(field.clone(), Value::Array(values));
+        }
+    }
+    (!out.is_empty()).then_some(Value::Object(out))
+}
+
+fn collect_path(v: &Value, path: &[&str], out: &mut Vec<Value>) {
+    match v {
+        Value::Array(items) => items.iter().for_each(|i| collect_path(i, path, out)),
+        Value::Object(m) if !path.is_empty() => {
+            if let Some(child) = m.get(path[0]) {
+                collect_path(child, &path[1..], out);
+            }
+        }
+        Value::Null => {}
+        leaf if path.is_empty() => out.push(leaf.clone()),
+        _ => {}
+    }
 }
 
 pub(crate) fn get_body(index: &str, id: &str, doc: Option<&StoredDoc>, filter: &SourceFilter) -> Value {
@@ -281,8 +322,11 @@ pub(crate) fn get_body(index: &str, id: &str, doc: Option<&StoredDoc>, filter: &
                 m.insert("_routing".into(), r.clone().into());
             }
             m.insert("found".into(), true.into());
-            if let Some(src) = filter.apply_bytes(&d.source) {
-                m.insert("_source".into(), src);
+            // An empty stored source means `_source` is disabled in the mapping.
+            if !d.source.is_empty() {
+                if let Some(src) = filter.apply_bytes(&d.source) {
+                    m.insert("_source".into(), src);
+                }
             }
         }
         None => {
@@ -319,7 +363,18 @@ pub async fn get(
     let p = &ctx.params;
     let filter = SourceFilter::from_params(p.get("_source"), p.get("_source_includes"), p.get("_source_excludes"));
     let status = if doc.is_some() { StatusCode::OK } else { StatusCode::NOT_FOUND };
-    ctx.json(status, get_body(&concrete, &id, doc.as_ref(), &filter))
+    let mut filter = filter;
+    let wanted = p.list("stored_fields");
+    if !wanted.is_empty() && !p.has("_source") && !p.has("_source_includes") && !p.has("_source_excludes") {
+        filter.enabled = false;
+    }
+    let mut body = get_body(&concrete, &id, doc.as_ref(), &filter);
+    if let Some(d) = &doc {
+        if let Some(fields) = stored_fields(&node, &concrete, &d.source, &wanted) {
+            body["fields"] = fields;
+        }
+    }
+    ctx.json(status, body)
 }
 
 /// GET with `version=N`: ES answers a conflict when the document's version differs.
@@ -347,6 +402,7 @@ pub async fn get_source(
     ctx.params.check(GET_PARAMS)?;
     refresh_before_get(&node, &ctx, &index).await?;
     let (concrete, doc) = node.get_document(&index, &id, ctx.params.get("routing"), realtime(&ctx)?)?;
+    let doc = doc.filter(|d| !d.source.is_empty());
     let Some(doc) = doc else {
         if ctx.method == axum::http::Method::HEAD {
             return ctx.status(StatusCode::NOT_FOUND);
@@ -395,9 +451,16 @@ pub(crate) fn update_spec(body: &Value) -> Result<(UpdateSpec, Option<SourceFilt
                 ));
             }
             other => {
+                const KNOWN: &[&str] =
+                    &["doc", "upsert", "doc_as_upsert", "detect_noop", "_source", "script", "scripted_upsert"];
+                let hint = KNOWN
+                    .iter()
+                    .find(|k| crate::params::levenshtein(other, k) <= 2)
+                    .map(|k| format!(" did you mean [{k}]?"))
+                    .unwrap_or_default();
                 return Err(EsError::new(
                     ErrorKind::XContentParse,
-                    format!("[1:2] [UpdateRequest] unknown field [{other}]"),
+                    format!("[1:2] [UpdateRequest] unknown field [{other}]{hint}"),
                 ));
             }
         }
@@ -453,6 +516,7 @@ pub async fn update(
             routing: p.get("routing").map(String::from),
             kind: WriteKind::Update(spec.clone()),
             cond: cond.clone(),
+            require_alias: p.bool("require_alias", false)?,
         };
         let o = node.write(vec![req], refresh).await.pop().expect("one outcome");
         match &o.result {

@@ -91,9 +91,26 @@ pub async fn search(
     let opts = ctx.params.indices_options(IndicesOptions::strict_expand_open_forbid_closed())?;
     let req = build_request(&ctx, &body).map_err(|e| ctx.error(e))?;
     let scroll = ctx.params.get("scroll").map(parse_time).transpose()?;
+    if scroll.is_some() {
+        if req.size == Some(0) {
+            return Err(ctx.error(EsError::validation(&["[size] cannot be [0] in a scroll context".into()])));
+        }
+        if ctx.params.bool("request_cache", false)? {
+            return Err(ctx.error(EsError::validation(&["[request_cache] cannot be used in a scroll context".into()])));
+        }
+    }
+    let rest_total_as_int = ctx.params.bool("rest_total_hits_as_int", false)?;
+    if rest_total_as_int {
+        if let Some(TrackTotalHits::Count(n)) = req.track_total_hits {
+            if n != 10_000 && n != i64::from(i32::MAX) {
+                return Err(ctx.error(EsError::illegal_argument(format!(
+                    "[rest_total_hits_as_int] cannot be used if the tracking of total hits is not accurate, got {n}"
+                ))));
+            }
+        }
+    }
     let targets = node.search_targets(&expr, &opts).map_err(|e| ctx.error(e))?;
     let out = node.search(targets, &req, scroll).await.map_err(|e| ctx.error(e))?;
-    let rest_total_as_int = ctx.params.bool("rest_total_hits_as_int", false)?;
     ctx.ok(render_search(&out, &req, rest_total_as_int))
 }
 
@@ -102,6 +119,12 @@ pub fn render_search(out: &SearchOutcome, req: &SearchRequest, total_as_int: boo
     let filter = source_filter(&req.source);
     let sorted = !req.sort.is_empty() && !(req.sort.len() == 1 && req.sort[0].field == "_score");
     let show_score = !sorted || req.track_scores;
+    // `stored_fields` other than `_source` turn the source off unless `_source` is asked for.
+    let source_wanted = match &req.stored_fields {
+        Some(f) if !f.iter().any(|x| x == "_source") => req.source.fetch() == Some(true),
+        _ => true,
+    };
+    let field_patterns: Vec<String> = req.fields.iter().chain(&req.docvalue_fields).map(|f| f.field.clone()).collect();
     let mut hits = Vec::with_capacity(out.hits.len());
     for (index, h) in &out.hits {
         let mut m = Map::new();
@@ -118,8 +141,16 @@ pub fn render_search(out: &SearchOutcome, req: &SearchRequest, total_as_int: boo
         if let Some(r) = &h.doc.routing {
             m.insert("_routing".into(), r.clone().into());
         }
-        if let Some(src) = filter.apply_bytes(&h.doc.source) {
-            m.insert("_source".into(), src);
+        if source_wanted && !h.doc.source.is_empty() {
+            if let Some(src) = filter.apply_bytes(&h.doc.source) {
+                m.insert("_source".into(), src);
+            }
+        }
+        if !field_patterns.is_empty() {
+            let fields = fields_from_source(&h.doc.source, &field_patterns);
+            if !fields.is_empty() {
+                m.insert("fields".into(), Value::Object(fields));
+            }
         }
         if !req.sort.is_empty() {
             let values: Vec<Value> = h
@@ -137,7 +168,10 @@ pub fn render_search(out: &SearchOutcome, req: &SearchRequest, total_as_int: boo
         hits.push(Value::Object(m));
     }
     let mut hits_obj = Map::new();
-    let track = req.track_total_hits.unwrap_or(TrackTotalHits::DEFAULT);
+    let track = match (req.track_total_hits, total_as_int) {
+        (None, true) => TrackTotalHits::Bool(true),
+        (t, _) => t.unwrap_or(TrackTotalHits::DEFAULT),
+    };
     let total = match track {
         TrackTotalHits::Bool(false) => None,
         TrackTotalHits::Bool(true) => Some((out.total, "eq")),
@@ -146,6 +180,9 @@ pub fn render_search(out: &SearchOutcome, req: &SearchRequest, total_as_int: boo
             if out.total > n { Some((n, "gte")) } else { Some((out.total, "eq")) }
         }
     };
+    if total_as_int && total.is_none() {
+        hits_obj.insert("total".into(), Value::from(-1));
+    }
     if let Some((value, relation)) = total {
         if total_as_int {
             hits_obj.insert("total".into(), value.into());
@@ -306,4 +343,49 @@ pub async fn clear_scroll(
         if freed == 0 && !ids.is_empty() { axum::http::StatusCode::NOT_FOUND } else { axum::http::StatusCode::OK };
     let _ = ErrorKind::Internal;
     ctx.json(status, json!({"succeeded": true, "num_freed": freed}))
+}
+
+/// Values for the `fields` / `docvalue_fields` options, read from the source: arrays of leaf values
+/// per field path, wildcards allowed.
+fn fields_from_source(source: &[u8], patterns: &[String]) -> Map<String, Value> {
+    let mut out = Map::new();
+    let Ok(doc) = serde_json::from_slice::<Value>(source) else { return out };
+    let mut leaves: Vec<(String, Value)> = Vec::new();
+    flatten_leaves(&doc, String::new(), &mut leaves);
+    for (path, v) in leaves {
+        if patterns.iter().any(|p| glob_match(p, &path)) {
+            match out.get_mut(&path) {
+                Some(Value::Array(a)) => a.push(v),
+                _ => {
+                    out.insert(path, Value::Array(vec![v]));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn flatten_leaves(v: &Value, prefix: String, out: &mut Vec<(String, Value)>) {
+    match v {
+        Value::Object(m) => {
+            for (k, c) in m {
+                let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                flatten_leaves(c, p, out);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|i| flatten_leaves(i, prefix.clone(), out)),
+        Value::Null => {}
+        leaf => out.push((prefix, leaf.clone())),
+    }
+}
+
+fn glob_match(pattern: &str, s: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == s,
+        Some((head, tail)) => {
+            let Some(rest) = s.strip_prefix(head) else { return false };
+            tail.is_empty()
+                || rest.char_indices().map(|(i, _)| i).chain([rest.len()]).any(|i| glob_match(tail, &rest[i..]))
+        }
+    }
 }

@@ -129,6 +129,8 @@ pub(crate) fn millis_field(m: &mut Map<String, Value>, name: &str, ms: u64, huma
 enum F<'a> {
     N(&'a str, Value),
     B(&'a str, u64),
+    /// A byte field whose raw name is not `{name}_in_bytes`: (readable, raw, value).
+    Bx(&'a str, &'a str, u64),
     T(&'a str, u64),
 }
 
@@ -140,6 +142,12 @@ fn section(fields: Vec<F<'_>>, human: bool) -> Value {
                 m.insert(k.to_string(), v);
             }
             F::B(k, v) => bytes_field(&mut m, k, v, human),
+            F::Bx(k, raw, v) => {
+                if human {
+                    m.insert(k.to_string(), Value::from(format_bytes(v)));
+                }
+                m.insert(raw.to_string(), Value::from(v));
+            }
             F::T(k, v) => millis_field(&mut m, k, v, human),
         }
     }
@@ -316,20 +324,13 @@ pub(crate) fn stats_json(s: &ShardStats, metrics: Option<&[String]>, human: bool
                         B("doc_values_memory", 0),
                         B("index_writer_memory", 0),
                         B("version_map_memory", 0),
-                        B("fixed_bit_set", 0),
+                        Bx("fixed_bit_set", "fixed_bit_set_memory_in_bytes", 0),
                         N("max_unsafe_auto_id_timestamp", (-1).into()),
                     ],
                     human,
                 );
-                // ES names this one `fixed_bit_set_memory_in_bytes`.
-                if let Some(m) = v.as_object_mut() {
-                    if let Some(x) = m.remove("fixed_bit_set_in_bytes") {
-                        m.insert("fixed_bit_set_memory_in_bytes".into(), x);
-                    }
-                    if let Some(x) = m.remove("fixed_bit_set") {
-                        m.insert("fixed_bit_set".into(), x);
-                    }
-                    if file_sizes || metrics.is_none() {
+                if file_sizes {
+                    if let Some(m) = v.as_object_mut() {
                         m.insert("file_sizes".into(), json!({}));
                     }
                 }
