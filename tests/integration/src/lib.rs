@@ -1,1 +1,594 @@
-//! stub
+//! Test fixtures for tern's end-to-end tests.
+//!
+//! Two ways to talk to a node over real HTTP:
+//!
+//! - [`TestApp`]: a node and its router running in this process, served on `127.0.0.1:0` by a
+//!   background thread with its own tokio runtime. One instance is shared by every test of a test
+//!   binary ([`TestApp::shared`]), so each test must work on its own indices: take names from
+//!   [`TestApp::unique_index`] (the meilisearch server-fixture pattern). Starting a node costs far more
+//!   than a test, and sharing one also shows whether a test's bad input harms the others.
+//! - [`TestProcess`]: the real `tern` binary in a child process with its own data directory, for what
+//!   only a process can show: `kill -9`, restarts on the same data, SIGTERM, startup settings. The
+//!   binary is `$TERN_BIN`, else `target/debug/tern` of this workspace; the fixture does not build it.
+//!
+//! Every wait is on observable state (a log line, a closed pipe, an HTTP answer), never a blind sleep.
+//! Requests are blocking (`reqwest::blocking`), so tests are plain `#[test]` functions and concurrency
+//! in a test is plain threads.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+pub use reqwest::header::HeaderMap;
+pub use serde_json::{Value, json};
+
+/// How long a node may take to print `"message":"started"`.
+pub const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a SIGTERM'd node may take to exit.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Per-request timeout of the test client.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A request body.
+#[derive(Debug, Clone, Default)]
+pub enum Body {
+    #[default]
+    Empty,
+    /// Sent as `application/json`.
+    Json(Value),
+    /// Bytes sent as they are, with a content type (or none).
+    Raw { bytes: Vec<u8>, content_type: Option<String> },
+}
+
+impl Body {
+    /// A JSON body given as text, sent byte for byte (for malformed JSON).
+    pub fn json_text(text: impl Into<String>) -> Body {
+        Body::Raw { bytes: text.into().into_bytes(), content_type: Some("application/json".into()) }
+    }
+
+    /// An NDJSON body (`_bulk`), sent byte for byte.
+    pub fn ndjson(text: impl Into<String>) -> Body {
+        Body::Raw { bytes: text.into().into_bytes(), content_type: Some("application/x-ndjson".into()) }
+    }
+
+    /// Bytes with an explicit content type.
+    pub fn raw(bytes: impl Into<Vec<u8>>, content_type: &str) -> Body {
+        Body::Raw { bytes: bytes.into(), content_type: Some(content_type.to_string()) }
+    }
+
+    /// An NDJSON bulk body built from JSON lines (each line followed by `\n`).
+    pub fn bulk(lines: &[Value]) -> Body {
+        let mut text = String::new();
+        for l in lines {
+            text.push_str(&l.to_string());
+            text.push('\n');
+        }
+        Body::ndjson(text)
+    }
+}
+
+impl From<Value> for Body {
+    fn from(v: Value) -> Body {
+        Body::Json(v)
+    }
+}
+
+impl From<()> for Body {
+    fn from(_: ()) -> Body {
+        Body::Empty
+    }
+}
+
+/// A response: status, headers, the raw text and the body as JSON (`Value::Null` when empty,
+/// `Value::String` when it is not JSON).
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub text: String,
+    pub json: Value,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// `error.type` of an ES error body.
+    pub fn error_type(&self) -> &str {
+        self.json["error"]["type"].as_str().unwrap_or("")
+    }
+
+    /// `error.reason` of an ES error body.
+    pub fn error_reason(&self) -> &str {
+        self.json["error"]["reason"].as_str().unwrap_or("")
+    }
+}
+
+/// A blocking HTTP client bound to one node's base URL.
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    base: String,
+    inner: reqwest::blocking::Client,
+}
+
+impl HttpClient {
+    pub fn new(addr: SocketAddr) -> HttpClient {
+        let inner = reqwest::blocking::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .pool_max_idle_per_host(16)
+            .build()
+            .expect("build HTTP client");
+        HttpClient { base: format!("http://{addr}"), inner }
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// Sends a request with extra headers and returns the whole response.
+    pub fn send(&self, method: &str, path: &str, body: impl Into<Body>, headers: &[(&str, &str)]) -> Response {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("valid HTTP method");
+        let url = format!("{}{}", self.base, path);
+        let mut req = self.inner.request(method.clone(), &url);
+        match body.into() {
+            Body::Empty => {}
+            Body::Json(v) => {
+                req = req.header("content-type", "application/json").body(v.to_string());
+            }
+            Body::Raw { bytes, content_type } => {
+                if let Some(ct) = content_type {
+                    req = req.header("content-type", ct);
+                }
+                req = req.body(bytes);
+            }
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().unwrap_or_else(|e| panic!("{method} {url} failed: {e}"));
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().unwrap_or_else(|e| panic!("{method} {url}: reading the body failed: {e}"));
+        let json = if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.clone()))
+        };
+        Response { status, headers, text, json }
+    }
+
+    /// Sends a request and returns `(status, body as JSON)`.
+    pub fn request(&self, method: &str, path: &str, body: impl Into<Body>) -> (u16, Value) {
+        let r = self.send(method, path, body, &[]);
+        (r.status, r.json)
+    }
+
+    pub fn get(&self, path: &str, body: impl Into<Body>) -> (u16, Value) {
+        self.request("GET", path, body)
+    }
+
+    pub fn put(&self, path: &str, body: impl Into<Body>) -> (u16, Value) {
+        self.request("PUT", path, body)
+    }
+
+    pub fn post(&self, path: &str, body: impl Into<Body>) -> (u16, Value) {
+        self.request("POST", path, body)
+    }
+
+    pub fn delete(&self, path: &str, body: impl Into<Body>) -> (u16, Value) {
+        self.request("DELETE", path, body)
+    }
+
+    pub fn head(&self, path: &str, body: impl Into<Body>) -> (u16, Value) {
+        self.request("HEAD", path, body)
+    }
+
+    /// `PUT` that must succeed (2xx); returns the body.
+    pub fn put_ok(&self, path: &str, body: impl Into<Body>) -> Value {
+        self.expect_ok("PUT", path, body)
+    }
+
+    /// `POST` that must succeed (2xx); returns the body.
+    pub fn post_ok(&self, path: &str, body: impl Into<Body>) -> Value {
+        self.expect_ok("POST", path, body)
+    }
+
+    /// `GET` that must succeed (2xx); returns the body.
+    pub fn get_ok(&self, path: &str) -> Value {
+        self.expect_ok("GET", path, ())
+    }
+
+    fn expect_ok(&self, method: &str, path: &str, body: impl Into<Body>) -> Value {
+        let (status, v) = self.request(method, path, body);
+        assert!((200..300).contains(&status), "{method} {path} answered {status}: {v}");
+        v
+    }
+
+    /// `_refresh` on an index (must succeed).
+    pub fn refresh(&self, index: &str) {
+        self.post_ok(&format!("/{index}/_refresh"), ());
+    }
+
+    /// `_count` of an index (must succeed).
+    pub fn count(&self, index: &str) -> u64 {
+        let v = self.get_ok(&format!("/{index}/_count"));
+        v["count"].as_u64().unwrap_or_else(|| panic!("no count in {v}"))
+    }
+
+    /// Indexes `lines` with `_bulk` and asserts that no item failed.
+    pub fn bulk_ok(&self, path: &str, lines: &[Value]) -> Value {
+        let (status, v) = self.post(path, Body::bulk(lines));
+        assert_eq!(status, 200, "bulk answered {status}: {v}");
+        assert_eq!(v["errors"], json!(false), "bulk had errors: {v}");
+        v
+    }
+}
+
+static INDEX_COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// An index name no other test of this binary uses: `{prefix}-{n}`, lowercased.
+pub fn unique_index(prefix: &str) -> String {
+    let n = INDEX_COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{}-{n}", prefix.to_ascii_lowercase())
+}
+
+/// An in-process node served on `127.0.0.1:0`.
+pub struct TestApp {
+    client: HttpClient,
+    pub addr: SocketAddr,
+    pub node: Arc<tern_node::Node>,
+    shutdown: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+static SHARED_APP: OnceLock<TestApp> = OnceLock::new();
+
+impl TestApp {
+    /// The test binary's shared ephemeral node, started on first use.
+    pub fn shared() -> &'static TestApp {
+        SHARED_APP.get_or_init(|| TestApp::start(&[]))
+    }
+
+    /// A private ephemeral node with extra settings (`-E` style pairs); it stops when dropped.
+    pub fn start(settings: &[(&str, &str)]) -> TestApp {
+        let mut pairs: Vec<(&str, &str)> = vec![("node.name", "tern-test"), ("cluster.name", "tern-test")];
+        pairs.extend_from_slice(settings);
+        let settings = tern_config::Settings::from_pairs(&pairs).expect("valid test settings");
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(SocketAddr, Arc<tern_node::Node>), String>>();
+        let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("tern-test-app".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(4)
+                    .enable_all()
+                    .build()
+                    .expect("build test runtime");
+                runtime.block_on(async move {
+                    let listener = match tokio::net::TcpListener::bind(("127.0.0.1", 0)).await {
+                        Ok(l) => l,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(format!("bind: {e}")));
+                            return;
+                        }
+                    };
+                    let addr = listener.local_addr().expect("local addr");
+                    let opts =
+                        tern_node::NodeOptions { settings, ephemeral: true, http_address: addr.to_string() };
+                    let node = match tern_node::Node::start(opts).await {
+                        Ok(n) => n,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(format!("node start: {}", e.reason)));
+                            return;
+                        }
+                    };
+                    let app = tern_rest::router(node.clone(), &[]);
+                    let _ = ready_tx.send(Ok((addr, node.clone())));
+                    let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                        let _ = shutdown_rx.await;
+                    });
+                    if let Err(e) = serve.await {
+                        eprintln!("test app server failed: {e}");
+                    }
+                    node.shutdown().await;
+                });
+            })
+            .expect("spawn test app thread");
+        let (addr, node) = ready_rx
+            .recv_timeout(START_TIMEOUT)
+            .expect("the in-process node did not start in time")
+            .unwrap_or_else(|e| panic!("the in-process node failed to start: {e}"));
+        TestApp {
+            client: HttpClient::new(addr),
+            addr,
+            node,
+            shutdown: Mutex::new(Some(shutdown_tx)),
+            thread: Mutex::new(Some(thread)),
+        }
+    }
+
+    pub fn client(&self) -> &HttpClient {
+        &self.client
+    }
+
+    /// See [`unique_index`].
+    pub fn unique_index(&self, prefix: &str) -> String {
+        unique_index(prefix)
+    }
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = HttpClient;
+
+    fn deref(&self) -> &HttpClient {
+        &self.client
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Output of one run of the child process, filled by reader threads.
+#[derive(Default)]
+struct Output {
+    state: Mutex<OutputState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct OutputState {
+    text: String,
+    /// `http.address` of the `"message":"started"` line, once seen.
+    started: Option<SocketAddr>,
+    /// Streams (stdout, stderr) that reached end of file.
+    closed_streams: u8,
+}
+
+impl Output {
+    fn lock(&self) -> std::sync::MutexGuard<'_, OutputState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn spawn_reader(self: &Arc<Self>, stream: impl Read + Send + 'static, name: &'static str) {
+        let me = self.clone();
+        std::thread::Builder::new()
+            .name(format!("tern-{name}"))
+            .spawn(move || {
+                let mut reader = BufReader::new(stream);
+                let mut buf = Vec::new();
+                loop {
+                    buf.clear();
+                    match reader.read_until(b'\n', &mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {
+                            let line = String::from_utf8_lossy(&buf);
+                            let mut st = me.lock();
+                            if st.started.is_none() {
+                                st.started = started_address(&line);
+                            }
+                            st.text.push_str(&line);
+                            if !line.ends_with('\n') {
+                                st.text.push('\n');
+                            }
+                            drop(st);
+                            me.changed.notify_all();
+                        }
+                    }
+                }
+                me.lock().closed_streams += 1;
+                me.changed.notify_all();
+            })
+            .expect("spawn output reader");
+    }
+
+    /// Waits until `done` holds or `timeout` passes; returns whether it holds.
+    fn wait_for(&self, timeout: Duration, done: impl Fn(&OutputState) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut st = self.lock();
+        loop {
+            if done(&st) {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            st = self.changed.wait_timeout(st, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+}
+
+/// The HTTP address in a `"message":"started"` JSON log line.
+fn started_address(line: &str) -> Option<SocketAddr> {
+    let v: Value = serde_json::from_str(line.trim()).ok()?;
+    if v["message"] != "started" {
+        return None;
+    }
+    v["http.address"].as_str()?.parse().ok()
+}
+
+/// The `tern` binary: `$TERN_BIN`, else `target/debug/tern` of this workspace.
+pub fn tern_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("TERN_BIN") {
+        return PathBuf::from(p);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/debug/tern")
+}
+
+/// The real `tern` binary in a child process with its own data directory.
+pub struct TestProcess {
+    bin: PathBuf,
+    data_dir: tempfile::TempDir,
+    args: Vec<String>,
+    child: Option<Child>,
+    output: Arc<Output>,
+    /// Logs of earlier runs (before restarts).
+    history: String,
+    client: HttpClient,
+    /// How long the last start took until `"message":"started"`.
+    pub last_start: Duration,
+}
+
+impl TestProcess {
+    /// Starts `tern` with a fresh data directory and the given `-E key=value` settings.
+    pub fn start(settings: &[&str]) -> TestProcess {
+        let bin = tern_binary();
+        assert!(
+            bin.is_file(),
+            "tern binary not found at [{}]: build it first with `cargo build -p tern-server`, or point TERN_BIN at it",
+            bin.display()
+        );
+        let data_dir = tempfile::Builder::new().prefix("tern-it-").tempdir().expect("create data dir");
+        let mut args: Vec<String> = vec![
+            "-E".into(),
+            "http.port=0".into(),
+            "-E".into(),
+            format!("path.data={}", data_dir.path().display()),
+            "-E".into(),
+            "node.name=tern-it".into(),
+        ];
+        for s in settings {
+            args.push("-E".into());
+            args.push((*s).to_string());
+        }
+        let placeholder: SocketAddr = "127.0.0.1:9".parse().expect("addr");
+        let mut p = TestProcess {
+            bin,
+            data_dir,
+            args,
+            child: None,
+            output: Arc::new(Output::default()),
+            history: String::new(),
+            client: HttpClient::new(placeholder),
+            last_start: Duration::ZERO,
+        };
+        p.spawn();
+        p
+    }
+
+    fn spawn(&mut self) {
+        assert!(self.child.is_none(), "the process is already running");
+        let started = Instant::now();
+        let mut child = Command::new(&self.bin)
+            .args(&self.args)
+            .env("TERN_LOG", "info,openraft=warn,tantivy=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start [{}]: {e}", self.bin.display()));
+        let output = Arc::new(Output::default());
+        output.spawn_reader(child.stdout.take().expect("stdout"), "stdout");
+        output.spawn_reader(child.stderr.take().expect("stderr"), "stderr");
+        self.output = output;
+        self.child = Some(child);
+        // Started, or both pipes closed (the process died).
+        self.output.wait_for(START_TIMEOUT, |st| st.started.is_some() || st.closed_streams == 2);
+        let addr = self.output.lock().started;
+        let Some(addr) = addr else {
+            let status = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+            panic!(
+                "tern did not print \"message\":\"started\" within {START_TIMEOUT:?} (exit status: {status:?})\n--- logs ---\n{}",
+                self.logs()
+            );
+        };
+        self.last_start = started.elapsed();
+        self.client = HttpClient::new(addr);
+    }
+
+    pub fn client(&self) -> &HttpClient {
+        &self.client
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir.path()
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Everything the process printed on stdout and stderr, over all runs.
+    pub fn logs(&self) -> String {
+        format!("{}{}", self.history, self.output.lock().text)
+    }
+
+    /// Kills the process with SIGKILL and waits until it is gone.
+    pub fn kill9(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        child.kill().expect("SIGKILL tern");
+        child.wait().expect("wait for killed tern");
+        self.finish_run("killed with SIGKILL");
+    }
+
+    /// Sends SIGTERM and waits for a graceful exit (panics if it takes longer than [`STOP_TIMEOUT`]
+    /// or the exit status is not success).
+    pub fn terminate(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let status = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().expect("run kill -TERM");
+        assert!(status.success(), "kill -TERM failed");
+        // The process closes its pipes when it exits.
+        if !self.output.wait_for(STOP_TIMEOUT, |st| st.closed_streams == 2) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("tern did not exit within {STOP_TIMEOUT:?} of SIGTERM\n--- logs ---\n{}", self.logs());
+        }
+        let exit = child.wait().expect("wait for tern");
+        self.finish_run(&format!("terminated with SIGTERM: {exit}"));
+        assert!(exit.success(), "tern exited with {exit} after SIGTERM\n--- logs ---\n{}", self.logs());
+    }
+
+    /// Starts the process again on the same data directory (after [`Self::kill9`] or
+    /// [`Self::terminate`]; a running process is killed first).
+    pub fn restart(&mut self) {
+        if self.child.is_some() {
+            self.kill9();
+        }
+        self.spawn();
+    }
+
+    fn finish_run(&mut self, how: &str) {
+        // Let the readers drain what the process wrote before it died.
+        self.output.wait_for(Duration::from_secs(5), |st| st.closed_streams == 2);
+        let text = std::mem::take(&mut self.output.lock().text);
+        self.history.push_str(&text);
+        self.history.push_str(&format!("---- tern {how} ----\n"));
+    }
+}
+
+impl std::ops::Deref for TestProcess {
+    type Target = HttpClient;
+
+    fn deref(&self) -> &HttpClient {
+        &self.client
+    }
+}
+
+impl Drop for TestProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("--- tern logs ({}) ---\n{}", self.data_dir.path().display(), self.logs());
+        }
+    }
+}
