@@ -81,7 +81,12 @@ step_build() {
 }
 
 step_cargo() {
-    cargo test --workspace
+    # Same profile as the build step, so the dependencies compile once per CI run.
+    if [[ "$PROFILE" == release ]]; then
+        cargo test --workspace --release
+    else
+        cargo test --workspace
+    fi
 }
 
 step_selftest() {

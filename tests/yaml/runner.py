@@ -43,7 +43,11 @@ from esyaml.transport import HttpTransport, TransportError  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
-SPEC_ROOT_CANDIDATES = (os.path.join(HERE, "rest-api-spec"), "/work/shared/es-rest-api-spec")
+# The project's shared/ directory sits beside the checkout (in CI too).
+SPEC_ROOT_CANDIDATES = (
+    os.path.join(HERE, "rest-api-spec"),
+    os.path.normpath(os.path.join(HERE, "..", "..", "..", "shared", "es-rest-api-spec")),
+)
 PROJECT_EXCLUSIONS = os.path.join(HERE, "tern-exclusions.txt")
 DEFAULT_ES_VERSION = "8.15.0"  # when the server cannot be asked (dry runs, a GET / that fails)
 EXIT_OK, EXIT_FAILURES, EXIT_ERROR = 0, 1, 2
