@@ -233,6 +233,12 @@ impl Node {
             None => (random_es_id(), true),
         };
         let routing = target.effective_routing(req.routing.as_deref()).map_err(|e| err(EsError::from(e)))?;
+        if routing.is_none() && im.mappings.pointer("/_routing/required").and_then(Value::as_bool) == Some(true) {
+            return Err(err(EsError::new(ErrorKind::IllegalArgument, format!("routing is required for [{index}]/[{id}]"))
+                .with_type("routing_missing_exception")
+                .with("index_uuid", im.uuid.clone())
+                .with("index", index.clone())));
+        }
         let n = im.settings.number_of_shards();
         let shard = shard_id(routing.as_deref().unwrap_or(&id), n, im.settings.routing_num_shards());
         let handle = self.shard(&im.uuid, shard).ok_or_else(|| {
@@ -268,6 +274,12 @@ impl Node {
         let im = meta.concrete_index(&index).map_err(EsError::from)?;
         if !im.is_open() {
             return Err(EsError::new(ErrorKind::IndexClosed, "closed")
+                .with("index_uuid", im.uuid.clone())
+                .with("index", index.clone()));
+        }
+        if routing.is_none() && im.mappings.pointer("/_routing/required").and_then(Value::as_bool) == Some(true) {
+            return Err(EsError::new(ErrorKind::IllegalArgument, format!("routing is required for [{index}]/[{id}]"))
+                .with_type("routing_missing_exception")
                 .with("index_uuid", im.uuid.clone())
                 .with("index", index.clone()));
         }
