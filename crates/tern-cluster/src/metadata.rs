@@ -750,6 +750,9 @@ impl ClusterMetadata {
         let mut all_aliases = BTreeSet::new();
         let mut lenient_remove = false;
         let mut touched = BTreeSet::new();
+        // Aliases added by this request; checked against index names once every action (including
+        // `remove_index`, which may free the name) has been applied.
+        let mut added = BTreeSet::new();
         for action in actions {
             match action {
                 AliasAction::Add {
@@ -772,13 +775,7 @@ impl ClusterMetadata {
                     };
                     for alias in aliases {
                         validate_alias(alias, &meta)?;
-                        if self.indices.contains_key(alias) {
-                            return Err(ClusterError::InvalidAliasName {
-                                alias: alias.clone(),
-                                reason: "an index or data stream exists with the same name as the alias".into(),
-                                index: None,
-                            });
-                        }
+                        added.insert(alias.clone());
                     }
                     for index in &resolved {
                         let Some(im) = self.indices.get_mut(index) else {
@@ -846,6 +843,13 @@ impl ClusterMetadata {
         }
         if !applied_any && !lenient_remove {
             return Err(ClusterError::AliasesNotFound { aliases: all_aliases.into_iter().collect() });
+        }
+        if let Some(alias) = added.iter().find(|a| self.indices.contains_key(*a)) {
+            return Err(ClusterError::InvalidAliasName {
+                alias: alias.clone(),
+                reason: "an index or data stream exists with the same name as the alias".into(),
+                index: None,
+            });
         }
         for index in touched {
             if let Some(im) = self.indices.get_mut(&index) {

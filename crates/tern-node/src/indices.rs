@@ -30,10 +30,10 @@ impl Node {
         let mut mappings = body.get("mappings").cloned().unwrap_or(Value::Null);
         if !mappings.is_null() {
             // Validate (and normalize) the mapping before the index exists.
-            mappings = Mapping::parse(&mappings).map_err(EsError::from)?.to_json();
+            mappings = Mapping::parse(&mappings).map_err(|e| e.into_create_index_error())?.to_json();
         }
         let aliases = body.get("aliases").cloned().unwrap_or(Value::Null);
-        let uuid = random_es_id()[..22.min(20)].to_string();
+        let uuid = random_es_id();
         self.apply_metadata(MetadataCommand::CreateIndex {
             name: name.to_string(),
             uuid,
@@ -205,7 +205,15 @@ impl Node {
     pub async fn update_aliases(&self, body: &Value) -> Result<(), EsError> {
         let _guard = self.metadata_lock.lock().await;
         let actions = tern_cluster::AliasAction::parse_actions(body).map_err(EsError::from)?;
+        let before: Vec<String> = self.metadata().indices.values().map(|m| m.uuid.clone()).collect();
         self.apply_metadata(MetadataCommand::UpdateAliases { actions })?;
+        // `remove_index` actions delete indices: drop their shards too.
+        let after = self.metadata();
+        for uuid in before {
+            if !after.indices.values().any(|m| m.uuid == uuid) {
+                self.close_index_shards(&uuid, true).await;
+            }
+        }
         Ok(())
     }
 
@@ -245,6 +253,18 @@ impl Node {
     pub async fn delete_index_template(&self, name: &str) -> Result<(), EsError> {
         let _guard = self.metadata_lock.lock().await;
         self.apply_metadata(MetadataCommand::DeleteIndexTemplate { name: name.to_string() })?;
+        Ok(())
+    }
+
+    pub async fn put_component_template(&self, name: &str, body: &Value, create: bool) -> Result<(), EsError> {
+        let _guard = self.metadata_lock.lock().await;
+        self.apply_metadata(MetadataCommand::PutComponentTemplate { name: name.to_string(), body: body.clone(), create })?;
+        Ok(())
+    }
+
+    pub async fn delete_component_template(&self, name: &str) -> Result<(), EsError> {
+        let _guard = self.metadata_lock.lock().await;
+        self.apply_metadata(MetadataCommand::DeleteComponentTemplate { name: name.to_string() })?;
         Ok(())
     }
 

@@ -648,10 +648,10 @@ fn cpu_percents(uptime: Duration, cpus: u32) -> (Option<u32>, Option<u32>) {
     let process_ticks = proc_self_cpu_ticks();
     let machine = machine_cpu_ticks();
     let mut guard = CPU_SAMPLE.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(prev) = guard.as_ref() {
-        if now.duration_since(prev.at) < Duration::from_secs(1) {
-            return (prev.process_percent, prev.machine_percent);
-        }
+    if let Some(prev) = guard.as_ref()
+        && now.duration_since(prev.at) < Duration::from_secs(1)
+    {
+        return (prev.process_percent, prev.machine_percent);
     }
     let cpus = cpus.max(1) as f64;
     let (process_percent, machine_percent) = match guard.as_ref() {

@@ -10,6 +10,7 @@
 //! commands in order under one lock and persists the result before answering, so a metadata change
 //! that was acknowledged survives a crash.
 
+pub mod by_query;
 pub mod documents;
 pub mod indices;
 pub mod info;

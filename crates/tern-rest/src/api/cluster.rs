@@ -216,9 +216,19 @@ pub(crate) fn health_json(h: &ClusterHealth, timed_out: bool, level: &str, human
 }
 
 const HEALTH_PARAMS: &[&str] = &[
-    "expand_wildcards", "level", "local", "master_timeout", "timeout", "wait_for_active_shards", "wait_for_events",
-    "wait_for_no_initializing_shards", "wait_for_no_relocating_shards", "wait_for_nodes", "wait_for_status",
-    "ignore_unavailable", "allow_no_indices",
+    "expand_wildcards",
+    "level",
+    "local",
+    "master_timeout",
+    "timeout",
+    "wait_for_active_shards",
+    "wait_for_events",
+    "wait_for_no_initializing_shards",
+    "wait_for_no_relocating_shards",
+    "wait_for_nodes",
+    "wait_for_status",
+    "ignore_unavailable",
+    "allow_no_indices",
 ];
 
 /// `GET /_cluster/health`, `/_cluster/health/{index}`
@@ -380,9 +390,8 @@ fn index_metadata_json(im: &tern_cluster::IndexMetadata, flat: bool) -> Value {
     };
     m.insert("mappings".into(), mappings);
     m.insert("aliases".into(), json!(im.aliases.keys().collect::<Vec<_>>()));
-    let terms: Map<String, Value> = (0..im.number_of_shards())
-        .map(|s| (s.to_string(), json!(im.primary_term(s).unwrap_or(1))))
-        .collect();
+    let terms: Map<String, Value> =
+        (0..im.number_of_shards()).map(|s| (s.to_string(), json!(im.primary_term(s).unwrap_or(1)))).collect();
     m.insert("primary_terms".into(), Value::Object(terms));
     let in_sync: Map<String, Value> = (0..im.number_of_shards())
         .map(|s| (s.to_string(), json!([stable_id(&[&im.uuid, &s.to_string(), "p"])])))
@@ -409,12 +418,22 @@ pub(crate) fn discovery_node_json(node: &Node) -> Value {
 }
 
 const STATE_PARAMS: &[&str] = &[
-    "allow_no_indices", "expand_wildcards", "flat_settings", "ignore_unavailable", "local", "master_timeout",
-    "wait_for_metadata_version", "wait_for_timeout",
+    "allow_no_indices",
+    "expand_wildcards",
+    "flat_settings",
+    "ignore_unavailable",
+    "local",
+    "master_timeout",
+    "wait_for_metadata_version",
+    "wait_for_timeout",
 ];
 
 /// `GET /_cluster/state`, `/_cluster/state/{metric}`, `/_cluster/state/{metric}/{index}`
-pub async fn state(State(node): State<Arc<Node>>, path: Option<Path<Vec<(String, String)>>>, ctx: Ctx) -> ApiResult<Response> {
+pub async fn state(
+    State(node): State<Arc<Node>>,
+    path: Option<Path<Vec<(String, String)>>>,
+    ctx: Ctx,
+) -> ApiResult<Response> {
     ctx.params.check(STATE_PARAMS)?;
     let flat = ctx.params.bool("flat_settings", false)?;
     ctx.params.bool("local", false)?;
@@ -424,11 +443,7 @@ pub async fn state(State(node): State<Arc<Node>>, path: Option<Path<Vec<(String,
         None => STATE_METRICS.iter().map(|s| s.to_string()).collect(),
         Some(m) => {
             let list = split_list(&m);
-            if list.iter().any(|x| x == "_all") {
-                STATE_METRICS.iter().map(|s| s.to_string()).collect()
-            } else {
-                list
-            }
+            if list.iter().any(|x| x == "_all") { STATE_METRICS.iter().map(|s| s.to_string()).collect() } else { list }
         }
     };
     let has = |m: &str| metrics.iter().any(|x| x == m);
@@ -450,11 +465,8 @@ pub async fn state(State(node): State<Arc<Node>>, path: Option<Path<Vec<(String,
             Some(meta.resolve_indices(&split_list(&i), &opts).map_err(|e| ctx.error(EsError::from(e)))?)
         }
     };
-    let selected: Vec<&tern_cluster::IndexMetadata> = meta
-        .indices
-        .values()
-        .filter(|im| names.as_ref().is_none_or(|n| n.contains(&im.name)))
-        .collect();
+    let selected: Vec<&tern_cluster::IndexMetadata> =
+        meta.indices.values().filter(|im| names.as_ref().is_none_or(|n| n.contains(&im.name))).collect();
     let mut body = Map::new();
     body.insert("cluster_name".into(), json!(node.info.cluster_name));
     body.insert("cluster_uuid".into(), json!(meta.cluster_uuid));
@@ -475,7 +487,10 @@ pub async fn state(State(node): State<Arc<Node>>, path: Option<Path<Vec<(String,
             let b: Map<String, Value> = blocks
                 .into_iter()
                 .map(|b| {
-                    (b.id.to_string(), json!({"description": b.description, "retryable": b.retryable, "levels": b.levels}))
+                    (
+                        b.id.to_string(),
+                        json!({"description": b.description, "retryable": b.retryable, "levels": b.levels}),
+                    )
                 })
                 .collect();
             indices.insert(im.name.clone(), Value::Object(b));
@@ -484,7 +499,9 @@ pub async fn state(State(node): State<Arc<Node>>, path: Option<Path<Vec<(String,
         body.insert("blocks".into(), blocks);
     }
     if has("nodes") {
-        body.insert("nodes".into(), json!({ node.info.node_id.clone(): discovery_node_json(&node) }));
+        let mut nodes = Map::new();
+        nodes.insert(node.info.node_id.clone(), discovery_node_json(&node));
+        body.insert("nodes".into(), Value::Object(nodes));
     }
     if has("metadata") {
         let indices: Map<String, Value> =
@@ -513,7 +530,7 @@ pub async fn state(State(node): State<Arc<Node>>, path: Option<Path<Vec<(String,
     }
     let routing = if has("routing_table") || has("routing_nodes") {
         let wanted: Vec<String> = selected.iter().map(|im| im.name.clone()).collect();
-        node.routing_table(&meta, Some(&wanted))
+        node.routing_table(&meta, Some(wanted.as_slice()))
     } else {
         Vec::new()
     };
@@ -522,12 +539,13 @@ pub async fn state(State(node): State<Arc<Node>>, path: Option<Path<Vec<(String,
     }
     if has("routing_nodes") {
         let copies: Vec<&ShardRouting> = routing.iter().flat_map(|r| r.copies()).collect();
-        let unassigned: Vec<Value> = copies.iter().filter(|c| c.node_id.is_none()).map(|c| shard_routing_json(c)).collect();
-        let assigned: Vec<Value> = copies.iter().filter(|c| c.node_id.is_some()).map(|c| shard_routing_json(c)).collect();
-        body.insert(
-            "routing_nodes".into(),
-            json!({"unassigned": unassigned, "nodes": { node.info.node_id.clone(): assigned }}),
-        );
+        let unassigned: Vec<Value> =
+            copies.iter().filter(|c| c.node_id.is_none()).map(|c| shard_routing_json(c)).collect();
+        let assigned: Vec<Value> =
+            copies.iter().filter(|c| c.node_id.is_some()).map(|c| shard_routing_json(c)).collect();
+        let mut by_node = Map::new();
+        by_node.insert(node.info.node_id.clone(), Value::Array(assigned));
+        body.insert("routing_nodes".into(), json!({"unassigned": unassigned, "nodes": by_node}));
     }
     ctx.ok(Value::Object(body))
 }
@@ -561,7 +579,9 @@ pub async fn put_settings(State(node): State<Arc<Node>>, ctx: Ctx, body: EsBody)
     let flat = ctx.params.bool("flat_settings", false)?;
     let body = body.required_json()?;
     let Some(obj) = body.as_object() else {
-        return Err(ctx.error(EsError::new(ErrorKind::XContentParse, "[cluster_update_settings_request] expected an object")));
+        return Err(
+            ctx.error(EsError::new(ErrorKind::XContentParse, "[cluster_update_settings_request] expected an object"))
+        );
     };
     for k in obj.keys() {
         if k != "persistent" && k != "transient" {
@@ -589,7 +609,11 @@ fn field_types(meta: &ClusterMetadata) -> Vec<Value> {
     fn walk(props: &Value, seen: &mut BTreeMap<String, u64>) {
         let Some(p) = props.as_object() else { return };
         for def in p.values() {
-            let t = def.get("type").and_then(Value::as_str).unwrap_or(if def.get("properties").is_some() { "object" } else { "" });
+            let t = def.get("type").and_then(Value::as_str).unwrap_or(if def.get("properties").is_some() {
+                "object"
+            } else {
+                ""
+            });
             if !t.is_empty() {
                 *seen.entry(t.to_string()).or_default() += 1;
             }
@@ -613,11 +637,18 @@ fn field_types(meta: &ClusterMetadata) -> Vec<Value> {
             e.1 += 1;
         }
     }
-    total.into_iter().map(|(name, (count, index_count))| json!({"name": name, "count": count, "index_count": index_count})).collect()
+    total
+        .into_iter()
+        .map(|(name, (count, index_count))| json!({"name": name, "count": count, "index_count": index_count}))
+        .collect()
 }
 
 /// `GET /_cluster/stats`, `/_cluster/stats/nodes/{node_id}`
-pub async fn stats(State(node): State<Arc<Node>>, path: Option<Path<Vec<(String, String)>>>, ctx: Ctx) -> ApiResult<Response> {
+pub async fn stats(
+    State(node): State<Arc<Node>>,
+    path: Option<Path<Vec<(String, String)>>>,
+    ctx: Ctx,
+) -> ApiResult<Response> {
     ctx.params.check(&["timeout", "include_remotes", "flat_settings"])?;
     let selected = path_param(&path, "node_id").is_none_or(|spec| crate::api::cat::node_selected(&node, &spec));
     let meta = node.metadata();
@@ -642,9 +673,10 @@ pub async fn stats(State(node): State<Arc<Node>>, path: Option<Path<Vec<(String,
     }
     let minmaxavg = |v: Vec<f64>| {
         let n = v.len().max(1) as f64;
-        let min = v.iter().cloned().fold(f64::INFINITY, f64::min);
-        let max = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-        json!({"min": if v.is_empty() { 0.0 } else { min }, "max": if v.is_empty() { 0.0 } else { max }, "avg": v.iter().sum::<f64>() / n})
+        let min = v.iter().cloned().reduce(f64::min).unwrap_or(0.0);
+        let max = v.iter().cloned().reduce(f64::max).unwrap_or(0.0);
+        let avg = v.iter().sum::<f64>() / n;
+        json!({"min": min, "max": max, "avg": avg})
     };
     let shards = if shards_total == 0 {
         json!({})
@@ -789,10 +821,21 @@ mod tests {
         assert_eq!(
             keys,
             [
-                "cluster_name", "status", "timed_out", "number_of_nodes", "number_of_data_nodes",
-                "active_primary_shards", "active_shards", "relocating_shards", "initializing_shards",
-                "unassigned_shards", "unassigned_primary_shards", "delayed_unassigned_shards",
-                "number_of_pending_tasks", "number_of_in_flight_fetch", "task_max_waiting_in_queue_millis",
+                "cluster_name",
+                "status",
+                "timed_out",
+                "number_of_nodes",
+                "number_of_data_nodes",
+                "active_primary_shards",
+                "active_shards",
+                "relocating_shards",
+                "initializing_shards",
+                "unassigned_shards",
+                "unassigned_primary_shards",
+                "delayed_unassigned_shards",
+                "number_of_pending_tasks",
+                "number_of_in_flight_fetch",
+                "task_max_waiting_in_queue_millis",
                 "active_shards_percent_as_number",
             ]
         );

@@ -302,7 +302,20 @@ pub async fn delete_alias(
     ctx: Ctx,
 ) -> ApiResult<Response> {
     ctx.params.check(MASTER)?;
-    let action = json!({"actions": [{"remove": {"index": expr(&index), "aliases": expr(&name), "must_exist": true}}]});
+    // ES answers 404 only when none of the indices holds a matching alias.
+    let meta = node.metadata();
+    let indices = meta
+        .resolve_indices(&expr(&index), &IndicesOptions::strict_expand_open_closed())
+        .map_err(|e| ctx.error(EsError::from(e)))?;
+    let lookup = meta.find_aliases(&indices, &expr(&name));
+    if lookup.by_index.values().all(|a| a.is_empty()) {
+        return Err(ctx.error(
+            EsError::new(ErrorKind::AliasesNotFound, format!("aliases [{name}] missing"))
+                .with("resource.type", "aliases")
+                .with("resource.id", name.clone()),
+        ));
+    }
+    let action = json!({"actions": [{"remove": {"index": expr(&index), "aliases": expr(&name), "must_exist": false}}]});
     node.update_aliases(&action).await.map_err(|e| ctx.error(e))?;
     ctx.ok(json!({"acknowledged": true}))
 }
@@ -349,10 +362,12 @@ pub async fn get_alias(
         return ctx.status(if ok { StatusCode::OK } else { StatusCode::NOT_FOUND });
     }
     if !lookup.missing.is_empty() {
-        let reason = if lookup.missing.len() == 1 {
-            format!("alias [{}] missing", lookup.missing[0])
+        let mut missing = lookup.missing.clone();
+        missing.sort();
+        let reason = if missing.len() == 1 {
+            format!("alias [{}] missing", missing[0])
         } else {
-            format!("aliases [{}] missing", lookup.missing.join(","))
+            format!("aliases [{}] missing", missing.join(","))
         };
         let mut body = Value::Object(out);
         body["error"] = Value::from(reason);
@@ -413,4 +428,35 @@ pub async fn legacy_template(ctx: Ctx) -> ApiResult<Response> {
         ErrorKind::IllegalArgument,
         "legacy index templates (_template) are not supported by tern; use composable templates (_index_template)",
     )))
+}
+
+/// `PUT|POST /_component_template/{name}`
+pub async fn put_component_template(State(node): State<Arc<Node>>, Path(name): Path<String>, ctx: Ctx, body: EsBody) -> ApiResult<Response> {
+    ctx.params.check(&allowed(&["create"]))?;
+    let create = ctx.params.bool("create", false)?;
+    let body = body.required_json()?;
+    node.put_component_template(&name, &body, create).await.map_err(|e| ctx.error(e))?;
+    ctx.ok(json!({"acknowledged": true}))
+}
+
+/// `GET|HEAD /_component_template`, `/_component_template/{name}`
+pub async fn get_component_template(State(node): State<Arc<Node>>, name: Option<Path<String>>, ctx: Ctx) -> ApiResult<Response> {
+    ctx.params.check(&allowed(&["local", "flat_settings", "include_defaults"]))?;
+    let meta = node.metadata();
+    let name = name.map(|Path(n)| n);
+    let found = meta.get_component_templates(name.as_deref());
+    if ctx.method == Method::HEAD {
+        let ok = found.map(|f| !f.is_empty()).unwrap_or(false);
+        return ctx.status(if ok { StatusCode::OK } else { StatusCode::NOT_FOUND });
+    }
+    let found = found.map_err(|e| ctx.error(EsError::from(e)))?;
+    let list: Vec<Value> = found.into_iter().map(|(n, t)| json!({"name": n, "component_template": t.to_json()})).collect();
+    ctx.ok(json!({"component_templates": list}))
+}
+
+/// `DELETE /_component_template/{name}`
+pub async fn delete_component_template(State(node): State<Arc<Node>>, Path(name): Path<String>, ctx: Ctx) -> ApiResult<Response> {
+    ctx.params.check(MASTER)?;
+    node.delete_component_template(&name).await.map_err(|e| ctx.error(e))?;
+    ctx.ok(json!({"acknowledged": true}))
 }

@@ -45,6 +45,14 @@ pub fn register(r: Routes) -> Routes {
                 .post(indices::put_index_template)
                 .delete(indices::delete_index_template),
         )
+        .route("/_component_template", get(indices::get_component_template))
+        .route(
+            "/_component_template/{name}",
+            get(indices::get_component_template)
+                .put(indices::put_component_template)
+                .post(indices::put_component_template)
+                .delete(indices::delete_component_template),
+        )
         .route("/_template", get(indices::legacy_template))
         .route(
             "/_template/{name}",

@@ -81,12 +81,17 @@ pub(crate) fn unrecognized(path: &str, detail: &str, invalid: &[String], candida
 /// ES's one-decimal rendering (`Strings.format1Decimals`): truncates, drops a `.0`.
 fn one_decimal(value: f64, suffix: &str) -> String {
     let tenths = (value * 10.0).floor() as u64;
-    if tenths % 10 == 0 { format!("{}{suffix}", tenths / 10) } else { format!("{}.{}{suffix}", tenths / 10, tenths % 10) }
+    if tenths.is_multiple_of(10) {
+        format!("{}{suffix}", tenths / 10)
+    } else {
+        format!("{}.{}{suffix}", tenths / 10, tenths % 10)
+    }
 }
 
 /// ES's `ByteSizeValue.toString()`: `0b`, `225b`, `1.5kb`, `3.2gb`.
 pub(crate) fn format_bytes(bytes: u64) -> String {
-    const UNITS: [(u64, &str); 5] = [(1 << 50, "pb"), (1 << 40, "tb"), (1 << 30, "gb"), (1 << 20, "mb"), (1 << 10, "kb")];
+    const UNITS: [(u64, &str); 5] =
+        [(1 << 50, "pb"), (1 << 40, "tb"), (1 << 30, "gb"), (1 << 20, "mb"), (1 << 10, "kb")];
     for (size, suffix) in UNITS {
         if bytes >= size {
             return one_decimal(bytes as f64 / size as f64, suffix);
@@ -156,9 +161,27 @@ fn section(fields: Vec<F<'_>>, human: bool) -> Value {
 
 /// The metrics `_stats` accepts, in ES's output order. `merge` renders as `merges`.
 pub(crate) const STATS_METRICS: &[&str] = &[
-    "docs", "shard_stats", "store", "indexing", "get", "search", "merge", "refresh", "flush", "warmer",
-    "query_cache", "fielddata", "completion", "segments", "translog", "request_cache", "recovery", "bulk",
-    "dense_vector", "sparse_vector", "mappings",
+    "docs",
+    "shard_stats",
+    "store",
+    "indexing",
+    "get",
+    "search",
+    "merge",
+    "refresh",
+    "flush",
+    "warmer",
+    "query_cache",
+    "fielddata",
+    "completion",
+    "segments",
+    "translog",
+    "request_cache",
+    "recovery",
+    "bulk",
+    "dense_vector",
+    "sparse_vector",
+    "mappings",
 ];
 
 /// Parses a metric list (`_all` or names from `STATS_METRICS`); `None` means all.
@@ -290,10 +313,9 @@ pub(crate) fn stats_json(s: &ShardStats, metrics: Option<&[String]>, human: bool
                 "flush",
                 section(vec![N("total", s.flush_total.into()), N("periodic", 0.into()), T("total_time", 0)], human),
             ),
-            "warmer" => (
-                "warmer",
-                section(vec![N("current", 0.into()), N("total", 0.into()), T("total_time", 0)], human),
-            ),
+            "warmer" => {
+                ("warmer", section(vec![N("current", 0.into()), N("total", 0.into()), T("total_time", 0)], human))
+            }
             "query_cache" => (
                 "query_cache",
                 section(
@@ -329,10 +351,8 @@ pub(crate) fn stats_json(s: &ShardStats, metrics: Option<&[String]>, human: bool
                     ],
                     human,
                 );
-                if file_sizes {
-                    if let Some(m) = v.as_object_mut() {
-                        m.insert("file_sizes".into(), json!({}));
-                    }
+                if file_sizes && let Some(m) = v.as_object_mut() {
+                    m.insert("file_sizes".into(), json!({}));
                 }
                 ("segments", v)
             }
@@ -352,7 +372,12 @@ pub(crate) fn stats_json(s: &ShardStats, metrics: Option<&[String]>, human: bool
             "request_cache" => (
                 "request_cache",
                 section(
-                    vec![B("memory_size", 0), N("evictions", 0.into()), N("hit_count", 0.into()), N("miss_count", 0.into())],
+                    vec![
+                        B("memory_size", 0),
+                        N("evictions", 0.into()),
+                        N("hit_count", 0.into()),
+                        N("miss_count", 0.into()),
+                    ],
                     human,
                 ),
             ),
@@ -379,7 +404,9 @@ pub(crate) fn stats_json(s: &ShardStats, metrics: Option<&[String]>, human: bool
             "dense_vector" => ("dense_vector", json!({"value_count": 0})),
             "sparse_vector" => ("sparse_vector", json!({"value_count": 0})),
             // Mapping statistics are only reported when asked for by name.
-            "mappings" if metrics.is_some() => ("mappings", json!({"total_count": 0, "total_estimated_overhead_in_bytes": 0})),
+            "mappings" if metrics.is_some() => {
+                ("mappings", json!({"total_count": 0, "total_estimated_overhead_in_bytes": 0}))
+            }
             _ => continue,
         };
         out.insert(key.to_string(), value);
@@ -459,13 +486,25 @@ pub(crate) fn parse_level(ctx: &Ctx, default: &'static str) -> Result<String, Es
 }
 
 const STATS_PARAMS: &[&str] = &[
-    "completion_fields", "fielddata_fields", "fields", "groups", "level", "include_segment_file_sizes",
-    "include_unloaded_segments", "forbid_closed_indices", "expand_wildcards", "ignore_unavailable",
+    "completion_fields",
+    "fielddata_fields",
+    "fields",
+    "groups",
+    "level",
+    "include_segment_file_sizes",
+    "include_unloaded_segments",
+    "forbid_closed_indices",
+    "expand_wildcards",
+    "ignore_unavailable",
     "allow_no_indices",
 ];
 
 /// `GET /_stats`, `/_stats/{metric}`, `/{index}/_stats`, `/{index}/_stats/{metric}`
-pub async fn stats(State(node): State<Arc<Node>>, path: Option<Path<Vec<(String, String)>>>, ctx: Ctx) -> ApiResult<Response> {
+pub async fn stats(
+    State(node): State<Arc<Node>>,
+    path: Option<Path<Vec<(String, String)>>>,
+    ctx: Ctx,
+) -> ApiResult<Response> {
     ctx.params.check(STATS_PARAMS)?;
     let metrics = parse_stats_metrics(&ctx.params.path, path_param(&path, "metric").as_deref())?;
     let level = parse_level(&ctx, "indices")?;
@@ -539,19 +578,43 @@ mod tests {
     #[test]
     fn unknown_metrics_get_es_hints() {
         let e = parse_stats_metrics("/_stats/fieldata", Some("fieldata")).unwrap_err();
-        assert_eq!(e.reason, "request [/_stats/fieldata] contains unrecognized metric: [fieldata] -> did you mean [fielddata]?");
+        assert_eq!(
+            e.reason,
+            "request [/_stats/fieldata] contains unrecognized metric: [fieldata] -> did you mean [fielddata]?"
+        );
         let e = parse_stats_metrics("/_stats/x,docz", Some("x,docz")).unwrap_err();
-        assert_eq!(e.reason, "request [/_stats/x,docz] contains unrecognized metrics: [x], [docz] -> did you mean [docs]?");
+        assert_eq!(
+            e.reason,
+            "request [/_stats/x,docz] contains unrecognized metrics: [x], [docz] -> did you mean [docs]?"
+        );
         assert_eq!(parse_stats_metrics("/_stats/_all", Some("_all")).unwrap(), None);
-        assert_eq!(parse_stats_metrics("/_stats/docs", Some("docs,store")).unwrap(), Some(vec!["docs".into(), "store".into()]));
+        assert_eq!(
+            parse_stats_metrics("/_stats/docs", Some("docs,store")).unwrap(),
+            Some(vec!["docs".into(), "store".into()])
+        );
     }
 
     #[test]
     fn stats_sections_follow_the_metric_filter() {
         let s = ShardStats { docs_count: 3, store_size_bytes: 2048, segments_count: 1, ..ShardStats::empty() };
         let all = stats_json(&s, None, false, false);
-        for k in ["docs", "store", "indexing", "get", "search", "merges", "refresh", "flush", "warmer", "query_cache",
-                  "fielddata", "completion", "segments", "translog", "recovery"] {
+        for k in [
+            "docs",
+            "store",
+            "indexing",
+            "get",
+            "search",
+            "merges",
+            "refresh",
+            "flush",
+            "warmer",
+            "query_cache",
+            "fielddata",
+            "completion",
+            "segments",
+            "translog",
+            "recovery",
+        ] {
             assert!(all.get(k).is_some(), "{k}");
         }
         assert_eq!(all["docs"]["count"], 3);
