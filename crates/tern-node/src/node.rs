@@ -68,6 +68,10 @@ pub struct Node {
     shutdown: tokio::sync::watch::Sender<bool>,
 }
 
+/// A shard with writes older than this is flushed: a durable commit after which the raft log behind it
+/// is purged, which bounds both the in-memory log and replay time after a crash.
+const FLUSH_AFTER: Duration = Duration::from_secs(10);
+
 /// The ES version tern reports: clients check the major version.
 pub const ES_VERSION: &str = "8.15.0";
 
@@ -295,6 +299,14 @@ impl Node {
                     let Some(im) = meta.indices.get(&handle.ident.index) else {
                         continue;
                     };
+                    if handle.flush_due(FLUSH_AFTER) {
+                        let h = handle.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = h.flush().await {
+                                tracing::warn!(index = %h.ident.index, error = %e.reason, "periodic flush failed");
+                            }
+                        });
+                    }
                     let Some(interval) = im.settings.refresh_interval() else {
                         continue;
                     };

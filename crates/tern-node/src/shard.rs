@@ -21,7 +21,7 @@ pub struct ShardStateMachine {
 impl ApplyHandler for ShardStateMachine {
     fn apply(&self, term: u64, marker: String, payload: &[u8]) -> Vec<u8> {
         let reply = match ShardCommand::decode(payload) {
-            Ok(cmd) => self.engine.apply(&cmd, term as i64, marker),
+            Ok(cmd) => self.engine.apply_owned(cmd, term as i64, marker),
             Err(e) => {
                 self.engine.set_marker(marker);
                 ShardReply::Rejected(OpFailure::from_es(&EsError::internal(format!("undecodable shard command: {e}"))))
@@ -53,11 +53,15 @@ pub struct ShardHandle {
     pub last_refresh: Mutex<Instant>,
     /// Set by a search; a shard nobody searched does not need scheduled refreshes as urgently.
     pub last_search: Mutex<Option<Instant>>,
+    /// When the shard was last flushed and the highest seq_no that flush covered: the raft log
+    /// (kept in memory until purged) is bounded by flushing shards with newer writes periodically.
+    pub last_flush: Mutex<(Instant, i64)>,
 }
 
 impl ShardHandle {
     pub fn new(ident: ShardIdent, engine: Arc<ShardEngine>, group: RaftGroup<ShardStateMachine>) -> Self {
         let (refreshed, _) = watch::channel(engine.refreshed_seq_no());
+        let engine_seq = engine.max_seq_no();
         ShardHandle {
             ident,
             engine,
@@ -65,6 +69,7 @@ impl ShardHandle {
             refreshed,
             last_refresh: Mutex::new(Instant::now()),
             last_search: Mutex::new(None),
+            last_flush: Mutex::new((Instant::now(), engine_seq)),
         }
     }
 
@@ -92,9 +97,18 @@ impl ShardHandle {
     }
 
     pub async fn flush(self: &Arc<Self>) -> Result<(), EsError> {
+        let seq = self.engine.max_seq_no();
         // A raft snapshot is a durable engine commit that also lets raft purge its log behind it.
         self.group.snapshot().await.map_err(EsError::from)?;
         let me = self.clone();
-        tokio::task::spawn_blocking(move || me.engine.flush()).await.map_err(|e| EsError::internal(e.to_string()))?
+        tokio::task::spawn_blocking(move || me.engine.flush()).await.map_err(|e| EsError::internal(e.to_string()))??;
+        *self.last_flush.lock() = (Instant::now(), seq);
+        Ok(())
+    }
+
+    /// Whether writes arrived since the last flush, which is older than `age`.
+    pub fn flush_due(&self, age: Duration) -> bool {
+        let (at, seq) = *self.last_flush.lock();
+        self.engine.max_seq_no() > seq && at.elapsed() >= age
     }
 }

@@ -88,7 +88,8 @@ impl<H: ApplyHandler> RaftGroup<H> {
             install_snapshot_timeout: 60_000,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(settings.snapshot_every_logs),
             max_in_snapshot_log_to_keep: 0,
-            purge_batch_size: 256,
+            // Entries can be whole bulks: purge as soon as a snapshot covers them.
+            purge_batch_size: 1,
             ..Default::default()
         };
         let config = Arc::new(config.validate().map_err(|e| start(e.to_string()))?);

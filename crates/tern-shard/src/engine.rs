@@ -286,6 +286,12 @@ impl ShardEngine {
 
     /// Applies one command. `marker` is the raft position of the entry, `primary_term` its term.
     pub fn apply(&self, cmd: &ShardCommand, primary_term: i64, marker: String) -> ShardReply {
+        self.apply_owned(cmd.clone(), primary_term, marker)
+    }
+
+    /// [`Self::apply`] on an owned command: document sources move into the index and the live map
+    /// without being copied (the raft apply path decodes into an owned command).
+    pub fn apply_owned(&self, cmd: ShardCommand, primary_term: i64, marker: String) -> ShardReply {
         let mut st = self.state.lock();
         st.marker = Some(marker);
         let reply = match cmd {
@@ -293,7 +299,7 @@ impl ShardEngine {
                 let started = Instant::now();
                 let mut out = Vec::with_capacity(ops.len());
                 for op in ops {
-                    let r = self.apply_op(&mut st, op, primary_term, *now_millis);
+                    let r = self.apply_op(&mut st, op, primary_term, now_millis);
                     match &r {
                         Ok(s) => match s.result {
                             WriteResult::Deleted | WriteResult::NotFound => {
@@ -313,11 +319,11 @@ impl ShardEngine {
                     out.push(r);
                 }
                 self.counters.index_time_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
-                self.prune_tombstones(&mut st, *now_millis);
+                self.prune_tombstones(&mut st, now_millis);
                 ShardReply::Ops(out)
             }
             ShardCommand::SetMapping { mapping_json } => {
-                match serde_json::from_str::<Value>(mapping_json)
+                match serde_json::from_str::<Value>(&mapping_json)
                     .map_err(|e| EsError::internal(e.to_string()))
                     .and_then(|v| Mapping::parse(&v).map_err(EsError::from))
                 {
@@ -337,16 +343,19 @@ impl ShardEngine {
         reply
     }
 
-    fn apply_op(&self, st: &mut WriteState, op: &DocOp, primary_term: i64, now: i64) -> Result<OpSuccess, OpFailure> {
+    fn apply_op(&self, st: &mut WriteState, mut op: DocOp, primary_term: i64, now: i64) -> Result<OpSuccess, OpFailure> {
         let current = if op.auto_id { Current::Missing } else { self.current(st, &op.id, now) };
         let fail = |e: EsError| OpFailure::from_es(&self.decorate(e));
+        if let DocOpKind::Index { source, create } = &mut op.kind {
+            let create = *create;
+            let source = std::mem::take(source);
+            let version = self.check_write(&op.id, &op.cond, &current, create).map_err(fail)?;
+            let result = if matches!(current, Current::Live(_)) { WriteResult::Updated } else { WriteResult::Created };
+            return self.write_doc(st, &op, source, version, primary_term, &current, result).map_err(fail);
+        }
+        let op = &op;
         match &op.kind {
-            DocOpKind::Index { source, create } => {
-                let version = self.check_write(&op.id, &op.cond, &current, *create).map_err(fail)?;
-                let result =
-                    if matches!(current, Current::Live(_)) { WriteResult::Updated } else { WriteResult::Created };
-                self.write_doc(st, op, source.clone(), version, primary_term, &current, result).map_err(fail)
-            }
+            DocOpKind::Index { .. } => unreachable!("handled above"),
             DocOpKind::Delete => {
                 let version = self.check_write(&op.id, &op.cond, &current, false).map_err(fail)?;
                 let seq_no = st.max_seq_no + 1;
