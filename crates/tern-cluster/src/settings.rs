@@ -384,6 +384,7 @@ fn index_setting_defs() -> Vec<SettingDef> {
         def("index.max_slices_per_scroll", int(1), true, Some("1024")),
         def("index.translog.durability", Kind::Enum(&["request", "async"]), true, Some("REQUEST")),
         def("index.query_string.lenient", Kind::Bool, true, None),
+        def("index.analyze.max_token_count", Kind::Int { min: 1, max: i32::MAX as i64 }, true, Some("10000")),
         def("index.translog.sync_interval", Kind::Time { allow_minus_one: false, min_millis: 100 }, true, Some("5s")),
         def("index.translog.flush_threshold_size", Kind::Bytes { min: 0 }, true, Some("512mb")),
         def("index.blocks.read_only", Kind::Bool, true, Some("false")),

@@ -15,6 +15,9 @@
 //! by the time the previous batch "should" have taken, like ES's worker. Tasks do not exist in tern, so
 //! `wait_for_completion=false` is refused at the REST edge rather than faked.
 
+// `EsError` is the workspace-wide error type; its size is a workspace decision, not this module's.
+#![allow(clippy::result_large_err)]
+
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -97,7 +100,9 @@ impl ActiveShardCount {
 
 /// Parses `requests_per_second`: a float greater than 0, or -1 for unlimited (`None`).
 pub fn parse_requests_per_second(v: &str) -> Result<Option<f32>, EsError> {
-    let err = || EsError::illegal_argument("[requests_per_second] must be a float greater than 0. Use -1 to disable throttling.");
+    let err = || {
+        EsError::illegal_argument("[requests_per_second] must be a float greater than 0. Use -1 to disable throttling.")
+    };
     let f: f32 = v.trim().parse().map_err(|_| err())?;
     if f == -1.0 {
         return Ok(None);
@@ -228,6 +233,20 @@ pub fn throttle_delay(last_batch_size: usize, requests_per_second: Option<f32>) 
     }
 }
 
+/// Clears a scroll when dropped.
+struct ScrollGuard<'a> {
+    node: &'a Node,
+    id: Option<String>,
+}
+
+impl Drop for ScrollGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(id) = self.id.take() {
+            self.node.clear_scrolls(Some(&[id]));
+        }
+    }
+}
+
 /// What one slice of the operation ends with.
 struct SliceOutcome {
     status: ByQueryStatus,
@@ -309,7 +328,9 @@ impl Node {
                     return true;
                 }
                 let n = im.settings.number_of_shards();
-                values.iter().any(|r| tern_cluster::shard_id(r, n, im.settings.routing_num_shards()) == t.shard.ident.shard)
+                values
+                    .iter()
+                    .any(|r| tern_cluster::shard_id(r, n, im.settings.routing_num_shards()) == t.shard.ident.shard)
             })
             .collect())
     }
@@ -326,6 +347,9 @@ impl Node {
         let mut search = req.search.clone();
         search.size = Some(req.scroll_size as i64);
         search.from = None;
+        // Only the documents matter: no aggregations, no highlighting.
+        search.aggs = None;
+        search.highlight = None;
         if search.sort.is_empty() {
             // ES scrolls bulk-by-scroll requests in index order: no scoring, cheapest paging.
             search.sort.push(SortSpec::new("_doc"));
@@ -338,14 +362,9 @@ impl Node {
             touched: BTreeSet::new(),
         };
         let first = self.search(targets.to_vec(), &search, Some(req.scroll_keep_alive)).await?;
-        let scroll_id = first.scroll_id.clone();
-        let result = self
-            .drive_slice(req, first, slice, max_docs, requests_per_second, &mut status, &mut out)
-            .await;
-        if let Some(id) = scroll_id {
-            self.clear_scrolls(Some(&[id]));
-        }
-        result?;
+        // Frees the scroll however this ends, a client going away included.
+        let _guard = ScrollGuard { node: self, id: first.scroll_id.clone() };
+        self.drive_slice(req, first, slice, max_docs, requests_per_second, &mut status, &mut out).await?;
         out.status = status;
         Ok(out)
     }
@@ -379,9 +398,11 @@ impl Node {
         let mut last_batch_size = 0usize;
         loop {
             if !page.shards_failed.is_empty() {
-                out.search_failures.extend(
-                    page.shards_failed.drain(..).map(|(index, shard, reason)| ScrollFailure { index, shard, reason }),
-                );
+                out.search_failures.extend(page.shards_failed.drain(..).map(|(index, shard, reason)| ScrollFailure {
+                    index,
+                    shard,
+                    reason,
+                }));
                 return Ok(());
             }
             let exhausted = page.hits.is_empty();
@@ -434,7 +455,8 @@ impl Node {
             if page.hits.is_empty() {
                 break;
             }
-            n += page.hits.iter().filter(|(_, h)| slice.is_none_or(|(i, s)| slice_of(&h.doc.id, s) == i)).count() as u64;
+            n +=
+                page.hits.iter().filter(|(_, h)| slice.is_none_or(|(i, s)| slice_of(&h.doc.id, s) == i)).count() as u64;
         }
         n
     }
@@ -510,7 +532,11 @@ impl Node {
 
     /// Enforces `wait_for_active_shards`: a node holds one copy of each of its shards, so asking
     /// for more than that waits `timeout` and fails every write of the batch, as ES does.
-    async fn check_active_shards(&self, req: &ByQueryRequest, batch: &[(String, StoredDoc)]) -> Option<Vec<WriteFailure>> {
+    async fn check_active_shards(
+        &self,
+        req: &ByQueryRequest,
+        batch: &[(String, StoredDoc)],
+    ) -> Option<Vec<WriteFailure>> {
         const ACTIVE_COPIES: u32 = 1;
         let meta = self.metadata();
         let short = |index: &str| {

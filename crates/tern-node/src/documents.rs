@@ -234,10 +234,13 @@ impl Node {
         };
         let routing = target.effective_routing(req.routing.as_deref()).map_err(|e| err(EsError::from(e)))?;
         if routing.is_none() && im.mappings.pointer("/_routing/required").and_then(Value::as_bool) == Some(true) {
-            return Err(err(EsError::new(ErrorKind::IllegalArgument, format!("routing is required for [{index}]/[{id}]"))
-                .with_type("routing_missing_exception")
-                .with("index_uuid", im.uuid.clone())
-                .with("index", index.clone())));
+            return Err(err(EsError::new(
+                ErrorKind::IllegalArgument,
+                format!("routing is required for [{index}]/[{id}]"),
+            )
+            .with_type("routing_missing_exception")
+            .with("index_uuid", im.uuid.clone())
+            .with("index", index.clone())));
         }
         let n = im.settings.number_of_shards();
         let shard = shard_id(routing.as_deref().unwrap_or(&id), n, im.settings.routing_num_shards());

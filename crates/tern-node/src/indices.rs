@@ -9,7 +9,7 @@ use tern_common::{ErrorKind, EsError};
 use tern_mapping::Mapping;
 use tern_shard::ops::{ShardCommand, ShardReply};
 
-use crate::node::{Node, random_es_id};
+use crate::node::{Node, random_uuid};
 use crate::shard::ShardHandle;
 
 /// Per-shard outcome of a broadcast operation (`_refresh`, `_flush`), rendered as `_shards`.
@@ -33,7 +33,7 @@ impl Node {
             mappings = Mapping::parse(&mappings).map_err(|e| e.into_create_index_error())?.to_json();
         }
         let aliases = body.get("aliases").cloned().unwrap_or(Value::Null);
-        let uuid = random_es_id();
+        let uuid = random_uuid();
         self.apply_metadata(MetadataCommand::CreateIndex {
             name: name.to_string(),
             uuid,
@@ -258,7 +258,11 @@ impl Node {
 
     pub async fn put_component_template(&self, name: &str, body: &Value, create: bool) -> Result<(), EsError> {
         let _guard = self.metadata_lock.lock().await;
-        self.apply_metadata(MetadataCommand::PutComponentTemplate { name: name.to_string(), body: body.clone(), create })?;
+        self.apply_metadata(MetadataCommand::PutComponentTemplate {
+            name: name.to_string(),
+            body: body.clone(),
+            create,
+        })?;
         Ok(())
     }
 

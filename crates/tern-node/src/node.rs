@@ -78,13 +78,15 @@ pub const ES_VERSION: &str = "8.15.0";
 impl Node {
     pub async fn start(opts: NodeOptions) -> Result<Arc<Node>, EsError> {
         let settings = opts.settings;
+        // An ephemeral node runs exactly like a persistent one, on a data directory in tmpfs (memory)
+        // that is removed when the node goes away.
         let (data_path, ephemeral_dir) = if opts.ephemeral {
             let base = if std::path::Path::new("/dev/shm").is_dir() { "/dev/shm" } else { "/tmp" };
             let dir = tempfile::Builder::new()
                 .prefix("tern-ephemeral-")
                 .tempdir_in(base)
                 .map_err(|e| EsError::internal(format!("cannot create ephemeral dir: {e}")))?;
-            (None, Some(dir))
+            (Some(dir.path().to_path_buf()), Some(dir))
         } else {
             (Some(settings.data_path()), None)
         };
@@ -93,23 +95,19 @@ impl Node {
         let identity = match identity_file.load::<NodeIdentity>()? {
             Some(id) => id,
             None => {
-                let id = NodeIdentity { node_id: random_es_id(), raft_id: rand::random::<u64>() >> 1 };
+                let id = NodeIdentity { node_id: random_uuid(), raft_id: rand::random::<u64>() >> 1 };
                 identity_file.store(&id)?;
                 id
             }
         };
-        let wal_dir = match (&data_path, &ephemeral_dir) {
-            (Some(p), _) => p.join("wal"),
-            (None, Some(t)) => t.path().join("wal"),
-            (None, None) => unreachable!("a node is either persistent or ephemeral"),
-        };
+        let wal_dir = data_path.as_ref().map(|p| p.join("wal")).unwrap_or_else(|| PathBuf::from("wal"));
         let wal = Wal::open(&wal_dir, WalOptions::default())
             .map_err(|e| EsError::internal(format!("cannot open write-ahead log at [{}]: {e}", wal_dir.display())))?;
         let metadata_file = JsonFile::new(state_dir.as_ref().map(|d| d.join("cluster.json")));
         let metadata = match metadata_file.load::<ClusterMetadata>()? {
             Some(m) => m,
             None => {
-                let m = ClusterMetadata::new(random_es_id());
+                let m = ClusterMetadata::new(random_uuid());
                 metadata_file.store(&m)?;
                 m
             }
@@ -250,6 +248,15 @@ impl Node {
                 }
             }
             handle.group.shutdown().await;
+            // Drop the tantivy writer (and its directory lock) now, not when the last handle goes.
+            let engine = handle.engine.clone();
+            match tokio::task::spawn_blocking(move || engine.release()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(index_uuid = %uuid, shard, error = %e.reason, "releasing the shard failed")
+                }
+                Err(e) => tracing::warn!(index_uuid = %uuid, shard, error = %e, "releasing the shard failed"),
+            }
             if delete {
                 if let Err(e) = self.wal.drop_group(Self::group_id(&uuid, shard)).await {
                     tracing::warn!(index_uuid = %uuid, shard, error = %e, "dropping raft log failed");
@@ -347,9 +354,20 @@ pub fn now_millis() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-/// A 20-character URL-safe base64 id, the shape of ES's auto-generated ids and node ids.
+/// A 20-character URL-safe base64 id, the shape of ES's auto-generated document ids. The first six
+/// bytes are the clock in milliseconds so ids made close in time share a prefix, which keeps the
+/// term dictionary of `_id` compact, as ES's time-based ids do.
 pub fn random_es_id() -> String {
     use base64::Engine;
-    let bytes: [u8; 15] = rand::random();
+    let mut bytes: [u8; 15] = rand::random();
+    bytes[..6].copy_from_slice(&now_millis().to_be_bytes()[2..]);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A 22-character URL-safe base64 uuid (16 random bytes), the shape of ES's index, node and cluster
+/// uuids.
+pub fn random_uuid() -> String {
+    use base64::Engine;
+    let bytes: [u8; 16] = rand::random();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }

@@ -14,6 +14,7 @@ use serde_json::Value;
 use tern_cluster::IndicesOptions;
 use tern_common::{ErrorKind, EsError};
 use tern_query::{QueryAst, SearchRequest, SortOrder, SortSpec};
+use tern_shard::aggs::{AggPartial, AggRequest, AggResults, FinalizeOptions};
 use tern_shard::search::{ShardHit, ShardSearchRequest, SortValue, compare_hits};
 
 use crate::node::{Node, now_millis, random_es_id};
@@ -38,10 +39,14 @@ pub struct SearchOutcome {
     pub shards_failed: Vec<(String, u32, EsError)>,
     pub terminated_early: Option<bool>,
     pub scroll_id: Option<String>,
+    /// Final aggregation results, when the request had `aggs`.
+    pub aggregations: Option<AggResults>,
 }
 
 struct ScrollContext {
     request: ShardSearchRequest,
+    /// `search.max_buckets` when the scroll started (its first page carries the aggregations).
+    max_buckets: usize,
     shards: Vec<(Target, tern_shard::search::PinnedSearcher, Cursor)>,
     size: usize,
     keep_alive: Duration,
@@ -133,6 +138,21 @@ impl Node {
         Ok(targets)
     }
 
+    /// `search.max_buckets` (transient settings win over persistent ones; ES's default 65,536).
+    pub fn max_buckets(&self) -> usize {
+        let meta = self.metadata();
+        let read = |v: &Value| match v {
+            Value::Number(n) => n.as_u64().map(|n| n as usize),
+            Value::String(s) => s.parse::<usize>().ok(),
+            _ => None,
+        };
+        meta.transient_settings
+            .get("search.max_buckets")
+            .and_then(read)
+            .or_else(|| meta.persistent_settings.get("search.max_buckets").and_then(read))
+            .unwrap_or(65_536)
+    }
+
     /// `max_result_window` of the targets (the smallest applies).
     fn max_result_window(&self, targets: &[Target]) -> u64 {
         let meta = self.metadata();
@@ -174,13 +194,19 @@ impl Node {
             by_score.order = Some(SortOrder::Desc);
             sort.push(by_score);
         }
-        let mut filters = Vec::new();
-        if let Some(pf) = &req.post_filter {
-            filters.push(pf.clone());
+        let aggs = match &req.aggs {
+            Some(v) => Some(Arc::new(AggRequest::parse(v)?)),
+            None => None,
+        };
+        let max_buckets = self.max_buckets();
+        if let Some(a) = &aggs {
+            a.check_max_buckets(max_buckets)?;
         }
         let shard_req = ShardSearchRequest {
             query: req.query.clone().unwrap_or_else(QueryAst::match_all),
-            filters,
+            filters: Vec::new(),
+            post_filter: req.post_filter.clone(),
+            aggs,
             sort,
             top: (from + size) as usize,
             search_after: req.search_after.clone(),
@@ -192,13 +218,14 @@ impl Node {
         };
         let shards_total = targets.len() as u32;
         if let Some(keep_alive) = scroll {
-            return self.start_scroll(targets, shard_req, size as usize, keep_alive, started).await;
+            return self.start_scroll(targets, shard_req, size as usize, keep_alive, max_buckets, started).await;
         }
-        let (hits, total, max_score, failed, terminated) = run_shards(&targets, &shard_req, None).await;
+        let (hits, total, max_score, failed, terminated, partial) = run_shards(&targets, &shard_req, None).await;
         if failed.len() == targets.len() && !targets.is_empty() {
             let first = failed[0].2.clone();
             return Err(search_failure(first));
         }
+        let aggregations = finalize_aggs(shard_req.aggs.as_deref(), partial, max_buckets)?;
         let hits: Vec<(String, ShardHit)> = hits.into_iter().skip(from as usize).take(size as usize).collect();
         Ok(SearchOutcome {
             took_ms: started.elapsed().as_millis() as u64,
@@ -210,6 +237,7 @@ impl Node {
             shards_failed: failed,
             terminated_early: req.terminate_after.map(|_| terminated),
             scroll_id: None,
+            aggregations,
         })
     }
 
@@ -245,6 +273,7 @@ impl Node {
         req: ShardSearchRequest,
         size: usize,
         keep_alive: Duration,
+        max_buckets: usize,
         started: Instant,
     ) -> Result<SearchOutcome, EsError> {
         let shards = targets
@@ -254,7 +283,15 @@ impl Node {
                 (t, pinned, Cursor::default())
             })
             .collect();
-        let ctx = ScrollContext { request: req, shards, size, keep_alive, last_access: Instant::now(), total: 0 };
+        let ctx = ScrollContext {
+            request: req,
+            max_buckets,
+            shards,
+            size,
+            keep_alive,
+            last_access: Instant::now(),
+            total: 0,
+        };
         let id = random_es_id();
         let ctx = Arc::new(tokio::sync::Mutex::new(ctx));
         self.search_contexts.scrolls.lock().insert(id.clone(), ctx.clone());
@@ -298,6 +335,9 @@ impl Node {
                 continue;
             }
             let mut req = c.request.clone();
+            if !first {
+                req.aggs = None;
+            }
             req.top = size;
             req.search_after = cursor.after.clone();
             req.after_doc_key = cursor.after_doc_key;
@@ -317,9 +357,11 @@ impl Node {
         let mut total = 0;
         let mut max_score: Option<f32> = None;
         let mut failed = Vec::new();
+        let mut partial: Option<AggPartial> = None;
         for (i, job) in per_shard {
             match job.await.map_err(|e| EsError::internal(e.to_string())).and_then(|r| r) {
-                Ok(r) => {
+                Ok(mut r) => {
+                    merge_partial(&mut partial, r.aggs.take());
                     total += r.total;
                     if let Some(s) = r.max_score {
                         max_score = Some(max_score.map_or(s, |m| m.max(s)));
@@ -344,6 +386,10 @@ impl Node {
             c.total = total;
         }
         let shards_total = c.shards.len() as u32;
+        if first && !c.shards.is_empty() && failed.len() == c.shards.len() {
+            return Err(search_failure(failed[0].2.clone()));
+        }
+        let aggregations = if first { finalize_aggs(c.request.aggs.as_deref(), partial, c.max_buckets)? } else { None };
         let hits = merged.into_iter().map(|(i, h)| (c.shards[i].0.index.clone(), h)).collect();
         Ok(SearchOutcome {
             took_ms: 0,
@@ -355,6 +401,7 @@ impl Node {
             shards_failed: failed,
             terminated_early: None,
             scroll_id: None,
+            aggregations,
         })
     }
 
@@ -395,7 +442,27 @@ fn sort_after_value(v: &SortValue, h: &ShardHit, spec: &SortSpec) -> Value {
     }
 }
 
-type ShardRun = (Vec<(String, ShardHit)>, u64, Option<f32>, Vec<(String, u32, EsError)>, bool);
+type ShardRun = (Vec<(String, ShardHit)>, u64, Option<f32>, Vec<(String, u32, EsError)>, bool, Option<AggPartial>);
+
+fn merge_partial(acc: &mut Option<AggPartial>, next: Option<AggPartial>) {
+    if let Some(p) = next {
+        match acc {
+            Some(a) => a.merge(p),
+            None => *acc = Some(p),
+        }
+    }
+}
+
+/// The final reduction of the shards' aggregation results (pipelines included).
+fn finalize_aggs(
+    request: Option<&AggRequest>,
+    partial: Option<AggPartial>,
+    max_buckets: usize,
+) -> Result<Option<AggResults>, EsError> {
+    let Some(request) = request else { return Ok(None) };
+    let partial = partial.unwrap_or_else(|| AggPartial::empty(request));
+    partial.finalize(request, &FinalizeOptions { max_buckets }).map(Some)
+}
 
 async fn run_shards(targets: &[Target], req: &ShardSearchRequest, _pinned: Option<()>) -> ShardRun {
     let jobs = targets.iter().map(|t| {
@@ -410,9 +477,11 @@ async fn run_shards(targets: &[Target], req: &ShardSearchRequest, _pinned: Optio
     let mut max_score: Option<f32> = None;
     let mut failed = Vec::new();
     let mut terminated = false;
+    let mut partial: Option<AggPartial> = None;
     for (t, r) in targets.iter().zip(results) {
         match r.map_err(|e| EsError::internal(e.to_string())).and_then(|r| r) {
-            Ok(r) => {
+            Ok(mut r) => {
+                merge_partial(&mut partial, r.aggs.take());
                 total += r.total;
                 terminated |= r.terminated_early;
                 if let Some(s) = r.max_score {
@@ -424,7 +493,7 @@ async fn run_shards(targets: &[Target], req: &ShardSearchRequest, _pinned: Optio
         }
     }
     hits.sort_by(|a, b| compare_hits(&a.1, &b.1, &req.sort));
-    (hits, total, max_score, failed, terminated)
+    (hits, total, max_score, failed, terminated, partial)
 }
 
 /// Wraps a shard failure the way ES reports a search that failed on every shard.

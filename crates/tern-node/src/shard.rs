@@ -101,7 +101,9 @@ impl ShardHandle {
         // A raft snapshot is a durable engine commit that also lets raft purge its log behind it.
         self.group.snapshot().await.map_err(EsError::from)?;
         let me = self.clone();
-        tokio::task::spawn_blocking(move || me.engine.flush()).await.map_err(|e| EsError::internal(e.to_string()))??;
+        tokio::task::spawn_blocking(move || me.engine.flush())
+            .await
+            .map_err(|e| EsError::internal(e.to_string()))??;
         *self.last_flush.lock() = (Instant::now(), seq);
         Ok(())
     }

@@ -109,7 +109,9 @@ struct CommitPayload {
 }
 
 struct WriteState {
-    writer: IndexWriter,
+    /// `None` once the shard is released (closed or deleted): the writer's directory lock is gone,
+    /// so the same shard can be opened again while stale handles still exist.
+    writer: Option<IndexWriter>,
     live: HashMap<String, LiveEntry>,
     live_bytes: usize,
     tombstones: HashMap<String, Tombstone>,
@@ -194,7 +196,7 @@ impl ShardEngine {
         let search_reader = reader()?;
         let analyzers = AnalyzerRegistry::from_settings(opts.analysis.as_ref())?;
         let state = WriteState {
-            writer,
+            writer: Some(writer),
             live: HashMap::new(),
             live_bytes: 0,
             tombstones: HashMap::new(),
@@ -343,7 +345,13 @@ impl ShardEngine {
         reply
     }
 
-    fn apply_op(&self, st: &mut WriteState, mut op: DocOp, primary_term: i64, now: i64) -> Result<OpSuccess, OpFailure> {
+    fn apply_op(
+        &self,
+        st: &mut WriteState,
+        mut op: DocOp,
+        primary_term: i64,
+        now: i64,
+    ) -> Result<OpSuccess, OpFailure> {
         let current = if op.auto_id { Current::Missing } else { self.current(st, &op.id, now) };
         let fail = |e: EsError| OpFailure::from_es(&self.decorate(e));
         if let DocOpKind::Index { source, create } = &mut op.kind {
@@ -362,7 +370,7 @@ impl ShardEngine {
                 st.max_seq_no = seq_no;
                 let result = match &current {
                     Current::Live(_) => {
-                        st.writer.delete_term(self.id_term(&op.id));
+                        writer_of(st).map_err(fail)?.delete_term(self.id_term(&op.id));
                         WriteResult::Deleted
                     }
                     _ => WriteResult::NotFound,
@@ -525,9 +533,9 @@ impl ShardEngine {
         let seq_no = st.max_seq_no + 1;
         let doc = self.build_doc(st, &op.id, &source, op.routing.as_deref(), seq_no, version, primary_term)?;
         if matches!(current, Current::Live(_)) {
-            st.writer.delete_term(self.id_term(&op.id));
+            writer_of(st)?.delete_term(self.id_term(&op.id));
         }
-        st.writer.add_document(doc).map_err(engine_err)?;
+        writer_of(st)?.add_document(doc).map_err(engine_err)?;
         st.max_seq_no = seq_no;
         st.tombstones.remove(&op.id);
         // With `_source: {enabled: false}` nothing of the source is kept, not even for realtime GET.
@@ -775,7 +783,7 @@ impl ShardEngine {
             slots: st.slots.clone(),
         };
         let payload = serde_json::to_string(&payload).map_err(engine_err)?;
-        let mut prepared = st.writer.prepare_commit().map_err(engine_err)?;
+        let mut prepared = writer_of(st)?.prepare_commit().map_err(engine_err)?;
         prepared.set_payload(&payload);
         prepared.commit().map_err(engine_err)?;
         self.get_reader.reload().map_err(engine_err)?;
@@ -822,10 +830,26 @@ impl ShardEngine {
 
     /// Stops the writer, waiting for merges, after a last commit.
     pub fn close(self) -> Result<(), EsError> {
-        let st = self.state.into_inner();
-        st.writer.wait_merging_threads().map_err(engine_err)?;
+        self.release()
+    }
+
+    /// Commits, stops the writer (waiting for merges) and drops its directory lock. The engine
+    /// refuses writes afterwards; reads of the last commit keep working.
+    pub fn release(&self) -> Result<(), EsError> {
+        let mut st = self.state.lock();
+        if st.writer.is_none() {
+            return Ok(());
+        }
+        self.commit_locked(&mut st, true)?;
+        if let Some(writer) = st.writer.take() {
+            writer.wait_merging_threads().map_err(engine_err)?;
+        }
         Ok(())
     }
+}
+
+fn writer_of(st: &mut WriteState) -> Result<&mut IndexWriter, EsError> {
+    st.writer.as_mut().ok_or_else(|| EsError::new(ErrorKind::IndexClosed, "closed"))
 }
 
 fn dir_size(p: &Path) -> u64 {

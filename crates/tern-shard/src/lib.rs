@@ -5,6 +5,7 @@
 //! (versions, sequence numbers, optimistic concurrency, partial updates). Queries arrive as
 //! `tern_query::QueryAst` and are compiled here, where the mapping and the tantivy schema meet.
 
+pub mod aggs;
 pub mod analysis;
 pub mod engine;
 pub mod mapping_ext;

@@ -15,15 +15,16 @@ use serde_json::Value;
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::{Column, StrColumn};
 use tantivy::query::{
-    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, DisjunctionMaxQuery, EmptyQuery, FuzzyTermQuery, Occur,
-    PhraseQuery, Query, RangeQuery, RegexQuery, TermQuery, TermSetQuery,
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, DisjunctionMaxQuery, EmptyQuery, EnableScoring,
+    FuzzyTermQuery, Occur, PhraseQuery, Query, RangeQuery, RegexQuery, Scorer, TermQuery, TermSetQuery, Weight,
 };
 use tantivy::schema::{IndexRecordOption, Term};
-use tantivy::{DocAddress, DocId, Score, Searcher, SegmentOrdinal, SegmentReader};
+use tantivy::{DocAddress, DocId, DocSet, Score, Searcher, SegmentOrdinal, SegmentReader};
 use tern_common::{ErrorKind, EsError};
 use tern_mapping::Mapping;
 use tern_query::{QueryAst, SortOrder, SortSpec};
 
+use crate::aggs::{AggPartial, AggRequest};
 use crate::analysis::Analyzer;
 use crate::engine::{ShardEngine, StoredDoc};
 use crate::mapping_ext::{FieldKind, MappingExt};
@@ -47,10 +48,15 @@ pub struct ShardSearchRequest {
     /// Tie-breaker for `search_after` within this shard: only documents after this position
     /// (`doc_key` of the last hit returned) when all sort values are equal. Used by scroll cursors.
     pub after_doc_key: Option<u64>,
+    /// Aggregations, collected in the same pass as the hits (over the query and `filters`, not the
+    /// `post_filter`).
+    pub aggs: Option<Arc<AggRequest>>,
+    /// Restricts the hits (and their total) but not the aggregations.
+    pub post_filter: Option<QueryAst>,
 }
 
 /// A sort value as ES renders it in `hits[].sort`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum SortValue {
     I64(i64),
     F64(f64),
@@ -68,7 +74,7 @@ impl SortValue {
         }
     }
 
-    fn cmp_values(a: &SortValue, b: &SortValue) -> Ordering {
+    pub(crate) fn cmp_values(a: &SortValue, b: &SortValue) -> Ordering {
         match (a, b) {
             (SortValue::I64(x), SortValue::I64(y)) => x.cmp(y),
             (SortValue::F64(x), SortValue::F64(y)) => x.total_cmp(y),
@@ -99,11 +105,13 @@ pub struct ShardSearchResult {
     pub max_score: Option<f32>,
     pub hits: Vec<ShardHit>,
     pub terminated_early: bool,
+    /// This shard's aggregation results, to merge on the coordinator.
+    pub aggs: Option<AggPartial>,
 }
 
 /// One resolved sort criterion.
 #[derive(Debug, Clone)]
-enum SortKey {
+pub(crate) enum SortKey {
     Score {
         desc: bool,
     },
@@ -121,7 +129,7 @@ enum SortKey {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum ColumnKind {
+pub(crate) enum ColumnKind {
     Numeric,
     Str,
     /// Unmapped field with `unmapped_type`, or `_id`-like columns.
@@ -220,9 +228,33 @@ impl ShardEngine {
             after_doc_key: req.after_doc_key,
             sort: Arc::new(req.sort.clone()),
         };
-        let fruit = searcher
-            .search(&*query, &collector)
-            .map_err(|e| EsError::new(ErrorKind::QueryShardException, e.to_string()))?;
+        let shard_err = |e: tantivy::TantivyError| EsError::new(ErrorKind::QueryShardException, e.to_string());
+        let post_filter = match &req.post_filter {
+            Some(pf) => {
+                Some(compiler.compile(pf)?.weight(EnableScoring::disabled_from_searcher(searcher)).map_err(shard_err)?)
+            }
+            None => None,
+        };
+        let collector = PostFiltered { inner: collector, filter: post_filter };
+        let agg_request = req.aggs.as_ref().filter(|a| !a.is_empty());
+        let (fruit, agg_fruit) = match agg_request {
+            Some(aggs) => {
+                let ctx = crate::aggs::BindCtx { engine: self, mapping: &mapping, searcher, now: req.now_millis };
+                let agg_collector = crate::aggs::bind(&ctx, aggs)?;
+                let (fruit, agg_fruit) = searcher.search(&*query, &(collector, agg_collector)).map_err(shard_err)?;
+                (fruit, Some(agg_fruit))
+            }
+            None => (searcher.search(&*query, &collector).map_err(shard_err)?, None),
+        };
+        let aggs = match (agg_request, agg_fruit) {
+            (Some(request), Some(agg_fruit)) => {
+                let loader = |doc_key: u64, spec: &crate::aggs::TopHitsRender, hit: &crate::aggs::TopHitRef| {
+                    self.render_top_hit(searcher, doc_key, spec, hit)
+                };
+                Some(crate::aggs::finish(agg_fruit, request, &loader)?)
+            }
+            _ => None,
+        };
         let mut hits = Vec::with_capacity(fruit.hits.len());
         for c in fruit.hits {
             let addr = DocAddress::new(c.segment, c.doc);
@@ -246,7 +278,55 @@ impl ShardEngine {
             max_score: if needs_score { fruit.max_score } else { None },
             hits,
             terminated_early: fruit.terminated,
+            aggs,
         })
+    }
+
+    /// Renders one `top_hits` hit from its stored document.
+    fn render_top_hit(
+        &self,
+        searcher: &Searcher,
+        doc_key: u64,
+        spec: &crate::aggs::TopHitsRender,
+        hit: &crate::aggs::TopHitRef,
+    ) -> Option<Value> {
+        let addr = DocAddress::new((doc_key >> 32) as SegmentOrdinal, (doc_key & 0xffff_ffff) as DocId);
+        let doc = self.load_stored(searcher, addr)?;
+        let mut m = serde_json::Map::new();
+        m.insert("_index".into(), Value::from(self.ident().index.clone()));
+        m.insert("_id".into(), Value::from(doc.id.clone()));
+        if spec.version {
+            m.insert("_version".into(), Value::from(doc.version));
+        }
+        if spec.seq_no_primary_term {
+            m.insert("_seq_no".into(), Value::from(doc.seq_no));
+            m.insert("_primary_term".into(), Value::from(doc.primary_term));
+        }
+        let scored = spec.sort.is_empty() || spec.track_scores || spec.sort.iter().any(|s| s.field == "_score");
+        let score = serde_json::Number::from_f64(hit.score as f64).map(Value::Number).unwrap_or(Value::Null);
+        m.insert("_score".into(), if scored { score.clone() } else { Value::Null });
+        if let Some(r) = &doc.routing {
+            m.insert("_routing".into(), Value::from(r.clone()));
+        }
+        if !doc.source.is_empty() {
+            if let Some(src) = crate::aggs::filter_source(&doc.source, &spec.source) {
+                m.insert("_source".into(), src);
+            }
+        }
+        if !spec.sort.is_empty() {
+            let values: Vec<Value> = spec
+                .sort
+                .iter()
+                .enumerate()
+                .map(|(i, s)| match s.field.as_str() {
+                    "_score" => score.clone(),
+                    "_doc" => Value::from(doc_key as i64),
+                    _ => hit.sort.get(i).map(SortValue::to_json).unwrap_or(Value::Null),
+                })
+                .collect();
+            m.insert("sort".into(), Value::Array(values));
+        }
+        Some(Value::Object(m))
     }
 
     /// Counts matching documents (`_count`).
@@ -262,6 +342,8 @@ impl ShardEngine {
             track_scores: false,
             now_millis,
             after_doc_key: None,
+            aggs: None,
+            post_filter: None,
         };
         Ok(self.search(&req)?.total)
     }
@@ -279,11 +361,13 @@ impl ShardEngine {
             track_scores: false,
             now_millis,
             after_doc_key: None,
+            aggs: None,
+            post_filter: None,
         };
         Ok(self.search(&req)?.hits.into_iter().map(|h| h.doc).collect())
     }
 
-    fn sort_keys(&self, mapping: &Mapping, sort: &[SortSpec]) -> Result<Vec<SortKey>, EsError> {
+    pub(crate) fn sort_keys(&self, mapping: &Mapping, sort: &[SortSpec]) -> Result<Vec<SortKey>, EsError> {
         sort.iter()
             .map(|s| {
                 let desc = is_desc(s);
@@ -467,7 +551,7 @@ struct TopSegment {
     segment: SegmentOrdinal,
     top: usize,
     keys: Arc<Vec<SortKey>>,
-    columns: Vec<ColumnReader>,
+    sort_reader: SortReader,
     heap: BinaryHeap<Ranked>,
     total: u64,
     max_score: Option<f32>,
@@ -477,7 +561,6 @@ struct TopSegment {
     after: Option<Arc<Vec<SortValue>>>,
     after_doc_key: Option<u64>,
     sort: Arc<Vec<SortSpec>>,
-    scratch: String,
 }
 
 impl Collector for TopCollector {
@@ -485,36 +568,12 @@ impl Collector for TopCollector {
     type Child = TopSegment;
 
     fn for_segment(&self, segment: SegmentOrdinal, reader: &SegmentReader) -> tantivy::Result<TopSegment> {
-        let ff = reader.fast_fields();
-        let mut columns = Vec::with_capacity(self.keys.len());
-        for k in self.keys.iter() {
-            let col = match k {
-                SortKey::Field { column, kind: ColumnKind::Numeric, .. } => {
-                    if let Some(c) = ff.column_opt::<i64>(column)? {
-                        ColumnReader::I64(c)
-                    } else if let Some(c) = ff.column_opt::<f64>(column)? {
-                        ColumnReader::F64(c)
-                    } else if let Some(c) = ff.column_opt::<u64>(column)? {
-                        ColumnReader::U64(c)
-                    } else if let Some(c) = ff.column_opt::<bool>(column)? {
-                        ColumnReader::Bool(c)
-                    } else {
-                        ColumnReader::None
-                    }
-                }
-                SortKey::Field { column, kind: ColumnKind::Str, .. } => match ff.str(column)? {
-                    Some(c) => ColumnReader::Str(c),
-                    None => ColumnReader::None,
-                },
-                _ => ColumnReader::None,
-            };
-            columns.push(col);
-        }
+        let sort_reader = SortReader::open(self.keys.clone(), reader)?;
         Ok(TopSegment {
             segment,
             top: self.top,
             keys: self.keys.clone(),
-            columns,
+            sort_reader,
             heap: BinaryHeap::new(),
             total: 0,
             max_score: None,
@@ -524,7 +583,6 @@ impl Collector for TopCollector {
             after: self.after.clone(),
             after_doc_key: self.after_doc_key,
             sort: self.sort.clone(),
-            scratch: String::new(),
         })
     }
 
@@ -554,8 +612,44 @@ impl Collector for TopCollector {
     }
 }
 
-impl TopSegment {
-    fn values(&mut self, doc: DocId) -> Vec<SortValue> {
+/// Reads the sort values of documents in one segment.
+pub(crate) struct SortReader {
+    keys: Arc<Vec<SortKey>>,
+    columns: Vec<ColumnReader>,
+    scratch: String,
+}
+
+impl SortReader {
+    pub(crate) fn open(keys: Arc<Vec<SortKey>>, reader: &SegmentReader) -> tantivy::Result<SortReader> {
+        let ff = reader.fast_fields();
+        let mut columns = Vec::with_capacity(keys.len());
+        for k in keys.iter() {
+            let col = match k {
+                SortKey::Field { column, kind: ColumnKind::Numeric, .. } => {
+                    if let Some(c) = ff.column_opt::<i64>(column)? {
+                        ColumnReader::I64(c)
+                    } else if let Some(c) = ff.column_opt::<f64>(column)? {
+                        ColumnReader::F64(c)
+                    } else if let Some(c) = ff.column_opt::<u64>(column)? {
+                        ColumnReader::U64(c)
+                    } else if let Some(c) = ff.column_opt::<bool>(column)? {
+                        ColumnReader::Bool(c)
+                    } else {
+                        ColumnReader::None
+                    }
+                }
+                SortKey::Field { column, kind: ColumnKind::Str, .. } => match ff.str(column)? {
+                    Some(c) => ColumnReader::Str(c),
+                    None => ColumnReader::None,
+                },
+                _ => ColumnReader::None,
+            };
+            columns.push(col);
+        }
+        Ok(SortReader { keys, columns, scratch: String::new() })
+    }
+
+    pub(crate) fn values(&mut self, doc: DocId) -> Vec<SortValue> {
         let mut out = Vec::with_capacity(self.keys.len());
         for (k, col) in self.keys.iter().zip(&self.columns) {
             let v = match (k, col) {
@@ -591,6 +685,12 @@ impl TopSegment {
             out.push(v);
         }
         out
+    }
+}
+
+impl TopSegment {
+    fn values(&mut self, doc: DocId) -> Vec<SortValue> {
+        self.sort_reader.values(doc)
     }
 
     /// Whether a candidate comes after the `search_after` point.
@@ -666,10 +766,11 @@ impl SegmentCollector for TopSegment {
         }
         let sort = self.values(doc);
         let cand = Candidate { score, sort, segment: self.segment, doc };
+        // ES counts every match in `hits.total`, also those before the `search_after` point.
+        self.total += 1;
         if self.after.is_some() && !self.is_after(&cand) {
             return;
         }
-        self.total += 1;
         self.max_score = Some(self.max_score.map_or(score, |m| m.max(score)));
         if self.top == 0 {
             return;
@@ -693,6 +794,71 @@ impl SegmentCollector for TopSegment {
             terminated: self.terminated,
         }
     }
+}
+
+/// Restricts a collector to the documents of a filter (`post_filter`: hits are filtered, the
+/// aggregations collected next to them are not).
+struct PostFiltered<C> {
+    inner: C,
+    filter: Option<Box<dyn Weight>>,
+}
+
+struct PostFilteredSegment<S> {
+    inner: S,
+    scorer: Option<Box<dyn Scorer>>,
+}
+
+impl<C: Collector> Collector for PostFiltered<C> {
+    type Fruit = C::Fruit;
+    type Child = PostFilteredSegment<C::Child>;
+
+    fn for_segment(&self, segment: SegmentOrdinal, reader: &SegmentReader) -> tantivy::Result<Self::Child> {
+        let scorer = match &self.filter {
+            Some(w) => Some(w.scorer(reader, 1.0)?),
+            None => None,
+        };
+        Ok(PostFilteredSegment { inner: self.inner.for_segment(segment, reader)?, scorer })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        self.inner.requires_scoring()
+    }
+
+    fn merge_fruits(&self, fruits: Vec<<Self::Child as SegmentCollector>::Fruit>) -> tantivy::Result<Self::Fruit> {
+        self.inner.merge_fruits(fruits)
+    }
+}
+
+impl<S: SegmentCollector> SegmentCollector for PostFilteredSegment<S> {
+    type Fruit = S::Fruit;
+
+    fn collect(&mut self, doc: DocId, score: Score) {
+        if let Some(scorer) = &mut self.scorer {
+            let mut cur = scorer.doc();
+            if cur < doc && cur != tantivy::TERMINATED {
+                cur = scorer.seek(doc);
+            }
+            if cur != doc {
+                return;
+            }
+        }
+        self.inner.collect(doc, score);
+    }
+
+    fn harvest(self) -> Self::Fruit {
+        self.inner.harvest()
+    }
+}
+
+/// Compiles a query against a shard (the `filter`/`filters` aggregations use it).
+pub(crate) fn compile_query(
+    engine: &ShardEngine,
+    mapping: &Mapping,
+    now: i64,
+    ast: &QueryAst,
+) -> Result<Box<dyn Query>, EsError> {
+    let compiler = Compiler { engine, mapping, now, lenient: std::cell::Cell::new(false) };
+    compiler.compile(ast)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -132,6 +132,18 @@ impl HttpClient {
 
     /// Sends a request with extra headers and returns the whole response.
     pub fn send(&self, method: &str, path: &str, body: impl Into<Body>, headers: &[(&str, &str)]) -> Response {
+        self.try_send(method, path, body, headers).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Like [`Self::send`], but a transport failure (connection refused or reset, timeout) is an
+    /// `Err` instead of a panic: for requests racing a node that is being killed.
+    pub fn try_send(
+        &self,
+        method: &str,
+        path: &str,
+        body: impl Into<Body>,
+        headers: &[(&str, &str)],
+    ) -> Result<Response, String> {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("valid HTTP method");
         let url = format!("{}{}", self.base, path);
         let mut req = self.inner.request(method.clone(), &url);
@@ -150,16 +162,16 @@ impl HttpClient {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let resp = req.send().unwrap_or_else(|e| panic!("{method} {url} failed: {e}"));
+        let resp = req.send().map_err(|e| format!("{method} {url} failed: {e}"))?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let text = resp.text().unwrap_or_else(|e| panic!("{method} {url}: reading the body failed: {e}"));
+        let text = resp.text().map_err(|e| format!("{method} {url}: reading the body failed: {e}"))?;
         let json = if text.trim().is_empty() {
             Value::Null
         } else {
             serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.clone()))
         };
-        Response { status, headers, text, json }
+        Ok(Response { status, headers, text, json })
     }
 
     /// Sends a request and returns `(status, body as JSON)`.
@@ -278,8 +290,7 @@ impl TestApp {
                         }
                     };
                     let addr = listener.local_addr().expect("local addr");
-                    let opts =
-                        tern_node::NodeOptions { settings, ephemeral: true, http_address: addr.to_string() };
+                    let opts = tern_node::NodeOptions { settings, ephemeral: true, http_address: addr.to_string() };
                     let node = match tern_node::Node::start(opts).await {
                         Ok(n) => n,
                         Err(e) => {

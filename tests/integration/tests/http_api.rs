@@ -52,7 +52,10 @@ fn index_get_delete_lifecycle() {
 
     let (s, v) = app().put(&format!("/{idx}/_doc/1"), json!({"title": "uno"}));
     assert_eq!(s, 200, "{v}");
-    assert_eq!((v["result"].clone(), v["_version"].clone(), v["_seq_no"].clone()), (json!("updated"), json!(2), json!(1)));
+    assert_eq!(
+        (v["result"].clone(), v["_version"].clone(), v["_seq_no"].clone()),
+        (json!("updated"), json!(2), json!(1))
+    );
 
     // POST with an id is the same as PUT.
     let (s, v) = app().post(&format!("/{idx}/_doc/1"), json!({"title": "eins"}));
@@ -65,7 +68,10 @@ fn index_get_delete_lifecycle() {
 
     let (s, v) = app().delete(&format!("/{idx}/_doc/1"), ());
     assert_eq!(s, 200, "{v}");
-    assert_eq!((v["result"].clone(), v["_version"].clone(), v["_seq_no"].clone()), (json!("deleted"), json!(4), json!(3)));
+    assert_eq!(
+        (v["result"].clone(), v["_version"].clone(), v["_seq_no"].clone()),
+        (json!("deleted"), json!(4), json!(3))
+    );
 
     let (s, v) = app().get(&format!("/{idx}/_doc/1"), ());
     assert_eq!((s, v), (404, json!({"_index": idx, "_id": "1", "found": false})));
@@ -73,7 +79,10 @@ fn index_get_delete_lifecycle() {
     // Deleting a missing document is a 404 that still takes a seq_no and bumps the tombstone's version.
     let (s, v) = app().delete(&format!("/{idx}/_doc/1"), ());
     assert_eq!(s, 404, "{v}");
-    assert_eq!((v["result"].clone(), v["_version"].clone(), v["_seq_no"].clone()), (json!("not_found"), json!(5), json!(4)));
+    assert_eq!(
+        (v["result"].clone(), v["_version"].clone(), v["_seq_no"].clone()),
+        (json!("not_found"), json!(5), json!(4))
+    );
 
     // Auto-generated ids: 20 URL-safe base64 characters, op_type create.
     let (s, v) = app().post(&format!("/{idx}/_doc"), json!({"title": "auto"}));
@@ -110,14 +119,20 @@ fn create_conflicts_use_es_texts() {
     }
     // The failed creates changed nothing.
     let v = app().get_ok(&format!("/{idx}/_doc/1"));
-    assert_eq!((v["_version"].clone(), v["_seq_no"].clone(), v["_source"].clone()), (json!(1), json!(0), json!({"a": 1})));
+    assert_eq!(
+        (v["_version"].clone(), v["_seq_no"].clone(), v["_source"].clone()),
+        (json!(1), json!(0), json!({"a": 1}))
+    );
 
     // After a delete, create succeeds and the version continues from the tombstone.
     let v = app().delete(&format!("/{idx}/_doc/1"), ()).1;
     assert_eq!(v["_version"], json!(2));
     let (s, v) = app().put(&format!("/{idx}/_create/1"), json!({"a": 3}));
     assert_eq!(s, 201, "{v}");
-    assert_eq!((v["result"].clone(), v["_version"].clone(), v["_seq_no"].clone()), (json!("created"), json!(3), json!(2)));
+    assert_eq!(
+        (v["result"].clone(), v["_version"].clone(), v["_seq_no"].clone()),
+        (json!("created"), json!(3), json!(2))
+    );
 
     let r = app().send("PUT", &format!("/{idx}/_doc/2?op_type=bogus"), json!({"a": 1}), &[]);
     assert_eq!(r.status, 400, "{}", r.text);
@@ -145,7 +160,10 @@ fn if_seq_no_and_if_primary_term() {
     );
     let r = app().send("PUT", &format!("/{idx}/_doc/nope?if_seq_no=4&if_primary_term=1"), json!({"n": 2}), &[]);
     assert_eq!(r.status, 409, "{}", r.text);
-    assert_eq!(r.error_reason(), "[nope]: version conflict, required seqNo [4], primary term [1]. but no document was found");
+    assert_eq!(
+        r.error_reason(),
+        "[nope]: version conflict, required seqNo [4], primary term [1]. but no document was found"
+    );
     let r = app().send("DELETE", &format!("/{idx}/_doc/1?if_seq_no=7&if_primary_term=1"), (), &[]);
     assert_eq!(r.status, 409, "{}", r.text);
     assert_eq!(
@@ -156,14 +174,20 @@ fn if_seq_no_and_if_primary_term() {
     // The matching condition succeeds, and the next seq_no is the next one of the shard.
     let (s, v) = app().put(&format!("/{idx}/_doc/1?if_seq_no=1&if_primary_term=1"), json!({"n": 2}));
     assert_eq!(s, 200, "{v}");
-    assert_eq!((v["_version"].clone(), v["_seq_no"].clone(), v["_primary_term"].clone()), (json!(3), json!(2), json!(1)));
+    assert_eq!(
+        (v["_version"].clone(), v["_seq_no"].clone(), v["_primary_term"].clone()),
+        (json!(3), json!(2), json!(1))
+    );
     let (s, v) = app().delete(&format!("/{idx}/_doc/1?if_seq_no=2&if_primary_term=1"), ());
     assert_eq!(s, 200, "{v}");
     assert_eq!((v["_version"].clone(), v["_seq_no"].clone()), (json!(4), json!(3)));
     // A deleted document has no seq_no to match.
     let r = app().send("PUT", &format!("/{idx}/_doc/1?if_seq_no=3&if_primary_term=1"), json!({"n": 3}), &[]);
     assert_eq!(r.status, 409, "{}", r.text);
-    assert_eq!(r.error_reason(), "[1]: version conflict, required seqNo [3], primary term [1]. but no document was found");
+    assert_eq!(
+        r.error_reason(),
+        "[1]: version conflict, required seqNo [3], primary term [1]. but no document was found"
+    );
 
     // Request validation, as ES's IndexRequest.validate words it.
     let r = app().send("PUT", &format!("/{idx}/_doc/1?if_seq_no=3"), json!({"n": 3}), &[]);
@@ -188,10 +212,16 @@ fn external_versions() {
 
     let r = app().send("PUT", &path("version=10&version_type=external"), json!({"v": 10}), &[]);
     assert_eq!(r.status, 409, "{}", r.text);
-    assert_eq!(r.error_reason(), "[1]: version conflict, current version [10] is higher or equal to the one provided [10]");
+    assert_eq!(
+        r.error_reason(),
+        "[1]: version conflict, current version [10] is higher or equal to the one provided [10]"
+    );
     let r = app().send("PUT", &path("version=3&version_type=external"), json!({"v": 3}), &[]);
     assert_eq!(r.status, 409, "{}", r.text);
-    assert_eq!(r.error_reason(), "[1]: version conflict, current version [10] is higher or equal to the one provided [3]");
+    assert_eq!(
+        r.error_reason(),
+        "[1]: version conflict, current version [10] is higher or equal to the one provided [3]"
+    );
 
     let (s, v) = app().put(&path("version=10&version_type=external_gte"), json!({"v": 10}));
     assert_eq!(s, 200, "{v}");
@@ -232,14 +262,20 @@ fn update_doc_upsert_doc_as_upsert_and_detect_noop() {
     // upsert: the upsert document is indexed, not the partial doc.
     let (s, v) = app().post(&upd("1"), json!({"doc": {"a": 1}, "upsert": {"a": 0, "created": true}}));
     assert_eq!(s, 201, "{v}");
-    assert_eq!((v["result"].clone(), v["_version"].clone(), v["_seq_no"].clone()), (json!("created"), json!(1), json!(0)));
+    assert_eq!(
+        (v["result"].clone(), v["_version"].clone(), v["_seq_no"].clone()),
+        (json!("created"), json!(1), json!(0))
+    );
     assert_eq!(app().get_ok(&format!("/{idx}/_doc/1"))["_source"], json!({"a": 0, "created": true}));
 
     // doc: merged into the existing source, objects key by key.
     app().put_ok(&format!("/{idx}/_doc/2"), json!({"a": 1, "o": {"x": 1, "y": 1}, "keep": "me"}));
     let (s, v) = app().post(&upd("2"), json!({"doc": {"a": 2, "o": {"y": 2, "z": 3}}}));
     assert_eq!(s, 200, "{v}");
-    assert_eq!((v["result"].clone(), v["_version"].clone(), v["_seq_no"].clone()), (json!("updated"), json!(2), json!(2)));
+    assert_eq!(
+        (v["result"].clone(), v["_version"].clone(), v["_seq_no"].clone()),
+        (json!("updated"), json!(2), json!(2))
+    );
     assert_eq!(
         app().get_ok(&format!("/{idx}/_doc/2"))["_source"],
         json!({"a": 2, "o": {"x": 1, "y": 2, "z": 3}, "keep": "me"})
@@ -254,7 +290,10 @@ fn update_doc_upsert_doc_as_upsert_and_detect_noop() {
     // detect_noop false: the same update is a real write.
     let (s, v) = app().post(&upd("2"), json!({"doc": {"a": 2}, "detect_noop": false}));
     assert_eq!(s, 200, "{v}");
-    assert_eq!((v["result"].clone(), v["_version"].clone(), v["_seq_no"].clone()), (json!("updated"), json!(3), json!(3)));
+    assert_eq!(
+        (v["result"].clone(), v["_version"].clone(), v["_seq_no"].clone()),
+        (json!("updated"), json!(3), json!(3))
+    );
 
     // doc_as_upsert on a missing document indexes the doc; on an existing one it merges.
     let (s, v) = app().post(&upd("3"), json!({"doc": {"b": 1}, "doc_as_upsert": true}));
@@ -275,7 +314,12 @@ fn update_doc_upsert_doc_as_upsert_and_detect_noop() {
     // Updates honour if_seq_no.
     let cur = app().get_ok(&format!("/{idx}/_doc/3"));
     let seq = cur["_seq_no"].as_i64().unwrap();
-    let r = app().send("POST", &format!("{}?if_seq_no={}&if_primary_term=1", upd("3"), seq + 100), json!({"doc": {"e": 1}}), &[]);
+    let r = app().send(
+        "POST",
+        &format!("{}?if_seq_no={}&if_primary_term=1", upd("3"), seq + 100),
+        json!({"doc": {"e": 1}}),
+        &[],
+    );
     assert_eq!(r.status, 409, "{}", r.text);
     assert_eq!(
         r.error_reason(),
@@ -333,7 +377,10 @@ fn seq_nos_are_contiguous_per_shard_and_failures_take_none() {
         expected += 1;
         // A conflict, a validation error and a noop do not consume a seq_no.
         assert_eq!(app().put(&format!("/{idx}/_create/{}", i % 2), json!({"i": i})).0, 409);
-        assert_eq!(app().post(&format!("/{idx}/_update/{}", i % 2), json!({"doc": {"i": i}})).1["result"], json!("noop"));
+        assert_eq!(
+            app().post(&format!("/{idx}/_update/{}", i % 2), json!({"doc": {"i": i}})).1["result"],
+            json!("noop")
+        );
     }
     let v = app().put_ok(&format!("/{idx}/_doc/z"), json!({"i": 99}));
     assert_eq!(v["_seq_no"], json!(expected));
@@ -431,7 +478,10 @@ fn bulk_with_mixed_items_reports_each() {
     assert_eq!(item(2, "update")["error"]["type"], json!("document_missing_exception"));
     assert_eq!(item(2, "update")["error"]["reason"], json!("[missing]: document missing"));
     assert_eq!(item(3, "update")["status"], json!(200));
-    assert_eq!((item(3, "update")["result"].clone(), item(3, "update")["_version"].clone()), (json!("updated"), json!(2)));
+    assert_eq!(
+        (item(3, "update")["result"].clone(), item(3, "update")["_version"].clone()),
+        (json!("updated"), json!(2))
+    );
     assert_eq!(item(4, "index")["status"], json!(400));
     assert_eq!(item(4, "index")["error"]["type"], json!("document_parsing_exception"));
     assert!(item(4, "index")["_id"].is_string(), "an auto id is reported for a failed item: {v}");
@@ -445,10 +495,8 @@ fn bulk_with_mixed_items_reports_each() {
         assert_eq!(body["_index"], json!(idx), "item {i}: {it}");
     }
     // Successful items took contiguous seq_nos, failed ones none.
-    let seqs: Vec<i64> = items
-        .iter()
-        .filter_map(|it| it.as_object().unwrap().values().next().unwrap()["_seq_no"].as_i64())
-        .collect();
+    let seqs: Vec<i64> =
+        items.iter().filter_map(|it| it.as_object().unwrap().values().next().unwrap()["_seq_no"].as_i64()).collect();
     assert_eq!(seqs, vec![0, 1, 2, 3, 4], "{v}");
 
     // A bulk without failures says errors: false; the index in the path is the default.
@@ -521,7 +569,12 @@ fn search_fixture() -> String {
 }
 
 fn ids_of(v: &serde_json::Value) -> Vec<String> {
-    v["hits"]["hits"].as_array().unwrap_or_else(|| panic!("no hits in {v}")).iter().map(|h| h["_id"].as_str().unwrap().to_string()).collect()
+    v["hits"]["hits"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no hits in {v}"))
+        .iter()
+        .map(|h| h["_id"].as_str().unwrap().to_string())
+        .collect()
 }
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
@@ -557,7 +610,9 @@ fn search_queries() {
         "should": [{"term": {"tag": "c"}}]
     }}}));
     assert_eq!(ids_of(&v), ["3"]);
-    let v = search(json!({"query": {"bool": {"should": [{"term": {"tag": "a"}}, {"term": {"n": 2}}], "minimum_should_match": 1}}}));
+    let v = search(
+        json!({"query": {"bool": {"should": [{"term": {"tag": "a"}}, {"term": {"n": 2}}], "minimum_should_match": 1}}}),
+    );
     assert_eq!(sorted(ids_of(&v)), ["1", "2", "4"]);
 }
 
@@ -592,8 +647,7 @@ fn search_paging_sorting_source_filtering_and_total_hits() {
     assert_eq!(v["hits"]["total"]["value"], json!(5), "total ignores paging");
     let v = app().post_ok(&format!("/{idx}/_search?from=3&size=10&sort=n:asc"), ());
     assert_eq!(ids_of(&v), ["4", "5"]);
-    assert!(ids_of(&search(json!({"size": 0})))
-        .is_empty());
+    assert!(ids_of(&search(json!({"size": 0}))).is_empty());
 
     let v = search(json!({"query": {"ids": {"values": ["1"]}}, "_source": ["tag", "n"]}));
     assert_eq!(v["hits"]["hits"][0]["_source"], json!({"tag": "a", "n": 1}));
@@ -618,7 +672,10 @@ fn search_paging_sorting_source_filtering_and_total_hits() {
 
     let v = search(json!({"query": {"ids": {"values": ["2"]}}, "seq_no_primary_term": true, "version": true}));
     let hit = &v["hits"]["hits"][0];
-    assert_eq!((hit["_version"].clone(), hit["_seq_no"].clone(), hit["_primary_term"].clone()), (json!(1), json!(1), json!(1)));
+    assert_eq!(
+        (hit["_version"].clone(), hit["_seq_no"].clone(), hit["_primary_term"].clone()),
+        (json!(1), json!(1), json!(1))
+    );
 }
 
 #[test]
@@ -685,10 +742,7 @@ fn aliases_with_filters_and_write_index() {
     assert_eq!(v[&a]["aliases"][&filtered]["filter"], json!({"term": {"tag": "red"}}), "{v}");
 
     // Without a write index, writes through a multi-index alias fail with ES's text.
-    app().post_ok(
-        "/_aliases",
-        json!({"actions": [{"add": {"index": a, "alias": both, "is_write_index": false}}]}),
-    );
+    app().post_ok("/_aliases", json!({"actions": [{"add": {"index": a, "alias": both, "is_write_index": false}}]}));
     let r = app().send("PUT", &format!("/{both}/_doc/5"), json!({"tag": "x"}), &[]);
     assert_eq!(r.status, 400, "{}", r.text);
     assert_eq!(r.error_type(), "illegal_argument_exception");
@@ -734,7 +788,10 @@ fn index_templates_apply_on_auto_create() {
     app().put_ok(&format!("/{other}/_doc/1"), json!({"msg": "hello world"}));
     let v = app().get_ok(&format!("/{other}/_mapping"));
     assert_eq!(v[&other]["mappings"]["properties"]["msg"]["type"], json!("text"), "{v}");
-    assert_eq!(app().get_ok(&format!("/{other}/_settings"))[&other]["settings"]["index"]["number_of_shards"], json!("1"));
+    assert_eq!(
+        app().get_ok(&format!("/{other}/_settings"))[&other]["settings"]["index"]["number_of_shards"],
+        json!("1")
+    );
 
     let (s, _) = app().delete(&format!("/_index_template/{template}"), ());
     assert_eq!(s, 200);
@@ -745,7 +802,10 @@ fn index_templates_apply_on_auto_create() {
 fn dynamic_mappings_true_false_and_strict() {
     // dynamic: true (default) maps new fields the way ES does.
     let dynamic = app().unique_index("dyn-true");
-    app().put_ok(&format!("/{dynamic}/_doc/1"), json!({"s": "text", "l": 5, "f": 1.5, "b": true, "d": "2020-01-01", "o": {"x": 1}}));
+    app().put_ok(
+        &format!("/{dynamic}/_doc/1"),
+        json!({"s": "text", "l": 5, "f": 1.5, "b": true, "d": "2020-01-01", "o": {"x": 1}}),
+    );
     let v = app().get_ok(&format!("/{dynamic}/_mapping"));
     let props = &v[&dynamic]["mappings"]["properties"];
     assert_eq!(props["s"], json!({"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 256}}}));

@@ -115,7 +115,8 @@ fn split_lines(body: &[u8]) -> Vec<(usize, &[u8])> {
 
 fn parse(body: &[u8], default_index: Option<&str>, ctx: &Ctx) -> Result<Vec<Item>, EsError> {
     let default_routing = ctx.params.get("routing").map(String::from);
-    let default_require_alias = if ctx.params.has("require_alias") { Some(ctx.params.bool("require_alias", false)?) } else { None };
+    let default_require_alias =
+        if ctx.params.has("require_alias") { Some(ctx.params.bool("require_alias", false)?) } else { None };
     let default_source = ctx.params.get("_source").map(String::from);
     let _ = default_source;
     let lines = split_lines(body);
@@ -186,7 +187,12 @@ fn build_item(
 ) -> Item {
     let id = meta.id.map(IdValue::into_string);
     let index = meta.index.clone().or(default_index.map(String::from));
-    let err_slot = |e: EsError| Item { action, request: Err((index.clone().unwrap_or_default(), id.clone(), e)), source: None, retries: 0 };
+    let err_slot = |e: EsError| Item {
+        action,
+        request: Err((index.clone().unwrap_or_default(), id.clone(), e)),
+        source: None,
+        retries: 0,
+    };
     if meta.mapping_type.as_deref().is_some_and(|t| t != "_doc") {
         return err_slot(EsError::illegal_argument("Action/metadata line contains an unknown parameter [_type]"));
     }

@@ -4,6 +4,9 @@
 //! which tern cannot run). Parameters are validated in the order ES validates them, so the first
 //! error a client sees is the one ES would report. The work itself is [`Node::by_query`].
 
+// `EsError` is the workspace-wide error type; its size is a workspace decision, not this module's.
+#![allow(clippy::result_large_err)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -143,9 +146,9 @@ fn parse_conflicts(v: &str) -> Result<bool, EsError> {
     match v {
         "proceed" => Ok(true),
         "abort" => Ok(false),
-        other => Err(EsError::illegal_argument(format!(
-            "conflicts may only be \"proceed\" or \"abort\" but was [{other}]"
-        ))),
+        other => {
+            Err(EsError::illegal_argument(format!("conflicts may only be \"proceed\" or \"abort\" but was [{other}]")))
+        }
     }
 }
 
@@ -194,25 +197,26 @@ fn parse_request(ctx: &Ctx, index: &str, body: &EsBody, action: ByQueryAction) -
             "[wait_for_completion=false] is not supported by tern: tasks are not implemented, so by-query requests always run to completion within the request",
         ));
     }
-    if let Some(t) = p.get("search_type") {
-        if t != "query_then_fetch" && t != "dfs_query_then_fetch" {
-            return Err(EsError::illegal_argument(format!("No search type for [{t}]")));
-        }
+    if let Some(t) = p.get("search_type")
+        && t != "query_then_fetch"
+        && t != "dfs_query_then_fetch"
+    {
+        return Err(EsError::illegal_argument(format!("No search type for [{t}]")));
     }
     if action == ByQueryAction::Update {
-        if let Some(pl) = p.get("pipeline") {
-            if pl != "_none" {
-                return Err(EsError::illegal_argument(format!(
-                    "pipeline with id [{pl}] does not exist (tern has no ingest pipelines)"
-                )));
-            }
+        if let Some(pl) = p.get("pipeline")
+            && pl != "_none"
+        {
+            return Err(EsError::illegal_argument(format!(
+                "pipeline with id [{pl}] does not exist (tern has no ingest pipelines)"
+            )));
         }
-        if let Some(vt) = p.get("version_type") {
-            if vt != "internal" {
-                return Err(EsError::illegal_argument(format!(
-                    "[version_type] [{vt}] is not supported by tern for update_by_query: documents are written with internal versioning"
-                )));
-            }
+        if let Some(vt) = p.get("version_type")
+            && vt != "internal"
+        {
+            return Err(EsError::illegal_argument(format!(
+                "[version_type] [{vt}] is not supported by tern for update_by_query: documents are written with internal versioning"
+            )));
         }
     }
     let refresh = p.bool("refresh", false)?;
@@ -229,10 +233,10 @@ fn parse_request(ctx: &Ctx, index: &str, body: &EsBody, action: ByQueryAction) -
     if search.stored_fields.is_some() {
         errors.push("stored_fields is not supported in this context".to_string());
     }
-    if let (Some(m), Slices::Count(n)) = (max_docs, slices) {
-        if m < u64::from(n) {
-            errors.push("[max_docs] should be >= [slices]".to_string());
-        }
+    if let (Some(m), Slices::Count(n)) = (max_docs, slices)
+        && m < u64::from(n)
+    {
+        errors.push("[max_docs] should be >= [slices]".to_string());
     }
     if search.from.is_some_and(|f| f > 0) {
         errors.push("using [from] is not allowed in a scroll context".to_string());
@@ -280,6 +284,9 @@ fn rps_json(rps: Option<f32>) -> Value {
 
 /// A duration as ES's `TimeValue` prints it for `human=true`.
 fn human_millis(ms: u64) -> String {
+    if ms == 0 {
+        return "0s".into();
+    }
     if ms < 1000 {
         return format!("{ms}ms");
     }
@@ -350,6 +357,45 @@ pub fn render(out: &ByQueryResponse, action: ByQueryAction, human: bool) -> Valu
     Value::Object(m)
 }
 
+/// `POST /_delete_by_query/{task_id}/_rethrottle` and `/_update_by_query/{task_id}/_rethrottle`.
+///
+/// tern runs by-query requests inside the request, never as tasks, so there is never a task to
+/// rethrottle: the answer is ES's for a task that is not running, a node failure naming why (the
+/// node does not exist, or the task is missing on this node).
+pub async fn rethrottle(State(node): State<Arc<Node>>, Path(task_id): Path<String>, ctx: Ctx) -> ApiResult<Response> {
+    ctx.params.check(&["requests_per_second", "group_by"])?;
+    let p = &ctx.params;
+    match p.get("requests_per_second") {
+        Some(v) => {
+            parse_requests_per_second(v).map_err(|e| ctx.error(e))?;
+        }
+        None => {
+            return Err(ctx.error(EsError::validation(&["requests_per_second must be set".into()])));
+        }
+    }
+    if let Some(g) = p.get("group_by")
+        && !matches!(g, "nodes" | "parents" | "none")
+    {
+        return Err(ctx.error(EsError::illegal_argument(format!("unknown group_by value [{g}]"))));
+    }
+    let (node_id, number) = task_id
+        .split_once(':')
+        .filter(|(n, id)| !n.is_empty() && id.parse::<i64>().is_ok())
+        .ok_or_else(|| ctx.error(EsError::illegal_argument(format!("malformed task id {task_id}"))))?;
+    let cause = if node_id == node.info.node_id {
+        EsError::new(tern_common::ErrorKind::ResourceNotFound, format!("task [{node_id}:{number}] is missing"))
+    } else {
+        EsError::new(tern_common::ErrorKind::ResourceNotFound, format!("No such node [{node_id}]"))
+            .with_type("no_such_node_exception")
+            .with("node_id", node_id.to_string())
+    };
+    let failure = EsError::new(tern_common::ErrorKind::Internal, format!("Failed node [{node_id}]"))
+        .with_type("failed_node_exception")
+        .with("node_id", node_id.to_string())
+        .caused_by(cause);
+    ctx.ok(json!({"node_failures": [failure.to_cause_json()], "nodes": {}}))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,7 +430,8 @@ mod tests {
     fn rps_and_human_durations() {
         assert_eq!(rps_json(Some(0.1)).to_string(), "0.1");
         assert_eq!(rps_json(None).to_string(), "-1.0");
-        assert_eq!(human_millis(0), "0ms");
+        assert_eq!(human_millis(0), "0s");
+        assert_eq!(human_millis(250), "250ms");
         assert_eq!(human_millis(2000), "2s");
         assert_eq!(human_millis(1500), "1.5s");
     }

@@ -1583,8 +1583,8 @@ mod tests {
             text,
             "index docs.count store.size pri.store.size\n\
              bb             5        2kb            1kb\n\
-             a            100      300b               \n\
-             ccc                   10mb               \n"
+             a            100       300b               \n\
+             ccc                    10mb               \n"
         );
     }
 

@@ -149,9 +149,7 @@ fn op_type_create(ctx: &Ctx, default: bool) -> Result<bool, EsError> {
 fn reject_pipeline(ctx: &Ctx) -> Result<(), EsError> {
     if let Some(p) = ctx.params.get("pipeline") {
         if p != "_none" {
-            return Err(EsError::illegal_argument(format!(
-                "pipeline with id [{p}] does not exist"
-            )));
+            return Err(EsError::illegal_argument(format!("pipeline with id [{p}] does not exist")));
         }
     }
     Ok(())

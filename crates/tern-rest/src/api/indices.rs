@@ -431,7 +431,12 @@ pub async fn legacy_template(ctx: Ctx) -> ApiResult<Response> {
 }
 
 /// `PUT|POST /_component_template/{name}`
-pub async fn put_component_template(State(node): State<Arc<Node>>, Path(name): Path<String>, ctx: Ctx, body: EsBody) -> ApiResult<Response> {
+pub async fn put_component_template(
+    State(node): State<Arc<Node>>,
+    Path(name): Path<String>,
+    ctx: Ctx,
+    body: EsBody,
+) -> ApiResult<Response> {
     ctx.params.check(&allowed(&["create"]))?;
     let create = ctx.params.bool("create", false)?;
     let body = body.required_json()?;
@@ -440,7 +445,11 @@ pub async fn put_component_template(State(node): State<Arc<Node>>, Path(name): P
 }
 
 /// `GET|HEAD /_component_template`, `/_component_template/{name}`
-pub async fn get_component_template(State(node): State<Arc<Node>>, name: Option<Path<String>>, ctx: Ctx) -> ApiResult<Response> {
+pub async fn get_component_template(
+    State(node): State<Arc<Node>>,
+    name: Option<Path<String>>,
+    ctx: Ctx,
+) -> ApiResult<Response> {
     ctx.params.check(&allowed(&["local", "flat_settings", "include_defaults"]))?;
     let meta = node.metadata();
     let name = name.map(|Path(n)| n);
@@ -450,12 +459,17 @@ pub async fn get_component_template(State(node): State<Arc<Node>>, name: Option<
         return ctx.status(if ok { StatusCode::OK } else { StatusCode::NOT_FOUND });
     }
     let found = found.map_err(|e| ctx.error(EsError::from(e)))?;
-    let list: Vec<Value> = found.into_iter().map(|(n, t)| json!({"name": n, "component_template": t.to_json()})).collect();
+    let list: Vec<Value> =
+        found.into_iter().map(|(n, t)| json!({"name": n, "component_template": t.to_json()})).collect();
     ctx.ok(json!({"component_templates": list}))
 }
 
 /// `DELETE /_component_template/{name}`
-pub async fn delete_component_template(State(node): State<Arc<Node>>, Path(name): Path<String>, ctx: Ctx) -> ApiResult<Response> {
+pub async fn delete_component_template(
+    State(node): State<Arc<Node>>,
+    Path(name): Path<String>,
+    ctx: Ctx,
+) -> ApiResult<Response> {
     ctx.params.check(MASTER)?;
     node.delete_component_template(&name).await.map_err(|e| ctx.error(e))?;
     ctx.ok(json!({"acknowledged": true}))

@@ -109,13 +109,20 @@ pub async fn search(
             }
         }
     }
+    let typed_keys = ctx.params.bool("typed_keys", false)?;
     let targets = node.search_targets(&expr, &opts).map_err(|e| ctx.error(e))?;
     let out = node.search(targets, &req, scroll).await.map_err(|e| ctx.error(e))?;
-    ctx.ok(render_search(&out, &req, rest_total_as_int))
+    ctx.ok(render_search_typed(&out, &req, rest_total_as_int, typed_keys))
 }
 
-/// Renders hits the way ES does.
+/// Renders hits (and aggregations, with plain names) the way ES does.
 pub fn render_search(out: &SearchOutcome, req: &SearchRequest, total_as_int: bool) -> Value {
+    render_search_typed(out, req, total_as_int, false)
+}
+
+/// Renders hits and aggregations; `typed_keys` prefixes aggregation names with their type
+/// (`sterms#my_terms`).
+pub fn render_search_typed(out: &SearchOutcome, req: &SearchRequest, total_as_int: bool, typed_keys: bool) -> Value {
     let filter = source_filter(&req.source);
     let sorted = !req.sort.is_empty() && !(req.sort.len() == 1 && req.sort[0].field == "_score");
     let show_score = !sorted || req.track_scores;
@@ -206,6 +213,9 @@ pub fn render_search(out: &SearchOutcome, req: &SearchRequest, total_as_int: boo
     }
     body.insert("_shards".into(), shards_json(out.shards_total, out.shards_successful, &out.shards_failed));
     body.insert("hits".into(), Value::Object(hits_obj));
+    if let Some(aggs) = &out.aggregations {
+        body.insert("aggregations".into(), aggs.to_json(typed_keys, total_as_int));
+    }
     Value::Object(body)
 }
 

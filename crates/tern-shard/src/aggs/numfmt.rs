@@ -164,11 +164,8 @@ fn round_half_even(v: f64, digits: usize) -> f64 {
     }
     let floor = x.floor();
     let diff = x - floor;
-    let r = if (diff - 0.5).abs() < 1e-9 {
-        if (floor as i64) % 2 == 0 { floor } else { floor + 1.0 }
-    } else {
-        x.round()
-    };
+    let r =
+        if (diff - 0.5).abs() < 1e-9 { if (floor as i64) % 2 == 0 { floor } else { floor + 1.0 } } else { x.round() };
     r / scale
 }
 

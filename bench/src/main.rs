@@ -1,0 +1,182 @@
+//! `tern-bench`: the comparison harness for tern.
+//!
+//! It measures the `tern` release binary over HTTP, as a client would, against **embedded tantivy**
+//! on the same documents. This crate depends on tantivy directly: tantivy is the *baseline* here, not
+//! product code, so the "tantivy only inside tern-shard" rule of the architecture does not apply to it
+//! (nothing depends on this crate, and it is never shipped).
+//!
+//! Subcommands (each prints a markdown report to stdout and, with `--json FILE`, writes the raw
+//! figures):
+//! - `ingest`: `_bulk` into tern (2 clients x 5,000 docs, durability `request`, refresh 1 s) vs one
+//!   tantivy indexing thread with a single commit; interleaved runs, medians and the ratio.
+//! - `startup`: spawn to first `200` of `GET /_cluster/health`, empty data dir and with an index.
+//! - `rss`: tern's `VmRSS` idle, after a large load, after queries; data directory size.
+//! - `search`: per-query p50/p99 of tern (HTTP) vs a hand translation into tantivy queries, hit
+//!   count equality, and throughput with concurrent clients.
+//!
+//! Corpus, mappings and queries come from the shared `gen.py` (see its README). Everything runs on
+//! the same machine: the client's CPU use is reported next to the server's so a reader can tell
+//! when the load generator, not tern, is the limit.
+
+mod baseline;
+mod corpus;
+mod http;
+mod ingest;
+mod process;
+mod report;
+mod rss;
+mod search;
+mod startup;
+mod stats;
+mod ternrun;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+use crate::corpus::Shape;
+
+/// Indexing memory of the baseline's single writer thread: the same as a tern shard's writer.
+pub const TANTIVY_MEMORY_BUDGET: usize = 32 << 20;
+
+#[derive(Debug, Parser)]
+#[command(name = "tern-bench", about = "tern over HTTP vs embedded tantivy, on the shared gen.py corpus")]
+struct Cli {
+    /// The tern binary under test.
+    #[arg(long, global = true, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/tern"))]
+    tern: PathBuf,
+    /// The corpus generator.
+    #[arg(long = "gen", global = true, default_value = "/work/shared/corpus/gen.py")]
+    generator: PathBuf,
+    /// Where temporary data directories go (must be a disk, not tmpfs, for durable runs).
+    #[arg(long, global = true, default_value_os_t = std::env::temp_dir())]
+    work_dir: PathBuf,
+    /// How the embedded-tantivy baseline analyzes text fields.
+    #[arg(long, global = true, value_enum, default_value = "standard")]
+    baseline_tokenizer: baseline::TextTokenizer,
+    /// Also write the figures as JSON to this file.
+    #[arg(long, global = true)]
+    json: Option<PathBuf>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// HTTP `_bulk` ingest into tern vs embedded tantivy indexing, interleaved runs.
+    Ingest {
+        #[arg(long, default_value_t = 200_000)]
+        docs: usize,
+        #[arg(long, value_enum, default_value = "logs")]
+        shape: Shape,
+        /// Runs per system (tern, tantivy, tern, tantivy, ...).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        #[arg(long, default_value_t = 5000)]
+        bulk_size: usize,
+        #[arg(long, default_value_t = 2)]
+        clients: usize,
+    },
+    /// Spawn to first 200 of `GET /_cluster/health`: empty data dir and with an existing index.
+    Startup {
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+        /// Logs docs in the existing index.
+        #[arg(long, default_value_t = 200_000)]
+        docs: usize,
+    },
+    /// tern RSS idle and after loading logs docs; data dir size.
+    Rss {
+        #[arg(long, default_value_t = 1_000_000)]
+        docs: usize,
+        /// Stop sending bulks after this many seconds and report how far it got.
+        #[arg(long, default_value_t = 300)]
+        budget_secs: u64,
+    },
+    /// Per-query latency (tern HTTP vs embedded tantivy), hit counts, concurrent throughput.
+    Search {
+        #[arg(long, default_value_t = 200_000)]
+        docs: usize,
+        /// Shapes to run (repeatable); both by default.
+        #[arg(long, value_enum)]
+        shape: Vec<Shape>,
+        /// Timed sequential runs per query.
+        #[arg(long, default_value_t = 200)]
+        iters: usize,
+        #[arg(long, default_value_t = 20)]
+        warmup: usize,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 10)]
+        duration_secs: u64,
+    },
+}
+
+/// What every subcommand needs.
+pub struct Ctx {
+    pub tern_bin: PathBuf,
+    pub generator: PathBuf,
+    pub work_dir: PathBuf,
+    pub tokenizer: baseline::TextTokenizer,
+    /// A current-thread runtime: the HTTP client uses at most one core of the shared machine.
+    pub rt: tokio::runtime::Runtime,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let tern_bin = cli.tern.canonicalize().with_context(|| format!("tern binary {} not found", cli.tern.display()))?;
+    anyhow::ensure!(cli.generator.exists(), "corpus generator {} not found", cli.generator.display());
+    let ctx = Ctx {
+        tern_bin,
+        generator: cli.generator.clone(),
+        work_dir: cli.work_dir.clone(),
+        tokenizer: cli.baseline_tokenizer,
+        rt: tokio::runtime::Builder::new_current_thread().enable_all().build()?,
+    };
+    let machine = report::machine(&ctx.tern_bin);
+    let (name, (md, results)) = match &cli.cmd {
+        Cmd::Ingest { docs, shape, runs, bulk_size, clients } => (
+            "ingest",
+            ingest::run(
+                &ctx,
+                &ingest::Args { shape: *shape, docs: *docs, runs: *runs, bulk_size: *bulk_size, clients: *clients },
+            )?,
+        ),
+        Cmd::Startup { runs, docs } => ("startup", startup::run(&ctx, &startup::Args { runs: *runs, docs: *docs })?),
+        Cmd::Rss { docs, budget_secs } => {
+            ("rss", rss::run(&ctx, &rss::Args { docs: *docs, budget_secs: *budget_secs })?)
+        }
+        Cmd::Search { docs, shape, iters, warmup, concurrency, duration_secs } => {
+            let shapes = if shape.is_empty() { vec![Shape::Logs, Shape::Articles] } else { shape.clone() };
+            (
+                "search",
+                search::run(
+                    &ctx,
+                    &search::Args {
+                        shapes,
+                        docs: *docs,
+                        iters: *iters,
+                        warmup: *warmup,
+                        concurrency: *concurrency,
+                        duration_secs: *duration_secs,
+                    },
+                )?,
+            )
+        }
+    };
+    println!("# tern-bench {name}\n\n{}\n{md}", report::machine_md(&machine));
+    if let Some(path) = &cli.json {
+        let out = json!({
+            "command": name,
+            "args": std::env::args().collect::<Vec<_>>(),
+            "machine": machine,
+            "baseline_tokenizer": ctx.tokenizer,
+            "results": results,
+        });
+        std::fs::write(path, serde_json::to_vec_pretty(&out)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
