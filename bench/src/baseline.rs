@@ -416,10 +416,10 @@ impl Baseline {
             "multi_match" => {
                 let text = body.get("query").ok_or_else(|| anyhow!("multi_match without query"))?;
                 let and = body.get("operator").and_then(Value::as_str).is_some_and(|o| o.eq_ignore_ascii_case("and"));
-                if let Some(t) = body.get("type").and_then(Value::as_str) {
-                    if t != "best_fields" {
-                        bail!("multi_match type [{t}] not translated");
-                    }
+                if let Some(t) = body.get("type").and_then(Value::as_str)
+                    && t != "best_fields"
+                {
+                    bail!("multi_match type [{t}] not translated");
                 }
                 let mut disjuncts: Vec<Box<dyn Query>> = Vec::new();
                 for f in body.get("fields").and_then(Value::as_array).context("multi_match without fields")? {
@@ -558,7 +558,7 @@ impl Baseline {
                 (addrs(hits), count)
             }
             Some((name, kind, order)) => {
-                let order = order.clone();
+                let order = *order;
                 match kind {
                     Kind::Long => {
                         let (hits, count) =

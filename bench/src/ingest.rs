@@ -1,6 +1,5 @@
 //! `ingest`: tern over HTTP vs embedded tantivy on the same documents, interleaved runs.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -10,7 +9,7 @@ use crate::corpus::{Corpus, Shape};
 use crate::process::{self, dir_size};
 use crate::report::{f, int, mib, table};
 use crate::stats::median;
-use crate::ternrun::{Load, Server, docs_per_body, load};
+use crate::ternrun::{Bulks, Load, Server, load};
 use crate::{Ctx, TANTIVY_MEMORY_BUDGET};
 
 pub struct Args {
@@ -19,6 +18,8 @@ pub struct Args {
     pub runs: usize,
     pub bulk_size: usize,
     pub clients: usize,
+    /// Diagnosis overrides of the index settings (defaults: 1s, request).
+    pub index: crate::ternrun::IndexOptions,
 }
 
 struct TernRun {
@@ -40,10 +41,9 @@ struct TantivyRun {
 }
 
 fn tern_run(ctx: &Ctx, corpus: &Corpus, a: &Args) -> anyhow::Result<TernRun> {
-    let bodies = Arc::new(corpus.bulk_bodies(a.bulk_size));
-    let dpb = Arc::new(docs_per_body(corpus.docs.len(), a.bulk_size));
+    let bulks = Bulks::of(corpus, a.bulk_size);
     let mut server = Server::start(ctx)?;
-    let load = load(ctx, &mut server, corpus, &bodies, &dpb, a.clients, None)?;
+    let load = load(ctx, &mut server, corpus, &bulks, a.clients, None, &a.index)?;
     let (rss_kib, hwm_kib) = server.proc.rss_kib()?;
     let data_bytes_before_stop = dir_size(&server.data_dir()).0;
     let data = server.data_dir();
@@ -106,7 +106,10 @@ pub fn run(ctx: &Ctx, a: &Args) -> anyhow::Result<(String, Value)> {
         &["", "median docs/s", "median MB/s", "runs (docs/s)"],
         &[
             vec![
-                "tern (HTTP _bulk, durability=request, refresh 1s)".into(),
+                format!(
+                    "tern (HTTP _bulk, durability={}, refresh_interval={})",
+                    a.index.durability, a.index.refresh_interval
+                ),
                 f(tern_med, 0),
                 f(tern_med * mb / a.docs as f64, 2),
                 terns.iter().map(|t| f(t.load.docs_per_sec, 0)).collect::<Vec<_>>().join(" / "),
@@ -213,7 +216,8 @@ pub fn run(ctx: &Ctx, a: &Args) -> anyhow::Result<(String, Value)> {
     );
     let json = json!({
         "shape": a.shape, "docs": a.docs, "source_bytes": corpus.source_bytes, "bulk_size": a.bulk_size,
-        "clients": a.clients, "runs": a.runs, "baseline_tokenizer": ctx.tokenizer, "tantivy_memory_budget": TANTIVY_MEMORY_BUDGET,
+        "clients": a.clients, "runs": a.runs, "baseline_tokenizer": ctx.tokenizer,
+        "refresh_interval": a.index.refresh_interval, "durability": a.index.durability, "tantivy_memory_budget": TANTIVY_MEMORY_BUDGET,
         "tern_median_docs_per_sec": tern_med, "tantivy_median_docs_per_sec": tan_med, "ratio": ratio,
         "target_ratio": 0.7, "target_met": ratio >= 0.7,
         "tern_runs": terns.iter().map(|t| json!({

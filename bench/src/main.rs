@@ -78,6 +78,12 @@ enum Cmd {
         bulk_size: usize,
         #[arg(long, default_value_t = 2)]
         clients: usize,
+        /// Diagnosis only: the index's `refresh_interval` (e.g. `-1`).
+        #[arg(long, default_value = "1s", allow_hyphen_values = true)]
+        refresh_interval: String,
+        /// Diagnosis only: `index.translog.durability` (`request` or `async`).
+        #[arg(long, default_value = "request")]
+        durability: String,
     },
     /// Spawn to first 200 of `GET /_cluster/health`: empty data dir and with an existing index.
     Startup {
@@ -137,11 +143,21 @@ fn main() -> anyhow::Result<()> {
     };
     let machine = report::machine(&ctx.tern_bin);
     let (name, (md, results)) = match &cli.cmd {
-        Cmd::Ingest { docs, shape, runs, bulk_size, clients } => (
+        Cmd::Ingest { docs, shape, runs, bulk_size, clients, refresh_interval, durability } => (
             "ingest",
             ingest::run(
                 &ctx,
-                &ingest::Args { shape: *shape, docs: *docs, runs: *runs, bulk_size: *bulk_size, clients: *clients },
+                &ingest::Args {
+                    shape: *shape,
+                    docs: *docs,
+                    runs: *runs,
+                    bulk_size: *bulk_size,
+                    clients: *clients,
+                    index: ternrun::IndexOptions {
+                        refresh_interval: refresh_interval.clone(),
+                        durability: durability.clone(),
+                    },
+                },
             )?,
         ),
         Cmd::Startup { runs, docs } => ("startup", startup::run(&ctx, &startup::Args { runs: *runs, docs: *docs })?),

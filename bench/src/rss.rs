@@ -1,7 +1,6 @@
 //! `rss`: tern's resident memory idle, after loading a large logs corpus, and after queries; data
 //! directory size.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -10,7 +9,7 @@ use crate::Ctx;
 use crate::corpus::{self, Corpus, Shape};
 use crate::process::dir_size;
 use crate::report::{f, int, mib, table};
-use crate::ternrun::{Server, docs_per_body, load};
+use crate::ternrun::{Bulks, Server, load};
 
 pub struct Args {
     pub docs: usize,
@@ -26,13 +25,12 @@ pub fn run(ctx: &Ctx, a: &Args) -> anyhow::Result<(String, Value)> {
     let corpus = Corpus::generate(&ctx.generator, Shape::Logs, a.docs)?;
     eprintln!("  generated {} docs in {:.1} s", corpus.docs.len(), corpus.generate_secs);
     let queries = corpus::queries(&ctx.generator, Shape::Logs)?;
-    let bodies = Arc::new(corpus.bulk_bodies(5000));
-    let dpb = Arc::new(docs_per_body(corpus.docs.len(), 5000));
+    let bulks = Bulks::of(&corpus, 5000);
     let mut server = Server::start(ctx)?;
     std::thread::sleep(Duration::from_secs(3));
     let (idle, idle_hwm) = server.proc.rss_kib()?;
     eprintln!("rss: idle {:.1} MiB; loading", mib_k(idle));
-    let l = load(ctx, &mut server, &corpus, &bodies, &dpb, 2, Some(Duration::from_secs(a.budget_secs)))?;
+    let l = load(ctx, &mut server, &corpus, &bulks, 2, Some(Duration::from_secs(a.budget_secs)), &Default::default())?;
     let (after_load, hwm_load) = server.proc.rss_kib()?;
     let data_after_load = dir_size(&server.data_dir());
     let quiet_secs = server.proc.wait_quiet(0.05, Duration::from_secs(120));

@@ -7,7 +7,6 @@
 //! its query objects are built once, outside the timing. A query whose aggregations tern does not
 //! answer is reported as unsupported, not timed.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -20,7 +19,7 @@ use crate::corpus::{self, Corpus, Shape};
 use crate::process::ms;
 use crate::report::{f, int, table};
 use crate::stats::{LatencySummary, percentile};
-use crate::ternrun::{Server, docs_per_body, load};
+use crate::ternrun::{Bulks, Server, load};
 use crate::{Ctx, TANTIVY_MEMORY_BUDGET};
 
 pub struct Args {
@@ -299,12 +298,11 @@ fn one_shape(ctx: &Ctx, shape: Shape, a: &Args) -> anyhow::Result<(String, Value
     let corpus = Corpus::generate(&ctx.generator, shape, a.docs)?;
     eprintln!("  generated {} docs in {:.1} s", corpus.docs.len(), corpus.generate_secs);
     let queries = corpus::queries(&ctx.generator, shape)?;
-    let bodies = Arc::new(corpus.bulk_bodies(5000));
-    let dpb = Arc::new(docs_per_body(corpus.docs.len(), 5000));
+    let bulks = Bulks::of(&corpus, 5000);
     eprintln!("search: loading tern");
     let mut server = Server::start(ctx)?;
-    let l = load(ctx, &mut server, &corpus, &bodies, &dpb, 2, None)?;
-    drop(bodies);
+    let l = load(ctx, &mut server, &corpus, &bulks, 2, None, &Default::default())?;
+    drop(bulks);
     let quiet = server.proc.wait_quiet(0.05, Duration::from_secs(120));
     let tern_segments = Some(crate::ternrun::segments_on_disk(&server.data_dir()));
     eprintln!("search: loading embedded tantivy");

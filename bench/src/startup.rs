@@ -1,6 +1,5 @@
 //! `startup`: spawn to first `200` of `GET /_cluster/health`, empty data dir vs an existing index.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -10,7 +9,7 @@ use crate::corpus::{Corpus, Shape};
 use crate::process::{Ready, TernProcess, dir_size, ms};
 use crate::report::{f, int, mib, table};
 use crate::stats::{median, percentile};
-use crate::ternrun::{Server, docs_per_body, load};
+use crate::ternrun::{Bulks, Server, load};
 
 pub struct Args {
     pub runs: usize,
@@ -38,10 +37,10 @@ fn one(
         Some((index, n)) => {
             let es = crate::http::Es::new(p.base_url())?;
             loop {
-                if let Ok(c) = ctx.rt.block_on(es.count(index)) {
-                    if c == n {
-                        break Some(ms(spawned.elapsed()));
-                    }
+                if let Ok(c) = ctx.rt.block_on(es.count(index))
+                    && c == n
+                {
+                    break Some(ms(spawned.elapsed()));
                 }
                 if spawned.elapsed() > Duration::from_secs(60) {
                     anyhow::bail!("_count of [{index}] never reached {n} after restart");
@@ -89,11 +88,10 @@ pub fn run(ctx: &Ctx, a: &Args) -> anyhow::Result<(String, Value)> {
     // Prepare the existing index once: load, refresh, graceful stop (tern flushes).
     eprintln!("startup: preparing an index of {} logs docs", a.docs);
     let corpus = Corpus::generate(&ctx.generator, Shape::Logs, a.docs)?;
-    let bodies = Arc::new(corpus.bulk_bodies(5000));
-    let dpb = Arc::new(docs_per_body(corpus.docs.len(), 5000));
+    let bulks = Bulks::of(&corpus, 5000);
     let prepared_dir = tempfile::Builder::new().prefix("tern-bench-startup-").tempdir_in(&ctx.work_dir)?;
     let mut server = Server::start_in(ctx, tempfile::Builder::new().prefix("tern-bench-").tempdir_in(&ctx.work_dir)?)?;
-    load(ctx, &mut server, &corpus, &bodies, &dpb, 2, None)?;
+    load(ctx, &mut server, &corpus, &bulks, 2, None, &Default::default())?;
     let existing = server.data_dir();
     let Server { proc, dir, .. } = server;
     proc.stop(Duration::from_secs(120))?;

@@ -16,14 +16,28 @@ use crate::corpus::Corpus;
 use crate::http::{BulkPhase, Es, send_bulks};
 use crate::process::{self, Ready, TernProcess};
 
-/// Index settings of every benchmark index.
-pub fn index_settings() -> Value {
+/// Index settings of the benchmark indices: 1 shard, 0 replicas, `refresh_interval` 1 s and
+/// durability `request` unless a diagnosis run overrides them.
+pub fn index_settings(refresh_interval: &str, durability: &str) -> Value {
     json!({
         "number_of_shards": 1,
         "number_of_replicas": 0,
-        "refresh_interval": "1s",
-        "translog": {"durability": "request"}
+        "refresh_interval": refresh_interval,
+        "translog": {"durability": durability}
     })
+}
+
+/// How the index of a load is created.
+#[derive(Debug, Clone)]
+pub struct IndexOptions {
+    pub refresh_interval: String,
+    pub durability: String,
+}
+
+impl Default for IndexOptions {
+    fn default() -> Self {
+        IndexOptions { refresh_interval: "1s".into(), durability: "request".into() }
+    }
 }
 
 /// A started tern on its own temporary data directory.
@@ -84,21 +98,22 @@ pub fn load(
     ctx: &Ctx,
     server: &mut Server,
     corpus: &Corpus,
-    bodies: &Arc<Vec<Bytes>>,
-    docs_per_body: &Arc<Vec<usize>>,
+    bulks: &Bulks,
     clients: usize,
     budget: Option<Duration>,
+    opts: &IndexOptions,
 ) -> anyhow::Result<Load> {
     let index = corpus.shape.name();
     let es = server.es.clone();
-    ctx.rt.block_on(es.create_index(index, &corpus.mappings, &index_settings()))?;
+    let settings = index_settings(&opts.refresh_interval, &opts.durability);
+    ctx.rt.block_on(es.create_index(index, &corpus.mappings, &settings))?;
     let cpu0 = server.proc.cpu_secs();
     let self_cpu0 = process::process_cpu_secs(std::process::id());
     let sampler = process::ThreadSampler::start(server.proc.pid, Duration::from_millis(50));
     let started = Instant::now();
     let bulk = ctx
         .rt
-        .block_on(send_bulks(&es, index, bodies.clone(), docs_per_body.clone(), clients, budget))
+        .block_on(send_bulks(&es, index, bulks.bodies.clone(), bulks.docs_per_body.clone(), clients, budget))
         .context("bulk phase failed")?;
     let t_refresh = Instant::now();
     ctx.rt.block_on(es.refresh(index))?;
@@ -163,7 +178,19 @@ pub fn segments_on_disk(dir: &std::path::Path) -> u64 {
     n
 }
 
-/// How many docs each body carries.
-pub fn docs_per_body(total: usize, batch: usize) -> Vec<usize> {
-    (0..total.div_ceil(batch)).map(|i| batch.min(total - i * batch)).collect()
+/// A corpus as prebuilt `_bulk` bodies.
+pub struct Bulks {
+    pub bodies: Arc<Vec<Bytes>>,
+    /// How many docs each body carries.
+    pub docs_per_body: Arc<Vec<usize>>,
+}
+
+impl Bulks {
+    pub fn of(corpus: &Corpus, batch: usize) -> Bulks {
+        let total = corpus.docs.len();
+        Bulks {
+            bodies: Arc::new(corpus.bulk_bodies(batch)),
+            docs_per_body: Arc::new((0..total.div_ceil(batch)).map(|i| batch.min(total - i * batch)).collect()),
+        }
+    }
 }

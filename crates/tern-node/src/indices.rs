@@ -58,7 +58,15 @@ impl Node {
     /// Creates the index a write names if it does not exist and `action.auto_create_index` allows it.
     pub async fn ensure_index_for_write(&self, name: &str) -> Result<(), EsError> {
         let meta = self.metadata();
-        if meta.has_index(name) || meta.has_alias(name) {
+        if meta.has_alias(name) {
+            return Ok(());
+        }
+        if let Some(im) = meta.indices.get(name) {
+            if im.is_open() && self.index_shards(&im.uuid).len() < im.settings.number_of_shards() as usize {
+                // Another request is creating it: its metadata is published but its shards are still
+                // opening under the metadata lock. Waiting for the lock waits for them.
+                drop(self.metadata_lock.lock().await);
+            }
             return Ok(());
         }
         match (meta.cluster_setting("action.auto_create_index"), self.settings.get("action.auto_create_index")) {

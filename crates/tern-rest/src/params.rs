@@ -134,12 +134,17 @@ fn decode(s: &str) -> Result<String, EsError> {
     String::from_utf8(out).map_err(|_| EsError::illegal_argument("invalid UTF-8 in query string"))
 }
 
+/// ES's "did you mean" hint: the candidate with the highest Levenshtein similarity
+/// (`1 - distance / longer length`), offered only when that similarity is above 0.5.
 fn closest<'a>(k: &str, allowed: &[&'a str]) -> Option<&'a str> {
     allowed
         .iter()
-        .map(|a| (levenshtein(k, a), *a))
-        .filter(|(d, a)| *d <= 2.max(a.len() / 4))
-        .min_by_key(|(d, _)| *d)
+        .map(|a| {
+            let longest = k.chars().count().max(a.chars().count()).max(1) as f64;
+            (1.0 - levenshtein(k, a) as f64 / longest, *a)
+        })
+        .filter(|(sim, _)| *sim > 0.5)
+        .max_by(|x, y| x.0.total_cmp(&y.0))
         .map(|(_, a)| a)
 }
 

@@ -210,10 +210,10 @@ impl ShardEngine {
             query = Box::new(BooleanQuery::new(clauses));
         }
         let keys = self.sort_keys(&mapping, &req.sort)?;
-        let needs_score = req.sort.is_empty()
-            || req.track_scores
-            || req.min_score.is_some()
-            || keys.iter().any(|k| matches!(k, SortKey::Score { .. }));
+        // Without hits to return (`size: 0`) ES computes no scores and reports `max_score: null`.
+        let needs_score = (req.top > 0
+            && (req.sort.is_empty() || req.track_scores || keys.iter().any(|k| matches!(k, SortKey::Score { .. }))))
+            || req.min_score.is_some();
         let after = match &req.search_after {
             Some(values) => Some(parse_search_after(values, &req.sort, &keys)?),
             None => None,

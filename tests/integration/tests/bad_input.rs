@@ -87,7 +87,6 @@ fn malformed_json_bodies() {
 /// ES 8 parses a document's source on the shard: malformed JSON is a `document_parsing_exception`
 /// (tern's `_bulk` already answers so for the same bytes).
 #[test]
-#[ignore = "tern bug: single-document index API answers x_content_parse_exception / mapper_parsing_exception instead of document_parsing_exception"]
 fn malformed_documents_are_document_parsing_exceptions() {
     let idx = app().unique_index("malformed-doc");
     for text in ["{\"a\" 1}", "{\"a\": 1", "{\"a\": tru}"] {
@@ -165,7 +164,6 @@ fn malformed_ndjson_bulk() {
 
 /// ES's `BulkRequestParser` texts for action lines that are not objects.
 #[test]
-#[ignore = "tern bug: bulk 'expected START_OBJECT' texts are swapped and the token is always reported as VALUE_STRING"]
 fn bulk_action_lines_that_are_not_objects() {
     let idx = app().unique_index("bulk-not-object");
     let cases = [
@@ -544,7 +542,6 @@ fn unknown_url_parameters() {
 /// ES suggests a parameter only when Lucene's Levenshtein similarity is above 0.5
 /// (`1 - distance / max(len)`): `foo` vs `from` is exactly 0.5, so ES gives no hint.
 #[test]
-#[ignore = "tern bug: 'did you mean' hints use a looser distance than ES (suggests [from] for [foo])"]
 fn unknown_parameter_hints_follow_es_similarity() {
     let idx = app().unique_index("params-hint");
     app().put_ok(&format!("/{idx}/_doc/1"), json!({"a": 1}));
@@ -682,7 +679,6 @@ fn concurrent_writes_to_one_id() {
 
 /// ES makes writes that race an index's auto-creation wait for its primary; none fails.
 #[test]
-#[ignore = "tern bug: writes racing an index's auto-creation get 503 unavailable_shards_exception"]
 fn concurrent_first_writes_auto_create_one_index() {
     canary();
     const TASKS: usize = 8;

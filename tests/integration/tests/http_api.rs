@@ -341,7 +341,6 @@ fn update_doc_upsert_doc_as_upsert_and_detect_noop() {
 
 /// ES's `UpdateRequest.validate`: compare-and-write cannot be combined with an upsert.
 #[test]
-#[ignore = "tern bug: _update accepts if_seq_no together with upsert/doc_as_upsert (ES: 400 validation)"]
 fn update_with_if_seq_no_rejects_upserts() {
     let idx = app().unique_index("update-cas");
     app().put_ok(&format!("/{idx}/_doc/1"), json!({"a": 1}));

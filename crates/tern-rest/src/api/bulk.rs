@@ -91,6 +91,18 @@ struct Item {
     retries: u32,
 }
 
+/// The Jackson token name ES reports for a JSON value.
+fn token_name(v: &Value) -> &'static str {
+    match v {
+        Value::Array(_) => "START_ARRAY",
+        Value::Object(_) => "START_OBJECT",
+        Value::Number(_) => "VALUE_NUMBER",
+        Value::Bool(_) => "VALUE_BOOLEAN",
+        Value::Null => "VALUE_NULL",
+        Value::String(_) => "VALUE_STRING",
+    }
+}
+
 fn malformed(line: usize, msg: &str) -> EsError {
     EsError::illegal_argument(format!("Malformed action/metadata line [{line}], {msg}"))
 }
@@ -131,8 +143,12 @@ fn parse(body: &[u8], default_index: Option<&str>, ctx: &Ctx) -> Result<Vec<Item
         let v: Value = serde_json::from_slice(line).map_err(|e| {
             EsError::new(ErrorKind::XContentParse, format!("[{line_no}:{}] Unexpected character: {e}", e.column()))
         })?;
-        let Value::Object(obj) = v else {
-            return Err(malformed(line_no, "expected START_OBJECT or END_OBJECT but found [VALUE_STRING]"));
+        let obj = match v {
+            Value::Object(obj) => obj,
+            other => {
+                let found = token_name(&other);
+                return Err(malformed(line_no, &format!("expected START_OBJECT but found [{found}]")));
+            }
         };
         let mut it = obj.into_iter();
         let Some((name, meta)) = it.next() else {
@@ -154,7 +170,8 @@ fn parse(body: &[u8], default_index: Option<&str>, ctx: &Ctx) -> Result<Vec<Item
             }
         };
         if !meta.is_object() {
-            return Err(malformed(line_no, "expected START_OBJECT but found [VALUE_STRING]"));
+            let found = token_name(&meta);
+            return Err(malformed(line_no, &format!("expected START_OBJECT or END_OBJECT but found [{found}]")));
         }
         let meta: ActionMeta = serde_json::from_value(meta).map_err(|e| {
             let field = e.to_string();
@@ -245,7 +262,10 @@ fn build_item(
             let parsed = serde_json::from_slice::<Value>(source.unwrap_or_default())
                 .map_err(|e| EsError::new(ErrorKind::XContentParse, format!("[1:1] failed to parse: {e}")))
                 .and_then(|v| update_spec(&v));
-            match parsed {
+            match parsed.and_then(|(spec, filter)| {
+                crate::api::document::validate_upsert_condition(&spec, &cond)?;
+                Ok((spec, filter))
+            }) {
                 Ok((spec, filter)) => {
                     update_source = filter.or_else(|| meta.source.as_ref().map(SourceFilter::from_value));
                     WriteKind::Update(spec)

@@ -90,6 +90,20 @@ pub(crate) fn validate_condition(cond: &WriteCondition) -> Result<(), EsError> {
     if errors.is_empty() { Ok(()) } else { Err(EsError::validation(&errors)) }
 }
 
+/// ES refuses compare-and-write on updates that may insert.
+pub(crate) fn validate_upsert_condition(spec: &UpdateSpec, cond: &WriteCondition) -> Result<(), EsError> {
+    if cond.if_seq_no.is_none() && cond.if_primary_term.is_none() {
+        return Ok(());
+    }
+    if spec.doc_as_upsert {
+        return Err(EsError::validation(&["compare and write operations can not be used with upsert".into()]));
+    }
+    if spec.upsert.is_some() {
+        return Err(EsError::validation(&["upsert requests don't support `if_seq_no` and `if_primary_term`".into()]));
+    }
+    Ok(())
+}
+
 pub(crate) fn shards_json(o: &WriteOutcome) -> Value {
     match &o.result {
         Ok((s, c)) if s.result == WriteResult::Noop => {
@@ -222,13 +236,8 @@ async fn index_doc(
     if body.is_empty() {
         return Err(ctx.error(EsError::validation(&["source is missing".into()])));
     }
-    // A document must be a JSON object; checking here gives the client the parse error directly.
-    let v = body.required_json()?;
-    if !v.is_object() {
-        return Err(ctx.error(EsError::new(ErrorKind::MapperParsing, "failed to parse, document is empty").caused_by(
-            EsError::new(ErrorKind::DocumentParsing, format!("[1:1] failed to parse: unexpected value {}", short(&v))),
-        )));
-    }
+    // The shard parses the document once, against the mapping, and reports malformed input as
+    // document_parsing_exception with ES's texts.
     let cond = condition(ctx)?;
     if create && cond.version_type != VersionType::Internal {
         return Err(ctx.error(EsError::validation(&[
@@ -244,11 +253,6 @@ async fn index_doc(
         require_alias: ctx.params.bool("require_alias", false)?,
     };
     single_write(node, ctx, req).await
-}
-
-fn short(v: &Value) -> String {
-    let s = v.to_string();
-    if s.len() > 40 { format!("{}...", &s[..40]) } else { s }
 }
 
 /// `DELETE /{index}/_doc/{id}`
@@ -505,6 +509,7 @@ pub async fn update(
         ..Default::default()
     };
     validate_condition(&cond)?;
+    validate_upsert_condition(&spec, &cond)?;
     let retries = p.i64("retry_on_conflict")?.unwrap_or(0).max(0);
     let mut attempt = 0;
     loop {

@@ -297,9 +297,18 @@ fn pipeline_errors_name_the_offending_aggregation() {
     let engine = shard("idx", 0);
     index(&engine, &docs);
     let cases = [
-        (json!({"t": {"terms": {"field": "n"}, "aggs": {"t2": {"terms": {"field": "n"}}}}, "m": {"max_bucket": {"buckets_path": "t>t2"}}}), "[LongTerms] at aggregation [t2]"),
-        (json!({"t": {"terms": {"field": "n"}, "aggs": {"t2": {"terms": {"field": "n"}, "aggs": {"x": {"max": {"field": "n"}}}}}}, "m": {"max_bucket": {"buckets_path": "t>t2>x"}}}), "[Object[]] at aggregation [t2]"),
-        (json!({"t": {"terms": {"field": "n"}, "aggs": {"p": {"percentiles": {"field": "n"}}}}, "m": {"max_bucket": {"buckets_path": "t>p"}}}), "but [p] contains multiple values"),
+        (
+            json!({"t": {"terms": {"field": "n"}, "aggs": {"t2": {"terms": {"field": "n"}}}}, "m": {"max_bucket": {"buckets_path": "t>t2"}}}),
+            "[LongTerms] at aggregation [t2]",
+        ),
+        (
+            json!({"t": {"terms": {"field": "n"}, "aggs": {"t2": {"terms": {"field": "n"}, "aggs": {"x": {"max": {"field": "n"}}}}}}, "m": {"max_bucket": {"buckets_path": "t>t2>x"}}}),
+            "[Object[]] at aggregation [t2]",
+        ),
+        (
+            json!({"t": {"terms": {"field": "n"}, "aggs": {"p": {"percentiles": {"field": "n"}}}}, "m": {"max_bucket": {"buckets_path": "t>p"}}}),
+            "but [p] contains multiple values",
+        ),
     ];
     for (aggs, msg) in cases {
         let req = request(&aggs);
