@@ -17,7 +17,7 @@ cp "$bin" "$stage/usr/local/bin/tern"
 strip "$stage/usr/local/bin/tern" 2>/dev/null || true
 cp "$root/config/tern.yml" "$stage/etc/tern/tern.yml"
 # The dynamic loader and every library the binary needs, at the same paths.
-for lib in $(ldd "$bin" | awk '/=>/ {print $3} !/=>/ && /^\s*\// {print $1}'); do
+for lib in $(ldd "$bin" | awk '$2 == "=>" {print $3} $1 ~ /^\// {print $1}'); do
   [ -f "$lib" ] || continue
   mkdir -p "$stage$(dirname "$lib")"
   cp -L "$lib" "$stage$lib"

@@ -286,8 +286,21 @@ fn flatten(prefix: &str, v: &Value, out: &mut BTreeMap<String, Value>) {
     }
 }
 
-/// Replaces `${VAR}` with the environment variable's value, as ES does in its config file.
+/// Replaces `${VAR}` with the environment variable's value, as ES does in its config file. Comment
+/// lines are left alone (they may well mention the syntax).
 fn substitute_env(text: &str) -> Result<String, ConfigError> {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        if line.trim_start().starts_with('#') {
+            out.push_str(line);
+        } else {
+            out.push_str(&substitute_line(line)?);
+        }
+    }
+    Ok(out)
+}
+
+fn substitute_line(text: &str) -> Result<String, ConfigError> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("${") {
@@ -345,6 +358,14 @@ mod tests {
         assert_eq!(s.http_port().unwrap(), (9200, 9300));
         assert_eq!(parse_byte_size("100mb"), Some(100 << 20));
         assert_eq!(parse_byte_size("1.5kb"), Some(1536));
+    }
+
+    #[test]
+    fn shipped_config_loads() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/tern.yml");
+        let s = Settings::load(Some(&path), &[]).unwrap();
+        assert_eq!(s.http_port().unwrap().0, 9200);
+        assert_eq!(s.cluster_name(), "tern");
     }
 
     #[test]

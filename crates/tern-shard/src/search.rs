@@ -308,10 +308,8 @@ impl ShardEngine {
         if let Some(r) = &doc.routing {
             m.insert("_routing".into(), Value::from(r.clone()));
         }
-        if !doc.source.is_empty() {
-            if let Some(src) = crate::aggs::filter_source(&doc.source, &spec.source) {
-                m.insert("_source".into(), src);
-            }
+        if !doc.source.is_empty() && let Some(src) = crate::aggs::filter_source(&doc.source, &spec.source) {
+            m.insert("_source".into(), src);
         }
         if !spec.sort.is_empty() {
             let values: Vec<Value> = spec
@@ -753,16 +751,12 @@ impl SegmentCollector for TopSegment {
         if self.terminated {
             return;
         }
-        if let Some(min) = self.min_score {
-            if score < min {
-                return;
-            }
+        if let Some(min) = self.min_score && score < min {
+            return;
         }
-        if let Some(limit) = self.terminate_after {
-            if self.total >= limit {
-                self.terminated = true;
-                return;
-            }
+        if let Some(limit) = self.terminate_after && self.total >= limit {
+            self.terminated = true;
+            return;
         }
         let sort = self.values(doc);
         let cand = Candidate { score, sort, segment: self.segment, doc };
@@ -778,11 +772,9 @@ impl SegmentCollector for TopSegment {
         let ranked = Ranked { cand, keys: self.keys.clone() };
         if self.heap.len() < self.top {
             self.heap.push(ranked);
-        } else if let Some(worst) = self.heap.peek() {
-            if ranked.cmp(worst) == Ordering::Less {
-                self.heap.pop();
-                self.heap.push(ranked);
-            }
+        } else if let Some(worst) = self.heap.peek() && ranked.cmp(worst) == Ordering::Less {
+            self.heap.pop();
+            self.heap.push(ranked);
         }
     }
 
@@ -1456,14 +1448,12 @@ impl<'a> Compiler<'a> {
         if clauses.len() == 1 {
             return Ok(clauses.pop().expect("one clause").1);
         }
-        if occur == Occur::Should {
-            if let Some(m) = msm {
-                let n = m.resolve(clauses.len());
-                if n > clauses.len() {
-                    return Ok(none());
-                }
-                return Ok(Box::new(BooleanQuery::with_minimum_required_clauses(clauses, n.max(1))));
+        if occur == Occur::Should && let Some(m) = msm {
+            let n = m.resolve(clauses.len());
+            if n > clauses.len() {
+                return Ok(none());
             }
+            return Ok(Box::new(BooleanQuery::with_minimum_required_clauses(clauses, n.max(1))));
         }
         Ok(Box::new(BooleanQuery::new(clauses)))
     }

@@ -100,30 +100,30 @@ impl KeyFilter {
     fn accept_str(&self, s: &str) -> bool {
         match self {
             KeyFilter::Str { include_re, exclude_re, include, exclude, partition } => {
-                if let Some((p, n)) = partition {
-                    if i64::from(murmur3_x86_32(s.as_bytes(), 31)).rem_euclid(*n) != *p {
-                        return false;
-                    }
+                if let Some((p, n)) = partition
+                    && i64::from(murmur3_x86_32(s.as_bytes(), 31)).rem_euclid(*n) != *p
+                {
+                    return false;
                 }
-                if let Some(re) = include_re {
-                    if !re.is_match(s) {
-                        return false;
-                    }
+                if let Some(re) = include_re
+                    && !re.is_match(s)
+                {
+                    return false;
                 }
-                if let Some(set) = include {
-                    if !set.contains(s) {
-                        return false;
-                    }
+                if let Some(set) = include
+                    && !set.contains(s)
+                {
+                    return false;
                 }
-                if let Some(re) = exclude_re {
-                    if re.is_match(s) {
-                        return false;
-                    }
+                if let Some(re) = exclude_re
+                    && re.is_match(s)
+                {
+                    return false;
                 }
-                if let Some(set) = exclude {
-                    if set.contains(s) {
-                        return false;
-                    }
+                if let Some(set) = exclude
+                    && set.contains(s)
+                {
+                    return false;
                 }
                 true
             }
@@ -460,13 +460,13 @@ fn bind_node(ctx: &BindCtx, node: &AggNode) -> Result<BoundNode, EsError> {
                 Some((a, b)) => Some((date(a)?, date(b)?)),
                 None => None,
             };
-            if let Some((Some(lo), Some(hi))) = bounds {
-                if lo > hi {
-                    return Err(EsError::illegal_argument(format!(
-                        "[extended_bounds.min][{}] cannot be greater than [extended_bounds.max][{}] for histogram aggregation [{}]",
-                        lo as i64, hi as i64, node.name
-                    )));
-                }
+            if let Some((Some(lo), Some(hi))) = bounds
+                && lo > hi
+            {
+                return Err(EsError::illegal_argument(format!(
+                    "[extended_bounds.min][{}] cannot be greater than [extended_bounds.max][{}] for histogram aggregation [{}]",
+                    lo as i64, hi as i64, node.name
+                )));
             }
             let hard = match &h.hard_bounds {
                 Some((a, b)) => Some((date(a)?, date(b)?)),
@@ -1240,10 +1240,10 @@ impl TermsColl {
         match self.mode {
             KeyMode::Ord => {
                 let s = self.vals.ord_str(k);
-                if self.kind == KeyKind::Ip {
-                    if let Some(ip) = parse_ip(&s) {
-                        return TermKey::Ip(ip);
-                    }
+                if self.kind == KeyKind::Ip
+                    && let Some(ip) = parse_ip(&s)
+                {
+                    return TermKey::Ip(ip);
                 }
                 TermKey::Str(s)
             }
@@ -1317,10 +1317,10 @@ impl SegAgg for TermsColl {
                 if seen.contains(&k) {
                     continue;
                 }
-                if let Some(f) = &filter {
-                    if !self.accepts(f, k) {
-                        continue;
-                    }
+                if let Some(f) = &filter
+                    && !self.accepts(f, k)
+                {
+                    continue;
                 }
                 buckets.push(TermBucket {
                     key: self.term_key(k),
@@ -1789,10 +1789,10 @@ impl CompositeColl {
         match &s.kind {
             CompKind::Terms(KeyMode::Ord, kind) => {
                 let st = s.vals.ord_str(v);
-                if *kind == KeyKind::Ip {
-                    if let Some(ip) = parse_ip(&st) {
-                        return TermKey::Ip(ip);
-                    }
+                if *kind == KeyKind::Ip
+                    && let Some(ip) = parse_ip(&st)
+                {
+                    return TermKey::Ip(ip);
                 }
                 TermKey::Str(st)
             }

@@ -307,10 +307,8 @@ fn filter_value(v: &Value, path: &str, inc: &[String], exc: &[String], included:
                     continue;
                 }
                 let inc_here = included || inc.iter().any(|i| glob(i, &p));
-                if inc_here || inc.iter().any(|i| may_include_below(i, &p)) {
-                    if let Some(x) = filter_value(c, &p, inc, exc, inc_here) {
-                        out.insert(k.clone(), x);
-                    }
+                if inc_here || inc.iter().any(|i| may_include_below(i, &p)) && let Some(x) = filter_value(c, &p, inc, exc, inc_here) {
+                    out.insert(k.clone(), x);
                 }
             }
             if out.is_empty() && !included { None } else { Some(Value::Object(out)) }

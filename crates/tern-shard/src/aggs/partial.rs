@@ -577,10 +577,10 @@ pub(crate) fn sort_value(bucket: &Bucket, nodes: &[AggNode], path: &str) -> Resu
 
 /// `name.key` or `name[key]`.
 pub(crate) fn split_key(el: &str) -> (&str, Option<&str>) {
-    if let Some(open) = el.find('[') {
-        if el.ends_with(']') {
-            return (&el[..open], Some(&el[open + 1..el.len() - 1]));
-        }
+    if let Some(open) = el.find('[')
+        && el.ends_with(']')
+    {
+        return (&el[..open], Some(&el[open + 1..el.len() - 1]));
     }
     match el.split_once('.') {
         Some((n, k)) => (n, Some(k)),

@@ -926,12 +926,11 @@ fn render_one(a: &FinalAgg, typed_keys: bool, total_as_int: bool) -> Value {
         Body::Metric { fields, .. } => m.extend(fields.clone()),
         Body::TopHits { fields } => {
             let mut f = fields.clone();
-            if total_as_int {
-                if let Some(Value::Object(h)) = f.get_mut("hits") {
-                    if let Some(t) = h.get("total").and_then(|t| t.get("value")).cloned() {
-                        h.insert("total".into(), t);
-                    }
-                }
+            if total_as_int
+                && let Some(Value::Object(h)) = f.get_mut("hits")
+                && let Some(t) = h.get("total").and_then(|t| t.get("value")).cloned()
+            {
+                h.insert("total".into(), t);
             }
             m.extend(f);
         }

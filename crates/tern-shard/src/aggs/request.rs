@@ -615,10 +615,10 @@ impl AggRequest {
     pub fn check_max_buckets(&self, max_buckets: usize) -> Result<(), EsError> {
         fn walk(nodes: &[AggNode], max: usize) -> Result<(), EsError> {
             for n in nodes {
-                if let AggKind::Composite(c) = &n.kind {
-                    if c.size > max {
-                        return Err(super::too_many_buckets(max));
-                    }
+                if let AggKind::Composite(c) = &n.kind
+                    && c.size > max
+                {
+                    return Err(super::too_many_buckets(max));
                 }
                 walk(&n.subs, max)?;
             }
@@ -941,16 +941,16 @@ fn parse_type(
                 let ro = o.sub(sty, m);
                 ro.check(&["key", "from", "to", "mask"])?;
                 let mask = ro.string("mask")?;
-                if let Some(mk) = &mask {
-                    if super::numfmt::parse_cidr(mk).is_none() {
-                        return Err(EsError::illegal_argument(format!("Expected [ip/prefix] but was [{mk}]")));
-                    }
+                if let Some(mk) = &mask
+                    && super::numfmt::parse_cidr(mk).is_none()
+                {
+                    return Err(EsError::illegal_argument(format!("Expected [ip/prefix] but was [{mk}]")));
                 }
                 for k in ["from", "to"] {
-                    if let Some(s) = ro.string(k)? {
-                        if super::numfmt::parse_ip(&s).is_none() {
-                            return Err(EsError::illegal_argument(format!("'{s}' is not an IP string literal.")));
-                        }
+                    if let Some(s) = ro.string(k)?
+                        && super::numfmt::parse_ip(&s).is_none()
+                    {
+                        return Err(EsError::illegal_argument(format!("'{s}' is not an IP string literal.")));
                     }
                 }
                 out.push((ro.string("key")?, ro.string("from")?, ro.string("to")?, mask));
@@ -1206,12 +1206,12 @@ fn parse_type(
                 )));
             }
             let size = o.i64("size")?;
-            if let Some(s) = size {
-                if s <= 0 {
-                    return Err(EsError::illegal_argument(format!(
-                        "[size] must be greater than 0. Found [{s}] in [{name}]"
-                    )));
-                }
+            if let Some(s) = size
+                && s <= 0
+            {
+                return Err(EsError::illegal_argument(format!(
+                    "[size] must be greater than 0. Found [{s}] in [{name}]"
+                )));
             }
             Ok(Parsed::Pipeline(
                 sty,
@@ -1534,13 +1534,13 @@ fn parse_terms(o: &Opts) -> Result<TermsSpec, EsError> {
         )));
     }
     let shard_size = o.i64("shard_size")?;
-    if let Some(s) = shard_size {
-        if s <= 0 {
-            return Err(EsError::illegal_argument(format!(
-                "[shardSize] must be greater than 0. Found [{s}] in [{}]",
-                o.name
-            )));
-        }
+    if let Some(s) = shard_size
+        && s <= 0
+    {
+        return Err(EsError::illegal_argument(format!(
+            "[shardSize] must be greater than 0. Found [{s}] in [{}]",
+            o.name
+        )));
     }
     let min_doc_count = o.i64("min_doc_count")?.unwrap_or(1);
     if min_doc_count < 0 {
@@ -1556,10 +1556,11 @@ fn parse_terms(o: &Opts) -> Result<TermsSpec, EsError> {
             o.name
         )));
     }
-    if let Some(mode) = o.string("collect_mode")? {
-        if mode != "depth_first" && mode != "breadth_first" {
-            return Err(EsError::illegal_argument(format!("Unknown `collect_mode` [{mode}]")));
-        }
+    if let Some(mode) = o.string("collect_mode")?
+        && mode != "depth_first"
+        && mode != "breadth_first"
+    {
+        return Err(EsError::illegal_argument(format!("Unknown `collect_mode` [{mode}]")));
     }
     Ok(TermsSpec {
         vs,
@@ -1611,15 +1612,15 @@ fn parse_histogram(o: &Opts) -> Result<HistogramSpec, EsError> {
         Some((a, b)) => Some((num_bound(o, "hard_bounds", a)?, num_bound(o, "hard_bounds", b)?)),
         None => None,
     };
-    if let Some((Some(lo), Some(hi))) = eb {
-        if lo > hi {
-            return Err(EsError::illegal_argument(format!(
-                "[extended_bounds.min][{}] cannot be greater than [extended_bounds.max][{}] for histogram aggregation [{}]",
-                super::numfmt::java_double(lo),
-                super::numfmt::java_double(hi),
-                o.name
-            )));
-        }
+    if let Some((Some(lo), Some(hi))) = eb
+        && lo > hi
+    {
+        return Err(EsError::illegal_argument(format!(
+            "[extended_bounds.min][{}] cannot be greater than [extended_bounds.max][{}] for histogram aggregation [{}]",
+            super::numfmt::java_double(lo),
+            super::numfmt::java_double(hi),
+            o.name
+        )));
     }
     Ok(HistogramSpec {
         vs,

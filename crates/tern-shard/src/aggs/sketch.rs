@@ -181,14 +181,10 @@ impl TDigest {
         for (i, &(mean, w)) in c.iter().enumerate() {
             let w = w as f64;
             if mean < x {
-                if w > 1.0 {
-                    if let Some(&(next, _)) = c.get(i + 1)
-                        && next > x
-                    {
-                        let frac = (x - mean) / (next - mean);
-                        below += w / 2.0 + frac * w / 2.0;
-                        continue;
-                    }
+                if w > 1.0 && let Some(&(next, _)) = c.get(i + 1) && next > x {
+                    let frac = (x - mean) / (next - mean);
+                    below += w / 2.0 + frac * w / 2.0;
+                    continue;
                 }
                 below += w;
             } else if mean == x {

@@ -306,10 +306,8 @@ impl SegValues {
                 NumCol::Bool(c) => out.extend(c.values_for_doc(doc).map(|b| f64::from(u8::from(b)))),
             }
         }
-        if out.is_empty() {
-            if let Some(m) = self.missing_num {
-                out.push(m);
-            }
+        if out.is_empty() && let Some(m) = self.missing_num {
+            out.push(m);
         }
     }
 
@@ -324,10 +322,8 @@ impl SegValues {
                 NumCol::Bool(c) => out.extend(c.values_for_doc(doc).map(i64::from)),
             }
         }
-        if out.is_empty() {
-            if let Some(m) = self.missing_num {
-                out.push(m as i64);
-            }
+        if out.is_empty() && let Some(m) = self.missing_num {
+            out.push(m as i64);
         }
     }
 
@@ -366,10 +362,8 @@ impl SegValues {
 
     /// Whether the doc has a value (ignoring `missing`).
     pub(crate) fn has_value(&self, doc: DocId) -> bool {
-        if let Some(c) = &self.strs {
-            if c.term_ords(doc).next().is_some() {
-                return true;
-            }
+        if let Some(c) = &self.strs && c.term_ords(doc).next().is_some() {
+            return true;
         }
         self.nums.iter().any(|c| match c {
             NumCol::I64(c) => c.values_for_doc(doc).next().is_some(),
