@@ -87,7 +87,6 @@ def test_helpers_bulk_raises_on_item_errors(es: Elasticsearch, index_name: str) 
     assert error["create"]["status"] == 409
 
 
-@pytest.mark.pending("scroll")
 def test_helpers_scan_returns_every_document_once(es: Elasticsearch, index_name: str) -> None:
     es.indices.create(index=index_name, settings={"number_of_shards": 2, "number_of_replicas": 0})
     index_docs(es, index_name, ({"n": n} for n in range(10_000)))
