@@ -131,6 +131,8 @@ pub struct BaselineIngest {
     pub segments: usize,
     /// This process's CPU seconds from the first document to the end of the commit.
     pub cpu_secs: f64,
+    /// Average CPU cores used by other processes of the machine meanwhile (noise indicator).
+    pub foreign_cores: f64,
     /// The same by thread group, when a sampler was given.
     pub threads_cpu: std::collections::BTreeMap<String, f64>,
 }
@@ -308,6 +310,7 @@ impl Baseline {
         let mut writer = self.index.writer_with_options::<TantivyDocument>(opts)?;
         let started = Instant::now();
         let cpu0 = crate::process::process_cpu_secs(me);
+        let machine0 = crate::process::machine_busy_secs();
         for (i, src) in docs.iter().enumerate() {
             writer.add_document(self.to_doc(i, src).with_context(|| format!("document {i}"))?)?;
         }
@@ -315,6 +318,7 @@ impl Baseline {
         writer.commit()?;
         let committed = Instant::now();
         let cpu_secs = crate::process::process_cpu_secs(me) - cpu0;
+        let foreign = crate::process::machine_busy_secs() - machine0 - cpu_secs;
         let threads_cpu = sampler.map(|s| s.finish()).unwrap_or_default();
         writer.wait_merging_threads()?;
         let merged = Instant::now();
@@ -328,6 +332,7 @@ impl Baseline {
             segments,
             cpu_secs,
             threads_cpu,
+            foreign_cores: (foreign / (committed - started).as_secs_f64()).max(0.0),
         })
     }
 
@@ -544,6 +549,16 @@ impl Baseline {
             Some(a) => Some((serde_json::from_value::<Aggregations>(a.clone())?, AggContextParams::default())),
         };
         Ok(Translated { query, size, sort, aggs })
+    }
+
+    /// The aggregation results of a translated search as JSON (ES response shape), for comparing
+    /// with tern's `aggregations`.
+    pub fn aggs_json(&self, searcher: &Searcher, t: &Translated) -> anyhow::Result<Option<Value>> {
+        let Some((aggs, ctx)) = &t.aggs else {
+            return Ok(None);
+        };
+        let res = searcher.search(&*t.query, &AggregationCollector::from_aggs(aggs.clone(), ctx.clone()))?;
+        Ok(Some(serde_json::to_value(&res)?))
     }
 
     fn sorted_top(&self, searcher: &Searcher, t: &Translated) -> anyhow::Result<(Vec<DocAddress>, usize)> {

@@ -141,6 +141,7 @@ pub fn run(ctx: &Ctx, a: &Args) -> anyhow::Result<(String, Value)> {
             "segments",
             "data MiB (after stop)",
             "RSS MiB (peak)",
+            "foreign load (cores)",
             "server threads CPU",
         ],
         &terns
@@ -180,6 +181,7 @@ pub fn run(ctx: &Ctx, a: &Args) -> anyhow::Result<(String, Value)> {
                     t.load.segments_after_refresh.to_string(),
                     format!("{} ({})", mib(t.data_bytes_before_stop), mib(t.data_bytes_after_stop)),
                     format!("{} ({})", f(t.rss_kib as f64 / 1024.0, 0), f(t.hwm_kib as f64 / 1024.0, 0)),
+                    f(t.load.foreign_cores, 2),
                     threads_str(&t.load.server_threads_cpu),
                 ]
             })
@@ -195,6 +197,7 @@ pub fn run(ctx: &Ctx, a: &Args) -> anyhow::Result<(String, Value)> {
             "segments",
             "CPU s (us/doc)",
             "index MiB",
+            "foreign load (cores)",
             "threads CPU",
         ],
         &tantivys
@@ -209,6 +212,7 @@ pub fn run(ctx: &Ctx, a: &Args) -> anyhow::Result<(String, Value)> {
                     t.ingest.segments.to_string(),
                     format!("{} ({})", f(t.cpu_secs, 1), f(t.cpu_secs * 1e6 / t.ingest.docs as f64, 1)),
                     mib(t.index_bytes),
+                    f(t.ingest.foreign_cores, 2),
                     threads_str(&t.threads_cpu),
                 ]
             })

@@ -100,6 +100,9 @@ enum Cmd {
         /// Stop sending bulks after this many seconds and report how far it got.
         #[arg(long, default_value_t = 300)]
         budget_secs: u64,
+        /// Keep tern running this long after measuring, to inspect it (diagnosis).
+        #[arg(long, default_value_t = 0)]
+        hold_secs: u64,
     },
     /// Per-query latency (tern HTTP vs embedded tantivy), hit counts, concurrent throughput.
     Search {
@@ -161,8 +164,8 @@ fn main() -> anyhow::Result<()> {
             )?,
         ),
         Cmd::Startup { runs, docs } => ("startup", startup::run(&ctx, &startup::Args { runs: *runs, docs: *docs })?),
-        Cmd::Rss { docs, budget_secs } => {
-            ("rss", rss::run(&ctx, &rss::Args { docs: *docs, budget_secs: *budget_secs })?)
+        Cmd::Rss { docs, budget_secs, hold_secs } => {
+            ("rss", rss::run(&ctx, &rss::Args { docs: *docs, budget_secs: *budget_secs, hold_secs: *hold_secs })?)
         }
         Cmd::Search { docs, shape, iters, warmup, concurrency, duration_secs } => {
             let shapes = if shape.is_empty() { vec![Shape::Logs, Shape::Articles] } else { shape.clone() };

@@ -52,6 +52,20 @@ fn stat_cpu(path: &Path) -> Option<(String, f64)> {
     Some((comm, (utime + stime) / clk_tck()))
 }
 
+/// CPU seconds all processes of the machine have used since boot (`/proc/stat`, busy time only:
+/// user, nice, system, irq, softirq, steal). The difference with the processes a benchmark knows
+/// about is the foreign load (other users of the machine) during a measurement.
+pub fn machine_busy_secs() -> f64 {
+    let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(line) = s.lines().next() else { return f64::NAN };
+    let v: Vec<f64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    if v.len() < 8 {
+        return f64::NAN;
+    }
+    // user nice system idle iowait irq softirq steal
+    (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / clk_tck()
+}
+
 /// Total CPU seconds (user + system) used by process `pid` so far, dead threads included.
 pub fn process_cpu_secs(pid: u32) -> f64 {
     stat_cpu(Path::new(&format!("/proc/{pid}/stat"))).map(|(_, c)| c).unwrap_or(f64::NAN)
@@ -140,6 +154,20 @@ pub fn rss_kib(pid: u32) -> anyhow::Result<(u64, u64)> {
     Ok((field("VmRSS:")?, field("VmHWM:")?))
 }
 
+/// `RssAnon` and `RssFile` of `/proc/<pid>/status`, in KiB: heap vs mapped files (tantivy mmaps its
+/// segments, so file pages of the index count in VmRSS but are reclaimable page cache).
+pub fn rss_parts_kib(pid: u32) -> (u64, u64) {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| -> u64 {
+        s.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("RssAnon:"), field("RssFile:"))
+}
+
 /// Apparent size (sum of file lengths) and allocated size (512-byte blocks) of a directory tree.
 pub fn dir_size(p: &Path) -> (u64, u64) {
     use std::os::unix::fs::MetadataExt;
@@ -160,6 +188,20 @@ pub fn dir_size(p: &Path) -> (u64, u64) {
         }
     }
     (apparent, allocated)
+}
+
+/// Apparent size of each immediate subdirectory (and loose file) of `p`, largest first.
+pub fn dir_breakdown(p: &Path) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(p) {
+        for e in rd.flatten() {
+            let size =
+                if e.path().is_dir() { dir_size(&e.path()).0 } else { e.metadata().map(|m| m.len()).unwrap_or(0) };
+            out.push((e.file_name().to_string_lossy().to_string(), size));
+        }
+    }
+    out.sort_by_key(|e| std::cmp::Reverse(e.1));
+    out
 }
 
 /// What readiness polling saw.

@@ -46,6 +46,67 @@ struct Row {
     name: String,
     tern: Side,
     tantivy: Side,
+    /// For queries with aggregations both answered: `equal`, or the differences found.
+    aggs_check: Option<String>,
+}
+
+fn bucket_key(b: &Value) -> String {
+    match b.get("key") {
+        Some(Value::Number(n)) => format!("{}", n.as_f64().unwrap_or(f64::NAN)),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => "?".into(),
+    }
+}
+
+/// Compares tern's aggregations with the baseline's, taking the baseline's fields as the reference
+/// (numbers with a relative tolerance of 1e-9; buckets matched by key; `key_as_string` and
+/// `doc_count_error_upper_bound` skipped). Appends human-readable differences.
+fn compare_aggs(path: &str, tern: &Value, reference: &Value, diffs: &mut Vec<String>) {
+    if diffs.len() >= 5 {
+        return;
+    }
+    match (tern, reference) {
+        (Value::Number(a), Value::Number(b)) => {
+            let (a, b) = (a.as_f64().unwrap_or(f64::NAN), b.as_f64().unwrap_or(f64::NAN));
+            if (a - b).abs() > 1e-9 * a.abs().max(b.abs()).max(1.0) {
+                diffs.push(format!("{path}: tern {a} vs tantivy {b}"));
+            }
+        }
+        (Value::Object(t), Value::Object(r)) => {
+            for (k, rv) in r {
+                // Formats may legitimately differ; tantivy reports a per-segment error bound where ES
+                // (one shard) reports 0.
+                if k == "key_as_string" || k == "doc_count_error_upper_bound" {
+                    continue;
+                }
+                let p = format!("{path}.{k}");
+                match (k.as_str(), t.get(k)) {
+                    (_, None) => diffs.push(format!("{p}: missing in tern")),
+                    ("buckets", Some(Value::Array(tb))) if rv.is_array() => {
+                        let rb = rv.as_array().expect("array");
+                        let tmap: std::collections::BTreeMap<String, &Value> =
+                            tb.iter().map(|b| (bucket_key(b), b)).collect();
+                        let rmap: std::collections::BTreeMap<String, &Value> =
+                            rb.iter().map(|b| (bucket_key(b), b)).collect();
+                        if tb.len() != rb.len() {
+                            diffs.push(format!("{p}: tern {} buckets vs tantivy {}", tb.len(), rb.len()));
+                        }
+                        for (key, rbucket) in &rmap {
+                            match tmap.get(key) {
+                                Some(tbucket) => compare_aggs(&format!("{p}[{key}]"), tbucket, rbucket, diffs),
+                                None => diffs.push(format!("{p}[{key}]: bucket missing in tern")),
+                            }
+                        }
+                    }
+                    (_, Some(tv)) => compare_aggs(&p, tv, rv, diffs),
+                }
+            }
+        }
+        (Value::Null, Value::Null) => {}
+        (a, b) if a == b => {}
+        (a, b) => diffs.push(format!("{path}: tern {a} vs tantivy {b}")),
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -60,6 +121,8 @@ struct Throughput {
     /// CPU seconds per wall second of the server (tern) or of this process (tantivy).
     cpu_cores_busy: f64,
     client_cpu_cores_busy: Option<f64>,
+    /// CPU cores used by other processes of the machine meanwhile (noise indicator).
+    foreign_cores: f64,
 }
 
 fn excerpt(b: &[u8]) -> String {
@@ -88,25 +151,27 @@ fn time_tern(
     body: &Value,
     iters: usize,
     warmup: usize,
-) -> anyhow::Result<Side> {
+) -> anyhow::Result<(Side, Option<Value>)> {
     let path = format!("/{index}/_search");
     let bytes = Bytes::from(serde_json::to_vec(body)?);
     let es = server.es.clone();
     let (status, resp) = ctx.rt.block_on(es.raw(Method::POST, &path, Some(bytes.clone()), "application/json"))?;
     if status != 200 {
-        return Ok(Side {
+        let side = Side {
             latency: None,
             status: format!("error: POST {path} {} -> {status} {}", body, excerpt(&resp)),
             hits: None,
             returned: None,
-        });
+        };
+        return Ok((side, None));
     }
     let v: Value = serde_json::from_slice(&resp)?;
     let hits = v.pointer("/hits/total/value").and_then(Value::as_u64);
     let returned = v.pointer("/hits/hits").and_then(Value::as_array).map(Vec::len);
     if let Some(why) = aggs_missing(body, &v) {
-        return Ok(Side { latency: None, status: why, hits, returned });
+        return Ok((Side { latency: None, status: why, hits, returned }, None));
     }
+    let aggs = v.get("aggregations").cloned();
     let lat = ctx.rt.block_on(async {
         let mut lat = Vec::with_capacity(iters);
         for i in 0..warmup + iters {
@@ -122,7 +187,7 @@ fn time_tern(
         }
         Ok(lat)
     })?;
-    Ok(Side { latency: Some(LatencySummary::of_ms(&lat)), status: "ok".into(), hits, returned })
+    Ok((Side { latency: Some(LatencySummary::of_ms(&lat)), status: "ok".into(), hits, returned }, aggs))
 }
 
 fn time_tantivy(
@@ -162,6 +227,7 @@ fn tern_throughput(ctx: &Ctx, server: &Server, index: &str, mix: &[Bytes], clien
     let cpu0 = server.proc.cpu_secs();
     let me = std::process::id();
     let self0 = crate::process::process_cpu_secs(me);
+    let machine0 = crate::process::machine_busy_secs();
     let started = Instant::now();
     let deadline = started + Duration::from_secs(secs);
     let results: Vec<(Vec<f64>, usize, Option<String>)> = ctx.rt.block_on(async {
@@ -214,6 +280,12 @@ fn tern_throughput(ctx: &Ctx, server: &Server, index: &str, mix: &[Bytes], clien
         first_error: results.iter().find_map(|r| r.2.clone()),
         cpu_cores_busy: (server.proc.cpu_secs() - cpu0) / wall,
         client_cpu_cores_busy: Some((crate::process::process_cpu_secs(me) - self0) / wall),
+        foreign_cores: ((crate::process::machine_busy_secs()
+            - machine0
+            - (server.proc.cpu_secs() - cpu0)
+            - (crate::process::process_cpu_secs(me) - self0))
+            / wall)
+            .max(0.0),
     }
 }
 
@@ -226,6 +298,7 @@ fn tantivy_throughput(
 ) -> Throughput {
     let me = std::process::id();
     let cpu0 = crate::process::process_cpu_secs(me);
+    let machine0 = crate::process::machine_busy_secs();
     let stop = AtomicBool::new(false);
     let started = Instant::now();
     let results: Vec<(Vec<f64>, usize, Option<String>)> = std::thread::scope(|s| {
@@ -272,6 +345,11 @@ fn tantivy_throughput(
         first_error: results.iter().find_map(|r| r.2.clone()),
         cpu_cores_busy: (crate::process::process_cpu_secs(me) - cpu0) / wall,
         client_cpu_cores_busy: None,
+        foreign_cores: ((crate::process::machine_busy_secs()
+            - machine0
+            - (crate::process::process_cpu_secs(me) - cpu0))
+            / wall)
+            .max(0.0),
     }
 }
 
@@ -316,14 +394,35 @@ fn one_shape(ctx: &Ctx, shape: Shape, a: &Args) -> anyhow::Result<(String, Value
 
     let mut rows = Vec::new();
     let mut translated = Vec::new();
+    let me = std::process::id();
+    let (m0, s0, t0, w0) = (
+        crate::process::machine_busy_secs(),
+        crate::process::process_cpu_secs(me),
+        server.proc.cpu_secs(),
+        Instant::now(),
+    );
     for q in &queries {
         eprintln!("search: {} {}", index, q.name);
-        let tern = time_tern(ctx, &server, index, &q.body, a.iters, a.warmup)?;
+        let (tern, tern_aggs) = time_tern(ctx, &server, index, &q.body, a.iters, a.warmup)?;
         let t = baseline.translate(&q.body);
         let tantivy = time_tantivy(&baseline, &searcher, &t, a.iters, a.warmup)?;
-        rows.push(Row { name: q.name.clone(), tern, tantivy });
+        let aggs_check = match (&tern_aggs, &t) {
+            (Some(ta), Ok(tr)) => baseline.aggs_json(&searcher, tr)?.map(|reference| {
+                let mut diffs = Vec::new();
+                compare_aggs("aggregations", ta, &reference, &mut diffs);
+                if diffs.is_empty() { "equal".to_string() } else { diffs.join("; ") }
+            }),
+            _ => None,
+        };
+        rows.push(Row { name: q.name.clone(), tern, tantivy, aggs_check });
         translated.push(t);
     }
+    let latency_phase_foreign_cores = ((crate::process::machine_busy_secs()
+        - m0
+        - (crate::process::process_cpu_secs(me) - s0)
+        - (server.proc.cpu_secs() - t0))
+        / w0.elapsed().as_secs_f64())
+    .max(0.0);
     server.proc.check_alive()?;
 
     // Throughput over the queries both sides answer.
@@ -356,11 +455,12 @@ fn one_shape(ctx: &Ctx, shape: Shape, a: &Args) -> anyhow::Result<(String, Value
         ctx.tokenizer
     );
     md += &format!(
-        "HTTP round-trip floor (`GET /`, same client): p50 {} ms, p99 {} ms. Sequential, {} timed runs per query after {} warmup.\n\n",
+        "HTTP round-trip floor (`GET /`, same client): p50 {} ms, p99 {} ms. Sequential, {} timed runs per query after {} warmup; foreign load meanwhile {} cores.\n\n",
         f(floor.p50_ms, 3),
         f(floor.p99_ms, 3),
         a.iters,
-        a.warmup
+        a.warmup,
+        f(latency_phase_foreign_cores, 2)
     );
     let mut met = 0;
     let mut timed = 0;
@@ -410,7 +510,11 @@ fn one_shape(ctx: &Ctx, shape: Shape, a: &Args) -> anyhow::Result<(String, Value
                     .unwrap_or("-".into()),
                 r.tern.hits.map(int).unwrap_or("-".into()),
                 r.tantivy.hits.map(int).unwrap_or("-".into()),
-                eq,
+                match &r.aggs_check {
+                    None => eq,
+                    Some(c) if c == "equal" => format!("{eq}, aggs yes"),
+                    Some(_) => format!("{eq}, aggs **NO**"),
+                },
             ]
         })
         .collect();
@@ -439,6 +543,9 @@ fn one_shape(ctx: &Ctx, shape: Shape, a: &Args) -> anyhow::Result<(String, Value
             if r.tantivy.status != "ok" {
                 v.push(format!("- `{}` tantivy: {}", r.name, r.tantivy.status));
             }
+            if let Some(c) = r.aggs_check.as_ref().filter(|c| *c != "equal") {
+                v.push(format!("- `{}` aggregations differ: {c}", r.name));
+            }
             v
         })
         .collect();
@@ -461,10 +568,20 @@ fn one_shape(ctx: &Ctx, shape: Shape, a: &Args) -> anyhow::Result<(String, Value
                 t.errors.to_string(),
                 f(t.cpu_cores_busy, 2),
                 t.client_cpu_cores_busy.map(|c| f(c, 2)).unwrap_or("-".into()),
+                f(t.foreign_cores, 2),
             ]
         };
         md += &table(
-            &["system", "queries/s", "p50 ms", "p99 ms", "errors", "server cores busy", "client cores busy"],
+            &[
+                "system",
+                "queries/s",
+                "p50 ms",
+                "p99 ms",
+                "errors",
+                "server cores busy",
+                "client cores busy",
+                "foreign load (cores)",
+            ],
             &[tr("tern (HTTP)", tt), tr("embedded tantivy (threads)", tb)],
         );
         md += &format!("\ntern/tantivy throughput ratio: {:.2}\n", tt.qps / tb.qps);
@@ -475,7 +592,7 @@ fn one_shape(ctx: &Ctx, shape: Shape, a: &Args) -> anyhow::Result<(String, Value
     let all_p50_tern: Vec<f64> = rows.iter().filter_map(|r| r.tern.latency.map(|l| l.p50_ms)).collect();
     let json = json!({
         "shape": shape, "docs": l.docs, "load": l, "tern_segments": tern_segments, "tantivy_ingest": bi,
-        "merge_settle_secs": quiet, "http_floor": floor, "queries": rows, "throughput_tern": tp_tern,
+        "merge_settle_secs": quiet, "latency_phase_foreign_cores": latency_phase_foreign_cores, "http_floor": floor, "queries": rows, "throughput_tern": tp_tern,
         "throughput_tantivy": tp_tan, "tern_rss_kib_end": rss,
         "p50_target_met": met, "p50_timed": timed, "hits_equal": equal, "hits_compared": compared,
         "tern_p50_ms_p50_over_queries": percentile(&all_p50_tern, 50.0),

@@ -86,6 +86,8 @@ pub struct Load {
     pub client_cpu_secs: f64,
     /// tern's CPU seconds over the load by thread group (see [`process::ThreadSampler`]).
     pub server_threads_cpu: BTreeMap<String, f64>,
+    /// Average CPU cores used by other processes of the machine during the load (noise indicator).
+    pub foreign_cores: f64,
     /// `GET /{index}/_stats` `_all.primaries` sections tern reported after the refresh (or why not).
     pub stats: Value,
     /// Committed segments on disk right after the refresh.
@@ -110,6 +112,7 @@ pub fn load(
     let cpu0 = server.proc.cpu_secs();
     let self_cpu0 = process::process_cpu_secs(std::process::id());
     let sampler = process::ThreadSampler::start(server.proc.pid, Duration::from_millis(50));
+    let machine0 = process::machine_busy_secs();
     let started = Instant::now();
     let bulk = ctx
         .rt
@@ -120,8 +123,9 @@ pub fn load(
     let refresh_secs = t_refresh.elapsed().as_secs_f64();
     let secs = started.elapsed().as_secs_f64();
     let server_cpu_secs = server.proc.cpu_secs() - cpu0;
-    let server_threads_cpu = sampler.finish();
     let client_cpu_secs = process::process_cpu_secs(std::process::id()) - self_cpu0;
+    let server_threads_cpu = sampler.finish();
+    let foreign_cores = (process::machine_busy_secs() - machine0 - server_cpu_secs - client_cpu_secs) / secs;
     server.proc.check_alive()?;
     let count = ctx.rt.block_on(es.count(index))?;
     if count != bulk.docs_sent as u64 {
@@ -151,6 +155,7 @@ pub fn load(
         server_cpu_secs,
         client_cpu_secs,
         server_threads_cpu,
+        foreign_cores: foreign_cores.max(0.0),
         stats,
         segments_after_refresh: segments_on_disk(&server.data_dir()),
     })

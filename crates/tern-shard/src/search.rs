@@ -248,10 +248,8 @@ impl ShardEngine {
         };
         let aggs = match (agg_request, agg_fruit) {
             (Some(request), Some(agg_fruit)) => {
-                let loader = |doc_key: u64, spec: &crate::aggs::TopHitsRender, hit: &crate::aggs::TopHitRef| {
-                    self.render_top_hit(searcher, doc_key, spec, hit)
-                };
-                Some(crate::aggs::finish(agg_fruit, request, &loader)?)
+                let access = AggShardAccess { engine: self, searcher };
+                Some(crate::aggs::finish(agg_fruit, request, &access)?)
             }
             _ => None,
         };
@@ -308,7 +306,9 @@ impl ShardEngine {
         if let Some(r) = &doc.routing {
             m.insert("_routing".into(), Value::from(r.clone()));
         }
-        if !doc.source.is_empty() && let Some(src) = crate::aggs::filter_source(&doc.source, &spec.source) {
+        if !doc.source.is_empty()
+            && let Some(src) = crate::aggs::filter_source(&doc.source, &spec.source)
+        {
             m.insert("_source".into(), src);
         }
         if !spec.sort.is_empty() {
@@ -751,10 +751,14 @@ impl SegmentCollector for TopSegment {
         if self.terminated {
             return;
         }
-        if let Some(min) = self.min_score && score < min {
+        if let Some(min) = self.min_score
+            && score < min
+        {
             return;
         }
-        if let Some(limit) = self.terminate_after && self.total >= limit {
+        if let Some(limit) = self.terminate_after
+            && self.total >= limit
+        {
             self.terminated = true;
             return;
         }
@@ -772,7 +776,9 @@ impl SegmentCollector for TopSegment {
         let ranked = Ranked { cand, keys: self.keys.clone() };
         if self.heap.len() < self.top {
             self.heap.push(ranked);
-        } else if let Some(worst) = self.heap.peek() && ranked.cmp(worst) == Ordering::Less {
+        } else if let Some(worst) = self.heap.peek()
+            && ranked.cmp(worst) == Ordering::Less
+        {
             self.heap.pop();
             self.heap.push(ranked);
         }
@@ -785,6 +791,37 @@ impl SegmentCollector for TopSegment {
             hits: self.heap.into_iter().map(|r| r.cand).collect(),
             terminated: self.terminated,
         }
+    }
+}
+
+/// The shard as the aggregations' final trimming sees it.
+struct AggShardAccess<'a> {
+    engine: &'a ShardEngine,
+    searcher: &'a Searcher,
+}
+
+impl crate::aggs::ShardAccess for AggShardAccess<'_> {
+    fn top_hit(&self, doc_key: u64, spec: &crate::aggs::TopHitsRender, hit: &crate::aggs::TopHitRef) -> Option<Value> {
+        self.engine.render_top_hit(self.searcher, doc_key, spec, hit)
+    }
+
+    fn doc_freq(&self, path: &str, key: &crate::aggs::TermKey, boolean: bool) -> u64 {
+        use crate::aggs::TermKey;
+        let mut t = Term::from_field_json_path(self.engine.fields().kw, path, true);
+        match key {
+            TermKey::Str(s) => t.append_type_and_str(s),
+            TermKey::Ip(v) => t.append_type_and_str(&crate::aggs::ip_string(*v)),
+            TermKey::Long(n) if boolean => t.append_type_and_fast_value(*n != 0),
+            TermKey::Long(n) => t.append_type_and_fast_value(*n),
+            // tantivy indexes integral floats as i64.
+            TermKey::Double(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => t.append_type_and_fast_value(*f as i64),
+            TermKey::Double(f) => t.append_type_and_fast_value(*f),
+        }
+        self.searcher.doc_freq(&t).unwrap_or(0)
+    }
+
+    fn num_docs(&self) -> u64 {
+        self.searcher.num_docs()
     }
 }
 
@@ -1448,7 +1485,9 @@ impl<'a> Compiler<'a> {
         if clauses.len() == 1 {
             return Ok(clauses.pop().expect("one clause").1);
         }
-        if occur == Occur::Should && let Some(m) = msm {
+        if occur == Occur::Should
+            && let Some(m) = msm
+        {
             let n = m.resolve(clauses.len());
             if n > clauses.len() {
                 return Ok(none());

@@ -100,14 +100,14 @@ pub async fn search(
         }
     }
     let rest_total_as_int = ctx.params.bool("rest_total_hits_as_int", false)?;
-    if rest_total_as_int {
-        if let Some(TrackTotalHits::Count(n)) = req.track_total_hits {
-            if n != 10_000 && n != i64::from(i32::MAX) {
-                return Err(ctx.error(EsError::illegal_argument(format!(
-                    "[rest_total_hits_as_int] cannot be used if the tracking of total hits is not accurate, got {n}"
-                ))));
-            }
-        }
+    if rest_total_as_int
+        && let Some(TrackTotalHits::Count(n)) = req.track_total_hits
+        && n != 10_000
+        && n != i64::from(i32::MAX)
+    {
+        return Err(ctx.error(EsError::illegal_argument(format!(
+            "[rest_total_hits_as_int] cannot be used if the tracking of total hits is not accurate, got {n}"
+        ))));
     }
     let typed_keys = ctx.params.bool("typed_keys", false)?;
     let targets = node.search_targets(&expr, &opts).map_err(|e| ctx.error(e))?;
@@ -124,7 +124,7 @@ pub fn render_search(out: &SearchOutcome, req: &SearchRequest, total_as_int: boo
 /// (`sterms#my_terms`).
 pub fn render_search_typed(out: &SearchOutcome, req: &SearchRequest, total_as_int: bool, typed_keys: bool) -> Value {
     let filter = source_filter(&req.source);
-    let sorted = !req.sort.is_empty() && !(req.sort.len() == 1 && req.sort[0].field == "_score");
+    let sorted = !(req.sort.is_empty() || (req.sort.len() == 1 && req.sort[0].field == "_score"));
     let show_score = !sorted || req.track_scores;
     // `stored_fields` other than `_source` turn the source off unless `_source` is asked for.
     let source_wanted = match &req.stored_fields {
@@ -148,10 +148,11 @@ pub fn render_search_typed(out: &SearchOutcome, req: &SearchRequest, total_as_in
         if let Some(r) = &h.doc.routing {
             m.insert("_routing".into(), r.clone().into());
         }
-        if source_wanted && !h.doc.source.is_empty() {
-            if let Some(src) = filter.apply_bytes(&h.doc.source) {
-                m.insert("_source".into(), src);
-            }
+        if source_wanted
+            && !h.doc.source.is_empty()
+            && let Some(src) = filter.apply_bytes(&h.doc.source)
+        {
+            m.insert("_source".into(), src);
         }
         if !field_patterns.is_empty() {
             let fields = fields_from_source(&h.doc.source, &field_patterns);

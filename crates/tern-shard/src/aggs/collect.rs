@@ -21,9 +21,9 @@ use tern_mapping::date::Tz;
 use super::date::{AUTO_LEVELS, DateRounding, auto_level_of, auto_rounding};
 use super::numfmt::{ip_to_string, parse_cidr, parse_ip};
 use super::partial::{
-    Bucket, CompositePartial, HistPartial, HitLoader, KeyKind, Partial, RangeBucket, RangePartial, RarePartial,
-    TermBucket, TermsPartial, TopHit, TopHitsPartial, compare_composite, finish_shard, new_stats, range_key,
-    sort_top_hits, validate_order_paths,
+    Bucket, CompositePartial, HistPartial, KeyKind, Partial, RangeBucket, RangePartial, RarePartial, ShardAccess,
+    SigBucket, SigPartial, TermBucket, TermsPartial, TopHit, TopHitsPartial, compare_composite, finish_shard,
+    new_stats, range_key, sort_top_hits, validate_order_paths,
 };
 use super::request::{AggKind, AggNode, CompositeSourceKind, IncludeExclude, MetricOp, TopHitsSpec, VsSpec};
 use super::sketch::{fmix64, mix64, murmur3_x64_h1, murmur3_x86_32};
@@ -240,6 +240,14 @@ fn build_filter(ie: &IncludeExclude, src: &Source, name: &str, now: i64) -> Resu
     }))
 }
 
+/// Which terms-like aggregation a terms collector feeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flavor {
+    Terms,
+    Rare,
+    Significant,
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Rounder {
     Num { interval: f64, offset: f64 },
@@ -294,7 +302,7 @@ enum BoundKind {
         kind: KeyKind,
         filter: Option<Arc<KeyFilter>>,
         zero: bool,
-        rare: bool,
+        flavor: Flavor,
     },
     Histogram {
         src: Arc<Source>,
@@ -369,6 +377,11 @@ fn set_fmt(p: Partial, f: Fmt) -> Partial {
 
 fn bind_node(ctx: &BindCtx, node: &AggNode) -> Result<BoundNode, EsError> {
     let src = |vs: &VsSpec, accept: Accept| -> Result<Arc<Source>, EsError> {
+        if vs.field.as_deref() == Some("_id") {
+            return Err(EsError::illegal_argument(
+                "Fielddata access on the _id field is disallowed, you can re-enable it by updating the dynamic cluster setting: indices.id_field_data.enabled",
+            ));
+        }
         if vs.field.as_deref() == Some("_index") {
             // Every document of the shard holds the index name: an unmapped keyword whose
             // `missing` value is that name reads exactly so.
@@ -425,13 +438,19 @@ fn bind_node(ctx: &BindCtx, node: &AggNode) -> Result<BoundNode, EsError> {
             let s = src(&spec.vs, Accept::Any)?;
             let (mode, kind) = key_mode(s.vtype);
             let filter = build_filter(&spec.include, &s, &node.name, ctx.now)?.map(Arc::new);
-            BoundKind::Terms { src: s, mode, kind, filter, zero: spec.min_doc_count == 0, rare: false }
+            BoundKind::Terms { src: s, mode, kind, filter, zero: spec.min_doc_count == 0, flavor: Flavor::Terms }
         }
         AggKind::RareTerms(spec) => {
             let s = src(&spec.vs, Accept::Any)?;
             let (mode, kind) = key_mode(s.vtype);
             let filter = build_filter(&spec.include, &s, &node.name, ctx.now)?.map(Arc::new);
-            BoundKind::Terms { src: s, mode, kind, filter, zero: false, rare: true }
+            BoundKind::Terms { src: s, mode, kind, filter, zero: false, flavor: Flavor::Rare }
+        }
+        AggKind::SignificantTerms(spec) => {
+            let s = src(&spec.vs, Accept::Any)?;
+            let (mode, kind) = key_mode(s.vtype);
+            let filter = build_filter(&spec.include, &s, &node.name, ctx.now)?.map(Arc::new);
+            BoundKind::Terms { src: s, mode, kind, filter, zero: false, flavor: Flavor::Significant }
         }
         AggKind::Histogram(h) => {
             validate_order_paths(&h.order, node)?;
@@ -728,7 +747,7 @@ fn bound_empty(b: &BoundNode, node: &AggNode) -> Partial {
 }
 
 /// The shard's answer: merged segment results trimmed as an ES shard trims them.
-pub(crate) fn finish(fruit: AggFruit, req: &AggRequest, loader: &HitLoader) -> Result<AggPartial, EsError> {
+pub(crate) fn finish(fruit: AggFruit, req: &AggRequest, loader: &dyn ShardAccess) -> Result<AggPartial, EsError> {
     let mut aggs = fruit.0;
     for (p, n) in aggs.iter_mut().zip(&req.aggs) {
         finish_shard(p, n, loader)?;
@@ -844,6 +863,7 @@ fn make(b: &BoundNode, reader: &SegmentReader, segment: SegmentOrdinal) -> tanti
             f: Vec::new(),
             i: Vec::new(),
             o: Vec::new(),
+            ord_sets: Vec::new(),
             hashes: HashMap::new(),
         }),
         BoundKind::WeightedAvg { value, weight, fmt } => Box::new(WeightedAvgColl {
@@ -860,16 +880,27 @@ fn make(b: &BoundNode, reader: &SegmentReader, segment: SegmentOrdinal) -> tanti
             segment,
             per: Vec::new(),
         }),
-        BoundKind::Terms { src, mode, kind, filter, zero, rare } => {
+        BoundKind::Terms { src, mode, kind, filter, zero, flavor } => {
             let vals = SegValues::open(src, reader);
+            let mut accept = vec![0u8; vals.num_terms() as usize];
+            if let (Some(f), KeyMode::Ord) = (filter, mode) {
+                // Decide every term of the segment in one pass over its dictionary.
+                vals.for_each_term(|o, t| {
+                    if let Some(slot) = accept.get_mut(o as usize) {
+                        *slot = if f.accept_str(t) { 1 } else { 2 };
+                    }
+                });
+            }
             Box::new(TermsColl {
-                accept: vec![0; vals.num_terms() as usize],
+                accept,
+                names: HashMap::new(),
                 vals,
                 mode: *mode,
                 kind: *kind,
                 filter: filter.clone(),
                 zero: *zero,
-                rare: *rare,
+                flavor: *flavor,
+                owner_docs: Vec::new(),
                 owners: Vec::new(),
                 counts: Vec::new(),
                 subs: subs()?,
@@ -961,7 +992,7 @@ fn make(b: &BoundNode, reader: &SegmentReader, segment: SegmentOrdinal) -> tanti
                     missing_bucket: s.missing_bucket,
                 })
                 .collect(),
-            fmts: sources.iter().map(|s| composite_fmt(s)).collect(),
+            fmts: sources.iter().map(composite_fmt).collect(),
             after: after.clone(),
             asc: asc.clone(),
             size: *size,
@@ -1029,6 +1060,8 @@ struct MetricColl {
     f: Vec<f64>,
     i: Vec<i64>,
     o: Vec<u64>,
+    /// String cardinality: the ordinals seen per bucket, hashed at harvest.
+    ord_sets: Vec<HashSet<u64>>,
     hashes: HashMap<u64, u64>,
 }
 
@@ -1060,16 +1093,17 @@ impl SegAgg for MetricColl {
         if self.states.len() <= idx {
             self.states.resize(idx + 1, self.template.clone());
         }
-        let MetricColl { vals, states, f, i, o, hashes, .. } = self;
+        let MetricColl { vals, states, f, i, o, ord_sets, .. } = self;
         match &mut states[idx] {
             Partial::ValueCount(c) => *c += vals.value_count(doc),
             Partial::Cardinality(h) => {
                 if vals.is_string() {
+                    // Ordinals now, strings (and their hashes) once per segment at harvest.
                     vals.ords(doc, o);
-                    for ord in o.iter() {
-                        let hash = *hashes.entry(*ord).or_insert_with(|| murmur3_x64_h1(vals.ord_str(*ord).as_bytes()));
-                        h.add_hash(hash);
+                    if ord_sets.len() <= idx {
+                        ord_sets.resize_with(idx + 1, HashSet::new);
                     }
+                    ord_sets[idx].extend(o.iter().copied());
                 } else if vals.src.vtype == VType::Double {
                     vals.f64s(doc, f);
                     for v in f.iter() {
@@ -1092,7 +1126,23 @@ impl SegAgg for MetricColl {
     }
 
     fn harvest(&mut self, ord: u32) -> Partial {
-        match self.states.get_mut(ord as usize) {
+        let idx = ord as usize;
+        if let Some(set) = self.ord_sets.get_mut(idx).map(std::mem::take)
+            && !set.is_empty()
+        {
+            let unknown: Vec<u64> = set.iter().copied().filter(|o| !self.hashes.contains_key(o)).collect();
+            for (o, s) in self.vals.ord_strs(&unknown) {
+                self.hashes.insert(o, murmur3_x64_h1(s.as_bytes()));
+            }
+            if let Some(Partial::Cardinality(h)) = self.states.get_mut(idx) {
+                for o in set {
+                    if let Some(hash) = self.hashes.get(&o) {
+                        h.add_hash(*hash);
+                    }
+                }
+            }
+        }
+        match self.states.get_mut(idx) {
             Some(st) => std::mem::replace(st, self.template.clone()),
             None => self.template.clone(),
         }
@@ -1179,12 +1229,16 @@ struct TermsColl {
     /// Per term ordinal: 0 unknown, 1 accepted, 2 rejected.
     accept: Vec<u8>,
     zero: bool,
-    rare: bool,
+    flavor: Flavor,
+    /// Documents collected per owning bucket (`significant_terms`' foreground size).
+    owner_docs: Vec<u64>,
     owners: Vec<HashMap<u64, u32>>,
     counts: Vec<u64>,
     subs: Vec<Box<dyn SegAgg>>,
     /// Every key of the segment (numeric `min_doc_count: 0`).
     all_keys: Option<Vec<u64>>,
+    /// Strings of the ordinals being harvested.
+    names: HashMap<u64, String>,
     alive: AliveDocs,
     keys: Vec<u64>,
     f: Vec<f64>,
@@ -1239,7 +1293,10 @@ impl TermsColl {
     fn term_key(&self, k: u64) -> TermKey {
         match self.mode {
             KeyMode::Ord => {
-                let s = self.vals.ord_str(k);
+                let s = match self.names.get(&k) {
+                    Some(s) => s.clone(),
+                    None => self.vals.ord_str(k),
+                };
                 if self.kind == KeyKind::Ip
                     && let Some(ip) = parse_ip(&s)
                 {
@@ -1255,6 +1312,9 @@ impl TermsColl {
 
 impl SegAgg for TermsColl {
     fn collect(&mut self, doc: DocId, ord: u32, score: Score) {
+        if self.flavor == Flavor::Significant {
+            bump(&mut self.owner_docs, ord);
+        }
         self.doc_keys(doc);
         if self.keys.is_empty() {
             return;
@@ -1293,6 +1353,10 @@ impl SegAgg for TermsColl {
             Some(m) => m.iter().map(|(k, v)| (*k, *v)).collect(),
             None => vec![],
         };
+        if self.mode == KeyMode::Ord {
+            let keys: Vec<u64> = entries.iter().map(|(k, _)| *k).collect();
+            self.names = self.vals.ord_strs(&keys);
+        }
         for (k, b) in entries {
             seen.insert(k);
             buckets.push(TermBucket {
@@ -1313,6 +1377,10 @@ impl SegAgg for TermsColl {
                 _ => self.all_keys.clone().unwrap_or_default(),
             };
             let filter = self.filter.clone();
+            if self.mode == KeyMode::Ord {
+                let missing: Vec<u64> = candidates.iter().copied().filter(|k| !seen.contains(k)).collect();
+                self.names = self.vals.ord_strs(&missing);
+            }
             for k in candidates {
                 if seen.contains(&k) {
                     continue;
@@ -1330,7 +1398,19 @@ impl SegAgg for TermsColl {
             }
         }
         let fmt = self.vals.src.fmt.clone();
-        if self.rare {
+        if self.flavor == Flavor::Significant {
+            let src = &self.vals.src;
+            return Partial::Sig(SigPartial {
+                kind: self.kind,
+                fmt,
+                path: src.column.strip_prefix("_k.").unwrap_or(&src.column).to_string(),
+                boolean: src.vtype == VType::Bool,
+                subset_size: count_of(&self.owner_docs, ord),
+                superset_size: 0,
+                buckets: buckets.into_iter().map(|b| SigBucket { key: b.key, bucket: b.bucket, bg: 0 }).collect(),
+            });
+        }
+        if self.flavor == Flavor::Rare {
             Partial::Rare(RarePartial { kind: self.kind, fmt, buckets, excluded: vec![] })
         } else {
             Partial::Terms(TermsPartial {
@@ -1785,10 +1865,10 @@ impl CompositeColl {
         out.into_iter().map(Some).collect()
     }
 
-    fn term_key(s: &CompSeg, v: u64) -> TermKey {
+    fn term_key(s: &CompSeg, v: u64, names: &HashMap<u64, String>) -> TermKey {
         match &s.kind {
             CompKind::Terms(KeyMode::Ord, kind) => {
-                let st = s.vals.ord_str(v);
+                let st = names.get(&v).cloned().unwrap_or_else(|| s.vals.ord_str(v));
                 if *kind == KeyKind::Ip
                     && let Some(ip) = parse_ip(&st)
                 {
@@ -1844,10 +1924,27 @@ impl SegAgg for CompositeColl {
             Some(m) => m.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             None => vec![],
         };
+        let names: Vec<HashMap<u64, String>> = self
+            .sources
+            .iter()
+            .enumerate()
+            .map(|(i, s)| match s.kind {
+                CompKind::Terms(KeyMode::Ord, _) => {
+                    let ords: Vec<u64> = entries.iter().filter_map(|(k, _)| k[i]).collect();
+                    s.vals.ord_strs(&ords)
+                }
+                _ => HashMap::new(),
+            })
+            .collect();
         let mut keyed: Vec<(Vec<Option<TermKey>>, u32)> = entries
             .into_iter()
             .map(|(k, b)| {
-                let key = k.iter().zip(&self.sources).map(|(v, s)| v.map(|v| CompositeColl::term_key(s, v))).collect();
+                let key = k
+                    .iter()
+                    .zip(&self.sources)
+                    .zip(&names)
+                    .map(|((v, s), n)| v.map(|v| CompositeColl::term_key(s, v, n)))
+                    .collect();
                 (key, b)
             })
             .collect();

@@ -43,7 +43,7 @@ use std::cmp::Ordering;
 use tern_common::{ErrorKind, EsError};
 
 pub(crate) use collect::{BindCtx, bind, finish};
-pub(crate) use partial::TopHit as TopHitRef;
+pub(crate) use partial::{ShardAccess, TopHit as TopHitRef};
 pub use request::AggRequest;
 pub(crate) use request::TopHitsSpec as TopHitsRender;
 
@@ -107,6 +107,11 @@ impl AggResults {
     pub fn is_empty(&self) -> bool {
         self.aggs.is_empty()
     }
+}
+
+/// An IP key as ES prints it.
+pub(crate) fn ip_string(v: u128) -> String {
+    numfmt::ip_to_string(v)
 }
 
 /// ES's `too_many_buckets_exception`.
@@ -307,7 +312,9 @@ fn filter_value(v: &Value, path: &str, inc: &[String], exc: &[String], included:
                     continue;
                 }
                 let inc_here = included || inc.iter().any(|i| glob(i, &p));
-                if inc_here || inc.iter().any(|i| may_include_below(i, &p)) && let Some(x) = filter_value(c, &p, inc, exc, inc_here) {
+                if (inc_here || inc.iter().any(|i| may_include_below(i, &p)))
+                    && let Some(x) = filter_value(c, &p, inc, exc, inc_here)
+                {
                     out.insert(k.clone(), x);
                 }
             }

@@ -14,7 +14,7 @@ use serde_json::Value;
 use tern_common::{ErrorKind, EsError};
 use tern_query::SortSpec;
 
-use super::request::{AggKind, AggNode, MetricOp, Order, OrderBy, PercentileMethod, TermsSpec};
+use super::request::{AggKind, AggNode, MetricOp, Order, OrderBy, PercentileMethod, SigHeuristic, TermsSpec};
 use super::sketch::{Hdr, Hll, TDigest};
 use super::{Fmt, KahanSum, TermKey};
 use crate::search::SortValue;
@@ -91,6 +91,60 @@ pub(crate) struct RarePartial {
     pub buckets: Vec<TermBucket>,
     /// Terms some shard saw more than `max_doc_count` times.
     pub excluded: Vec<TermKey>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct SigBucket {
+    pub key: TermKey,
+    pub bucket: Bucket,
+    /// Documents of the background set holding the term.
+    pub bg: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct SigPartial {
+    pub kind: KeyKind,
+    pub fmt: Fmt,
+    /// The `_k` path of the field (for background frequencies).
+    pub path: String,
+    pub boolean: bool,
+    /// Foreground documents (the parent bucket's).
+    pub subset_size: u64,
+    /// Background documents (the shard's).
+    pub superset_size: u64,
+    pub buckets: Vec<SigBucket>,
+}
+
+/// A significance score (ES's `JLHScore` / `PercentageScore`).
+pub(crate) fn sig_score(
+    h: SigHeuristic,
+    subset_df: u64,
+    subset_size: u64,
+    superset_df: u64,
+    superset_size: u64,
+) -> f64 {
+    match h {
+        SigHeuristic::Percentage => {
+            if superset_df == 0 {
+                0.0
+            } else {
+                subset_df as f64 / superset_df as f64
+            }
+        }
+        SigHeuristic::Jlh => {
+            if subset_size == 0 || superset_size == 0 {
+                return 0.0;
+            }
+            let superset_df = superset_df.max(1);
+            let sub = subset_df as f64 / subset_size as f64;
+            let sup = superset_df as f64 / superset_size as f64;
+            let abs_change = sub - sup;
+            if abs_change <= 0.0 {
+                return 0.0;
+            }
+            abs_change * (sub / sup)
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -212,6 +266,7 @@ pub(crate) enum Partial {
     Range(RangePartial),
     Terms(TermsPartial),
     Rare(RarePartial),
+    Sig(SigPartial),
     Histogram(HistPartial),
     Composite(CompositePartial),
 }
@@ -313,6 +368,15 @@ impl Partial {
             AggKind::RareTerms(_) => {
                 Partial::Rare(RarePartial { kind: KeyKind::Unmapped, fmt: Fmt::Raw, buckets: vec![], excluded: vec![] })
             }
+            AggKind::SignificantTerms(_) => Partial::Sig(SigPartial {
+                kind: KeyKind::Unmapped,
+                fmt: Fmt::Raw,
+                path: String::new(),
+                boolean: false,
+                subset_size: 0,
+                superset_size: 0,
+                buckets: vec![],
+            }),
             AggKind::Histogram(_) | AggKind::DateHistogram(_) | AggKind::AutoDateHistogram(_) => {
                 Partial::Histogram(HistPartial::default())
             }
@@ -422,6 +486,30 @@ impl Partial {
                     for b in &mut a.buckets {
                         if let TermKey::Long(n) = b.key {
                             b.key = TermKey::Double(n as f64);
+                        }
+                    }
+                }
+            }
+            (Partial::Sig(a), Partial::Sig(b)) => {
+                a.kind = a.kind.merge(b.kind);
+                a.fmt.merge(&b.fmt);
+                if a.path.is_empty() {
+                    a.path = b.path;
+                    a.boolean = b.boolean;
+                }
+                a.subset_size += b.subset_size;
+                a.superset_size += b.superset_size;
+                let mut index: HashMap<TermKey, usize> =
+                    a.buckets.iter().enumerate().map(|(i, t)| (t.key.clone(), i)).collect();
+                for sb in b.buckets {
+                    match index.get(&sb.key) {
+                        Some(i) => {
+                            a.buckets[*i].bucket.merge(sb.bucket);
+                            a.buckets[*i].bg += sb.bg;
+                        }
+                        None => {
+                            index.insert(sb.key.clone(), a.buckets.len());
+                            a.buckets.push(sb);
                         }
                     }
                 }
@@ -713,8 +801,18 @@ pub(crate) fn validate_order_paths(orders: &[Order], node: &AggNode) -> Result<(
 // ---------------------------------------------------------------------------------------------
 // Shard-level trimming
 
-/// Loads and renders a top hit (`(shard, doc_key)` → the hit's JSON).
-pub(crate) type HitLoader<'a> = dyn Fn(u64, &super::request::TopHitsSpec, &TopHit) -> Option<Value> + 'a;
+/// What the shard-level trimming needs from the shard: stored documents for `top_hits`, term
+/// statistics for `significant_terms`.
+pub(crate) trait ShardAccess {
+    /// Loads and renders a top hit.
+    fn top_hit(&self, doc_key: u64, spec: &super::request::TopHitsSpec, hit: &TopHit) -> Option<Value>;
+    /// How many documents of the shard hold `key` in the `_k` path `path`.
+    fn doc_freq(&self, path: &str, key: &TermKey, boolean: bool) -> u64;
+    /// Live documents of the shard.
+    fn num_docs(&self) -> u64;
+}
+
+type HitLoader<'a> = dyn ShardAccess + 'a;
 
 /// Trims a shard's merged segment results the way an ES shard does before answering.
 pub(crate) fn finish_shard(p: &mut Partial, node: &AggNode, loader: &HitLoader) -> Result<(), EsError> {
@@ -734,6 +832,25 @@ pub(crate) fn finish_shard(p: &mut Partial, node: &AggNode, loader: &HitLoader) 
                 finish_bucket(&mut b.bucket, node, loader)?;
             }
         }
+        (Partial::Sig(sp), AggKind::SignificantTerms(spec)) => {
+            sp.superset_size = loader.num_docs();
+            for b in &mut sp.buckets {
+                b.bg = loader.doc_freq(&sp.path, &b.key, sp.boolean);
+            }
+            let (sub, sup) = (sp.subset_size, sp.superset_size);
+            let mut buckets: Vec<(f64, SigBucket)> = std::mem::take(&mut sp.buckets)
+                .into_iter()
+                .filter(|b| b.bucket.doc_count >= spec.shard_min_doc_count)
+                .map(|b| (sig_score(spec.heuristic, b.bucket.doc_count, sub, b.bg, sup), b))
+                .collect();
+            buckets.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.key.cmp(&b.1.key)));
+            let suggested = 2 * (((spec.size as f64) * 1.5 + 10.0) as usize);
+            buckets.truncate(spec.shard_size.unwrap_or(suggested).max(spec.size));
+            sp.buckets = buckets.into_iter().map(|(_, b)| b).collect();
+            for b in &mut sp.buckets {
+                finish_bucket(&mut b.bucket, node, loader)?;
+            }
+        }
         (Partial::Composite(c), AggKind::Composite(spec)) => {
             let asc: Vec<bool> = spec.sources.iter().map(|s| s.asc).collect();
             c.buckets.sort_by(|a, b| compare_composite(&a.0, &b.0, &asc));
@@ -746,7 +863,7 @@ pub(crate) fn finish_shard(p: &mut Partial, node: &AggNode, loader: &HitLoader) 
             sort_top_hits(&mut t.hits, &spec.sort);
             t.hits.truncate(spec.from + spec.size);
             for h in &mut t.hits {
-                h.hit = loader(h.doc_key, spec, h);
+                h.hit = loader.top_hit(h.doc_key, spec, h);
             }
         }
         (Partial::Hdr(h, _), _) if h.negative => {

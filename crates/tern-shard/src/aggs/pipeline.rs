@@ -155,7 +155,7 @@ fn ordered(pipelines: &[PipelineNode]) -> Vec<&PipelineNode> {
             }
         });
         if pending.len() == before {
-            out.extend(pending.drain(..));
+            out.append(&mut pending);
         }
     }
     out

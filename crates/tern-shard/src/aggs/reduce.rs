@@ -14,10 +14,10 @@ use super::date::DateRounding;
 use super::numfmt::{ip_to_string, java_double};
 use super::partial::{
     Bucket, HistPartial, KeyKind, Partial, TermBucket, compare_composite, compare_term_buckets, excluded_set, mad,
-    sort_top_hits,
+    sig_score, sort_top_hits,
 };
 use super::pipeline;
-use super::request::{AggKind, AggNode, AggRequest, MetricOp, Order, OrderBy, PercentileMethod};
+use super::request::{AggKind, AggNode, AggRequest, MetricOp, Order, OrderBy};
 use super::{FinalizeOptions, Fmt, TermKey, too_many_buckets};
 
 /// A metric's values as pipelines and bucket orders see them.
@@ -377,6 +377,37 @@ fn finalize_one(p: Partial, node: &AggNode, ctx: &mut Ctx) -> Result<FinalAgg, E
             pipeline::apply_parents(&mut a, node)?;
             a
         }
+        Partial::Sig(sp) => {
+            let AggKind::SignificantTerms(spec) = &node.kind else { unreachable_kind(node)? };
+            let mut scored: Vec<(f64, super::partial::SigBucket)> = sp
+                .buckets
+                .into_iter()
+                .map(|b| (sig_score(spec.heuristic, b.bucket.doc_count, sp.subset_size, b.bg, sp.superset_size), b))
+                .filter(|(score, b)| *score > 0.0 && b.bucket.doc_count >= spec.min_doc_count)
+                .collect();
+            scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.key.cmp(&b.1.key)));
+            scored.truncate(spec.size);
+            ctx.consume(scored.len())?;
+            let mut out = Vec::with_capacity(scored.len());
+            for (score, b) in scored {
+                let mut fb = term_bucket(b.key, b.bucket.doc_count, &sp.fmt, sp.kind);
+                fb.fields.insert("score".into(), num(score));
+                fb.fields.insert("bg_count".into(), Value::from(b.bg));
+                fb.aggs = finalize_bucket(b.bucket.subs, node, ctx)?;
+                out.push(fb);
+            }
+            let mut head = Map::new();
+            head.insert("doc_count".into(), Value::from(sp.subset_size));
+            head.insert("bg_count".into(), Value::from(sp.superset_size));
+            let (tk, class) = match sp.kind {
+                KeyKind::Str | KeyKind::Ip => ("sigsterms", "SignificantStringTerms"),
+                KeyKind::Long | KeyKind::Double => ("siglterms", "SignificantLongTerms"),
+                KeyKind::Unmapped => ("umsigterms", "UnmappedSignificantTerms"),
+            };
+            let mut a = agg(node, tk, class, Body::Multi { head, buckets: out, keyed: false, tail: Map::new() });
+            pipeline::apply_parents(&mut a, node)?;
+            a
+        }
         Partial::Histogram(h) => finalize_histogram(h, node, ctx)?,
         Partial::Composite(c) => {
             let AggKind::Composite(spec) = &node.kind else { unreachable_kind(node)? };
@@ -565,6 +596,9 @@ fn percentiles(
     agg(node, type_key, class, Body::Metric { fields, value: MetricValue::Named(named) })
 }
 
+/// Values a path can name (`avg`, `99.0`...).
+pub(crate) type NamedValues = Vec<(String, Option<f64>)>;
+
 /// `stats` / `extended_stats` fields and the values paths can name.
 pub(crate) fn stats_fields(
     count: u64,
@@ -574,7 +608,7 @@ pub(crate) fn stats_fields(
     sum_sq: f64,
     sigma: Option<f64>,
     fmt: &Fmt,
-) -> (Map<String, Value>, Vec<(String, Option<f64>)>) {
+) -> (Map<String, Value>, NamedValues) {
     let mut f = Map::new();
     let n = count as f64;
     let avg = if count > 0 { Some(sum / n) } else { None };
@@ -871,7 +905,7 @@ fn finalize_histogram(h: HistPartial, node: &AggNode, ctx: &mut Ctx) -> Result<F
             aggs: finalize_bucket(b.subs, node, ctx)?,
         });
     }
-    if !order.is_empty() && !(order.len() == 1 && order[0].by == OrderBy::Key && order[0].asc) {
+    if !(order.is_empty() || (order.len() == 1 && order[0].by == OrderBy::Key && order[0].asc)) {
         out.sort_by(|a, b| {
             for o in &order {
                 let ord = match &o.by {
@@ -967,6 +1001,3 @@ fn render_one(a: &FinalAgg, typed_keys: bool, total_as_int: bool) -> Value {
     }
     Value::Object(m)
 }
-
-#[allow(dead_code)]
-fn _unused(_: PercentileMethod) {}

@@ -109,6 +109,24 @@ pub(crate) struct TermsSpec {
     pub show_term_doc_count_error: bool,
 }
 
+/// `significant_terms` scoring.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum SigHeuristic {
+    Jlh,
+    Percentage,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct SigTermsSpec {
+    pub vs: VsSpec,
+    pub size: usize,
+    pub shard_size: Option<usize>,
+    pub min_doc_count: u64,
+    pub shard_min_doc_count: u64,
+    pub include: IncludeExclude,
+    pub heuristic: SigHeuristic,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct RareTermsSpec {
     pub vs: VsSpec,
@@ -156,11 +174,16 @@ pub(crate) struct RangeSpec {
     pub keyed: bool,
 }
 
+/// An `ip_range` range: `(key, from, to, mask)`.
+pub(crate) type IpRangeEntry = (Option<String>, Option<String>, Option<String>, Option<String>);
+
+/// `min`/`max` of `extended_bounds` or `hard_bounds`, raw.
+pub(crate) type RawBounds = Option<(Option<Value>, Option<Value>)>;
+
 #[derive(Debug, Clone)]
 pub(crate) struct IpRangeSpec {
     pub vs: VsSpec,
-    /// `(key, from, to, mask)`.
-    pub ranges: Vec<(Option<String>, Option<String>, Option<String>, Option<String>)>,
+    pub ranges: Vec<IpRangeEntry>,
     pub keyed: bool,
 }
 
@@ -207,6 +230,7 @@ pub(crate) enum AggKind {
     TopHits(TopHitsSpec),
     Terms(TermsSpec),
     RareTerms(RareTermsSpec),
+    SignificantTerms(SigTermsSpec),
     Histogram(HistogramSpec),
     DateHistogram(DateHistogramSpec),
     AutoDateHistogram(AutoDateHistogramSpec),
@@ -709,6 +733,7 @@ fn parse_aggs(
         let body = body.as_object().expect("checked above");
         match parse_type(ty, name, body, parent)? {
             Parsed::Agg(static_ty, kind) => {
+                let kind = *kind;
                 let (subs, sub_pipelines) = match subs_json {
                     Some(s) => parse_aggs(s, Some((name, static_ty)), depth + 1)?,
                     None => (vec![], vec![]),
@@ -738,8 +763,14 @@ fn parse_aggs(
 }
 
 enum Parsed {
-    Agg(&'static str, AggKind),
+    Agg(&'static str, Box<AggKind>),
     Pipeline(&'static str, PipelineKind),
+}
+
+impl Parsed {
+    fn agg(ty: &'static str, kind: AggKind) -> Parsed {
+        Parsed::Agg(ty, Box::new(kind))
+    }
 }
 
 fn static_type(ty: &str) -> Option<&'static str> {
@@ -762,7 +793,7 @@ fn parse_type(
     let o = Opts { ty: sty, name, map: body };
     let metric = |op: MetricOp, extra: &[&'static str]| -> Result<Parsed, EsError> {
         o.check(&with_vs(extra))?;
-        Ok(Parsed::Agg(sty, AggKind::Metric { op, vs: o.values_source(true)? }))
+        Ok(Parsed::agg(sty, AggKind::Metric { op, vs: o.values_source(true)? }))
     };
     match sty {
         "avg" => metric(MetricOp::Avg, &[]),
@@ -812,13 +843,13 @@ fn parse_type(
                 sub.check(&["field", "missing", "script", "value_type"])?;
                 sub.values_source(true)
             };
-            Ok(Parsed::Agg(
+            Ok(Parsed::agg(
                 sty,
                 AggKind::WeightedAvg { value: part("value")?, weight: part("weight")?, format: o.string("format")? },
             ))
         }
-        "top_hits" => parse_top_hits(&o).map(|t| Parsed::Agg(sty, AggKind::TopHits(t))),
-        "terms" => parse_terms(&o).map(|t| Parsed::Agg(sty, AggKind::Terms(t))),
+        "top_hits" => parse_top_hits(&o).map(|t| Parsed::agg(sty, AggKind::TopHits(t))),
+        "terms" => parse_terms(&o).map(|t| Parsed::agg(sty, AggKind::Terms(t))),
         "rare_terms" => {
             o.check(&with_vs(&["max_doc_count", "precision", "include", "exclude"]))?;
             let max_doc_count = o.i64("max_doc_count")?.unwrap_or(1);
@@ -832,7 +863,7 @@ fn parse_type(
                     "[max_doc_count] must be smaller than or equal to [100].".to_string(),
                 ));
             }
-            Ok(Parsed::Agg(
+            Ok(Parsed::agg(
                 sty,
                 AggKind::RareTerms(RareTermsSpec {
                     vs: o.values_source(true)?,
@@ -859,10 +890,44 @@ fn parse_type(
                 "script_heuristic",
                 "p_value",
             ]))?;
-            Err(unsupported(sty, "significance scoring is not implemented"))
+            if o.get("background_filter").is_some() {
+                return Err(unsupported(sty, "[background_filter] is not supported"));
+            }
+            for h in ["mutual_information", "chi_square", "gnd", "script_heuristic", "p_value"] {
+                if o.get(h).is_some() {
+                    return Err(unsupported(sty, &format!("the [{h}] significance heuristic is not supported")));
+                }
+            }
+            let heuristic = if o.get("percentage").is_some() { SigHeuristic::Percentage } else { SigHeuristic::Jlh };
+            let vs = o.values_source(true)?;
+            let size = o.i64("size")?.unwrap_or(10);
+            if size <= 0 {
+                return Err(EsError::illegal_argument(format!(
+                    "[size] must be greater than 0. Found [{size}] in [{name}]"
+                )));
+            }
+            let shard_size = o.i64("shard_size")?;
+            let min_doc_count = o.i64("min_doc_count")?.unwrap_or(3);
+            if min_doc_count < 0 {
+                return Err(EsError::illegal_argument(format!(
+                    "[minDocCount] must be greater than or equal to 0. Found [{min_doc_count}] in [{name}]"
+                )));
+            }
+            Ok(Parsed::agg(
+                sty,
+                AggKind::SignificantTerms(SigTermsSpec {
+                    vs,
+                    size: size as usize,
+                    shard_size: shard_size.filter(|s| *s > 0).map(|s| s as usize),
+                    min_doc_count: min_doc_count as u64,
+                    shard_min_doc_count: o.i64("shard_min_doc_count")?.unwrap_or(0).max(0) as u64,
+                    include: parse_include_exclude(&o)?,
+                    heuristic,
+                }),
+            ))
         }
-        "histogram" => parse_histogram(&o).map(|h| Parsed::Agg(sty, AggKind::Histogram(h))),
-        "date_histogram" => parse_date_histogram(&o).map(|h| Parsed::Agg(sty, AggKind::DateHistogram(h))),
+        "histogram" => parse_histogram(&o).map(|h| Parsed::agg(sty, AggKind::Histogram(h))),
+        "date_histogram" => parse_date_histogram(&o).map(|h| Parsed::agg(sty, AggKind::DateHistogram(h))),
         "auto_date_histogram" => {
             o.check(&with_vs(&["time_zone", "buckets", "minimum_interval"]))?;
             let buckets = o.i64("buckets")?.unwrap_or(10);
@@ -887,7 +952,7 @@ fn parse_type(
                     }
                 }),
             };
-            Ok(Parsed::Agg(
+            Ok(Parsed::agg(
                 sty,
                 AggKind::AutoDateHistogram(AutoDateHistogramSpec {
                     vs: o.values_source(true)?,
@@ -922,7 +987,7 @@ fn parse_type(
                 return Err(EsError::illegal_argument(format!("No [ranges] specified for the [{name}] aggregation")));
             }
             let spec = RangeSpec { vs: o.values_source(true)?, ranges: out, keyed: o.bool("keyed")?.unwrap_or(false) };
-            Ok(Parsed::Agg(sty, if sty == "range" { AggKind::Range(spec) } else { AggKind::DateRange(spec) }))
+            Ok(Parsed::agg(sty, if sty == "range" { AggKind::Range(spec) } else { AggKind::DateRange(spec) }))
         }
         "ip_range" => {
             o.check(&with_vs(&["ranges", "keyed"]))?;
@@ -958,7 +1023,7 @@ fn parse_type(
             if out.is_empty() {
                 return Err(EsError::illegal_argument(format!("No [ranges] specified for the [{name}] aggregation")));
             }
-            Ok(Parsed::Agg(
+            Ok(Parsed::agg(
                 sty,
                 AggKind::IpRange(IpRangeSpec {
                     vs: o.values_source(true)?,
@@ -969,7 +1034,7 @@ fn parse_type(
         }
         "filter" => {
             let q = tern_query::parse_query(&Value::Object(body.clone())).map_err(EsError::from)?;
-            Ok(Parsed::Agg(sty, AggKind::Filter(q)))
+            Ok(Parsed::agg(sty, AggKind::Filter(q)))
         }
         "filters" => {
             o.check(&["filters", "other_bucket", "other_bucket_key", "keyed"])?;
@@ -982,12 +1047,12 @@ fn parse_type(
                 (None, None) => None,
             };
             let keyed = named && o.bool("keyed")?.unwrap_or(true);
-            Ok(Parsed::Agg(sty, AggKind::Filters { filters, keyed, other_bucket: other }))
+            Ok(Parsed::agg(sty, AggKind::Filters { filters, keyed, other_bucket: other }))
         }
         "adjacency_matrix" => {
             o.check(&["filters", "separator"])?;
             let Some(m) = o.object("filters")? else {
-                return Err(EsError::illegal_argument(format!("[filters] cannot be empty.")));
+                return Err(EsError::illegal_argument("[filters] cannot be empty."));
             };
             let mut filters = Vec::new();
             for (k, q) in m {
@@ -997,7 +1062,7 @@ fn parse_type(
                 return Err(EsError::illegal_argument("[filters] cannot be empty."));
             }
             filters.sort_by(|a, b| a.0.cmp(&b.0));
-            Ok(Parsed::Agg(
+            Ok(Parsed::agg(
                 sty,
                 AggKind::AdjacencyMatrix {
                     filters,
@@ -1007,7 +1072,7 @@ fn parse_type(
         }
         "missing" => {
             o.check(VS_FIELDS)?;
-            Ok(Parsed::Agg(sty, AggKind::Missing(o.values_source(true)?)))
+            Ok(Parsed::agg(sty, AggKind::Missing(o.values_source(true)?)))
         }
         "global" => {
             o.check(&[])?;
@@ -1020,7 +1085,7 @@ fn parse_type(
                 )
                 .with_type("aggregation_initialization_exception"));
             }
-            Ok(Parsed::Agg(sty, AggKind::Global))
+            Ok(Parsed::agg(sty, AggKind::Global))
         }
         "composite" => {
             let spec = parse_composite(&o)?;
@@ -1030,7 +1095,7 @@ fn parse_type(
                     factory_name(pty)
                 )));
             }
-            Ok(Parsed::Agg(sty, AggKind::Composite(spec)))
+            Ok(Parsed::agg(sty, AggKind::Composite(spec)))
         }
         // Pipelines
         "max_bucket"
@@ -1380,7 +1445,7 @@ fn parse_percentiles(o: &Opts, sty: &'static str) -> Result<Parsed, EsError> {
     };
     let vs = o.values_source(true)?;
     let keyed = o.bool("keyed")?.unwrap_or(true);
-    Ok(Parsed::Agg(
+    Ok(Parsed::agg(
         sty,
         if ranks {
             AggKind::PercentileRanks { vs, values: list, keyed, method }
@@ -1574,7 +1639,7 @@ fn parse_terms(o: &Opts) -> Result<TermsSpec, EsError> {
     })
 }
 
-fn parse_bounds(o: &Opts, key: &str) -> Result<Option<(Option<Value>, Option<Value>)>, EsError> {
+fn parse_bounds(o: &Opts, key: &str) -> Result<RawBounds, EsError> {
     let Some(m) = o.object(key)? else { return Ok(None) };
     let bo = o.sub(o.ty, m);
     bo.check(&["min", "max"])?;
@@ -1660,7 +1725,7 @@ fn parse_interval(o: &Opts) -> Result<Interval, EsError> {
     if let Some(f) = fixed {
         return match parse_time_millis(&f) {
             Some(ms) if ms > 0 => Ok(Interval::Fixed(ms)),
-            Some(_) => Err(EsError::illegal_argument(format!("Zero or negative time interval not supported"))),
+            Some(_) => Err(EsError::illegal_argument("Zero or negative time interval not supported")),
             None => Err(EsError::illegal_argument(format!(
                 "failed to parse setting [date_histogram.fixedInterval] with value [{f}] as a time value: unit is missing or unrecognized"
             ))),
@@ -1790,9 +1855,9 @@ fn parse_composite(o: &Opts) -> Result<CompositeSpec, EsError> {
                     so.check(&known)?;
                     let interval = so.f64("interval")?.ok_or_else(|| xcontent("[histogram] Required [interval]"))?;
                     if interval <= 0.0 {
-                        return Err(EsError::illegal_argument(format!(
-                            "[interval] must be greater than 0 for [histogram] source"
-                        )));
+                        return Err(EsError::illegal_argument(
+                            "[interval] must be greater than 0 for [histogram] source",
+                        ));
                     }
                     (CompositeSourceKind::Histogram { interval }, so.values_source(false)?)
                 }
@@ -1896,11 +1961,10 @@ fn validate_pipelines(
             PipelineKind::BucketMetric { path, .. } => {
                 let first = path.split(['>', '.', '[']).next().unwrap_or(path);
                 match siblings.iter().find(|s| s.name == first) {
-                    None => {
-                        if !pipelines.iter().any(|o| o.name == first) {
-                            errors.push(format!("No aggregation found for path [{path}]"));
-                        }
+                    None if !pipelines.iter().any(|o| o.name == first) => {
+                        errors.push(format!("No aggregation found for path [{path}]"));
                     }
+                    None => {}
                     Some(a) if !a.kind.is_multi_bucket() => errors.push(format!(
                         "The first aggregation in buckets_path must be a multi-bucket aggregation for aggregation [{}] found :{} for buckets path: {path}",
                         p.name,

@@ -181,7 +181,10 @@ impl TDigest {
         for (i, &(mean, w)) in c.iter().enumerate() {
             let w = w as f64;
             if mean < x {
-                if w > 1.0 && let Some(&(next, _)) = c.get(i + 1) && next > x {
+                if w > 1.0
+                    && let Some(&(next, _)) = c.get(i + 1)
+                    && next > x
+                {
                     let frac = (x - mean) / (next - mean);
                     below += w / 2.0 + frac * w / 2.0;
                     continue;
@@ -350,7 +353,7 @@ impl Hll {
         if let Some(set) = &mut self.set {
             set.insert(h);
             if set.len() > self.threshold {
-                self.to_registers();
+                self.spill();
             }
             return;
         }
@@ -367,7 +370,7 @@ impl Hll {
         }
     }
 
-    fn to_registers(&mut self) {
+    fn spill(&mut self) {
         if let Some(set) = self.set.take() {
             self.registers = vec![0; 1 << self.precision];
             for h in set {
@@ -384,7 +387,7 @@ impl Hll {
                 }
             }
             (_, None) => {
-                self.to_registers();
+                self.spill();
                 if self.registers.len() == other.registers.len() {
                     for (a, b) in self.registers.iter_mut().zip(&other.registers) {
                         *a = (*a).max(*b);

@@ -321,3 +321,33 @@ fn pipeline_errors_name_the_offending_aggregation() {
     let err = p.finalize(&req, &FinalizeOptions { max_buckets: 3 }).unwrap_err();
     assert_eq!(err.es_type(), "too_many_buckets_exception");
 }
+
+#[test]
+fn significant_terms_score_foreground_against_the_shard() {
+    // "tag1" is in every doc with b=true and rare otherwise: it is significant for b=true.
+    let docs: Vec<(String, Value)> = (0..40)
+        .map(|i| {
+            let b = i % 4 == 0;
+            let tags = if b || i == 1 { vec!["tag1", "common"] } else { vec!["common"] };
+            (format!("d{i}"), json!({"b": b, "tags": tags}))
+        })
+        .collect();
+    let aggs = json!({"sig": {"significant_terms": {"field": "tags", "min_doc_count": 1}}});
+    let q = json!({"term": {"b": true}});
+    let r = run(&docs, 1, &aggs, Some(&q));
+    assert_eq!(r["sig"]["doc_count"], json!(10));
+    assert_eq!(r["sig"]["bg_count"], json!(40));
+    let buckets = r["sig"]["buckets"].as_array().unwrap();
+    assert_eq!(buckets.len(), 1, "{r}");
+    assert_eq!(buckets[0]["key"], json!("tag1"));
+    assert_eq!(buckets[0]["doc_count"], json!(10));
+    assert_eq!(buckets[0]["bg_count"], json!(11));
+    // JLH: (10/10 - 11/40) * (10/10) / (11/40)
+    let expected = (1.0 - 11.0 / 40.0) * (1.0 / (11.0 / 40.0));
+    assert!((buckets[0]["score"].as_f64().unwrap() - expected).abs() < 1e-9);
+    // Over two shards, background counts come only from shards that returned the term (as in
+    // ES), yet the significant term still ranks first.
+    let r = run(&docs, 2, &aggs, Some(&q));
+    assert_eq!(r["sig"]["bg_count"], json!(40));
+    assert_eq!(r["sig"]["buckets"][0]["key"], json!("tag1"));
+}

@@ -306,7 +306,9 @@ impl SegValues {
                 NumCol::Bool(c) => out.extend(c.values_for_doc(doc).map(|b| f64::from(u8::from(b)))),
             }
         }
-        if out.is_empty() && let Some(m) = self.missing_num {
+        if out.is_empty()
+            && let Some(m) = self.missing_num
+        {
             out.push(m);
         }
     }
@@ -322,7 +324,9 @@ impl SegValues {
                 NumCol::Bool(c) => out.extend(c.values_for_doc(doc).map(i64::from)),
             }
         }
-        if out.is_empty() && let Some(m) = self.missing_num {
+        if out.is_empty()
+            && let Some(m) = self.missing_num
+        {
             out.push(m as i64);
         }
     }
@@ -362,7 +366,9 @@ impl SegValues {
 
     /// Whether the doc has a value (ignoring `missing`).
     pub(crate) fn has_value(&self, doc: DocId) -> bool {
-        if let Some(c) = &self.strs && c.term_ords(doc).next().is_some() {
+        if let Some(c) = &self.strs
+            && c.term_ords(doc).next().is_some()
+        {
             return true;
         }
         self.nums.iter().any(|c| match c {
@@ -387,6 +393,42 @@ impl SegValues {
             let _ = c.ord_to_str(ord, &mut s);
         }
         s
+    }
+
+    /// The strings of many term ordinals at once (one pass over the dictionary blocks instead of
+    /// one lookup per ordinal).
+    pub(crate) fn ord_strs(&self, ords: &[u64]) -> std::collections::HashMap<u64, String> {
+        let mut sorted: Vec<u64> = ords.iter().copied().filter(|o| *o != MISSING_ORD).collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let mut out = std::collections::HashMap::with_capacity(sorted.len() + 1);
+        if let Some(c) = &self.strs {
+            let mut terms: Vec<String> = Vec::with_capacity(sorted.len());
+            let ok = c
+                .dictionary()
+                .sorted_ords_to_term_cb(&sorted, |b| terms.push(String::from_utf8_lossy(b).into_owned()))
+                .unwrap_or(false);
+            if ok && terms.len() == sorted.len() {
+                out.extend(sorted.iter().copied().zip(terms));
+            } else {
+                for o in &sorted {
+                    out.insert(*o, self.ord_str(*o));
+                }
+            }
+        }
+        if ords.contains(&MISSING_ORD) {
+            out.insert(MISSING_ORD, self.ord_str(MISSING_ORD));
+        }
+        out
+    }
+
+    /// Calls `f(ord, term)` for every term of the segment's string column, in order.
+    pub(crate) fn for_each_term(&self, mut f: impl FnMut(u64, &str)) {
+        let Some(c) = &self.strs else { return };
+        let Ok(mut stream) = c.dictionary().stream() else { return };
+        while stream.advance() {
+            f(stream.term_ord(), &String::from_utf8_lossy(stream.key()));
+        }
     }
 
     /// Number of distinct terms of the segment's string column.
