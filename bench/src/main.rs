@@ -120,6 +120,9 @@ enum Cmd {
         concurrency: usize,
         #[arg(long, default_value_t = 10)]
         duration_secs: u64,
+        /// Per query and system, stop the sequential timing after this many seconds.
+        #[arg(long, default_value_t = 15)]
+        max_secs_per_query: u64,
     },
 }
 
@@ -167,7 +170,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Rss { docs, budget_secs, hold_secs } => {
             ("rss", rss::run(&ctx, &rss::Args { docs: *docs, budget_secs: *budget_secs, hold_secs: *hold_secs })?)
         }
-        Cmd::Search { docs, shape, iters, warmup, concurrency, duration_secs } => {
+        Cmd::Search { docs, shape, iters, warmup, concurrency, duration_secs, max_secs_per_query } => {
             let shapes = if shape.is_empty() { vec![Shape::Logs, Shape::Articles] } else { shape.clone() };
             (
                 "search",
@@ -180,6 +183,7 @@ fn main() -> anyhow::Result<()> {
                         warmup: *warmup,
                         concurrency: *concurrency,
                         duration_secs: *duration_secs,
+                        max_secs_per_query: *max_secs_per_query,
                     },
                 )?,
             )

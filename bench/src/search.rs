@@ -29,6 +29,8 @@ pub struct Args {
     pub warmup: usize,
     pub concurrency: usize,
     pub duration_secs: u64,
+    /// Per query and side, stop timing after this long (the report shows the runs done).
+    pub max_secs_per_query: u64,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -151,6 +153,7 @@ fn time_tern(
     body: &Value,
     iters: usize,
     warmup: usize,
+    max_secs: u64,
 ) -> anyhow::Result<(Side, Option<Value>)> {
     let path = format!("/{index}/_search");
     let bytes = Bytes::from(serde_json::to_vec(body)?);
@@ -172,9 +175,14 @@ fn time_tern(
         return Ok((Side { latency: None, status: why, hits, returned }, None));
     }
     let aggs = v.get("aggregations").cloned();
+    let cap = Duration::from_secs(max_secs);
     let lat = ctx.rt.block_on(async {
         let mut lat = Vec::with_capacity(iters);
+        let started = Instant::now();
         for i in 0..warmup + iters {
+            if i > warmup && started.elapsed() > cap {
+                break;
+            }
             let t = Instant::now();
             let (status, resp) = es.raw(Method::POST, &path, Some(bytes.clone()), "application/json").await?;
             let el = ms(t.elapsed());
@@ -196,6 +204,7 @@ fn time_tantivy(
     t: &anyhow::Result<Translated>,
     iters: usize,
     warmup: usize,
+    max_secs: u64,
 ) -> anyhow::Result<Side> {
     let t = match t {
         Ok(t) => t,
@@ -205,7 +214,12 @@ fn time_tantivy(
     };
     let first = baseline.execute(searcher, t)?;
     let mut lat = Vec::with_capacity(iters);
+    let cap = Duration::from_secs(max_secs);
+    let started = Instant::now();
     for i in 0..warmup + iters {
+        if i > warmup && started.elapsed() > cap {
+            break;
+        }
         let start = Instant::now();
         let e = baseline.execute(searcher, t)?;
         let el = ms(start.elapsed());
@@ -403,9 +417,9 @@ fn one_shape(ctx: &Ctx, shape: Shape, a: &Args) -> anyhow::Result<(String, Value
     );
     for q in &queries {
         eprintln!("search: {} {}", index, q.name);
-        let (tern, tern_aggs) = time_tern(ctx, &server, index, &q.body, a.iters, a.warmup)?;
+        let (tern, tern_aggs) = time_tern(ctx, &server, index, &q.body, a.iters, a.warmup, a.max_secs_per_query)?;
         let t = baseline.translate(&q.body);
-        let tantivy = time_tantivy(&baseline, &searcher, &t, a.iters, a.warmup)?;
+        let tantivy = time_tantivy(&baseline, &searcher, &t, a.iters, a.warmup, a.max_secs_per_query)?;
         let aggs_check = match (&tern_aggs, &t) {
             (Some(ta), Ok(tr)) => baseline.aggs_json(&searcher, tr)?.map(|reference| {
                 let mut diffs = Vec::new();
@@ -494,6 +508,7 @@ fn one_shape(ctx: &Ctx, shape: Shape, a: &Args) -> anyhow::Result<(String, Value
                 _ => "-".to_string(),
             };
             let side = |s: &Side, pick: fn(&LatencySummary) -> f64| match s.latency {
+                Some(l) if l.n < a.iters => format!("{} (n={})", f(pick(&l), 3), l.n),
                 Some(l) => f(pick(&l), 3),
                 None => s.status.split(':').next().unwrap_or("").to_string(),
             };

@@ -242,10 +242,8 @@ impl Node {
             keys.into_iter().filter_map(|k| shards.remove(&k).map(|h| (k, h))).collect()
         };
         for ((uuid, shard), handle) in handles {
-            if !delete {
-                if let Err(e) = handle.flush().await {
-                    tracing::warn!(index_uuid = %uuid, shard, error = %e.reason, "flush before close failed");
-                }
+            if !delete && let Err(e) = handle.flush().await {
+                tracing::warn!(index_uuid = %uuid, shard, error = %e.reason, "flush before close failed");
             }
             handle.group.shutdown().await;
             // Drop the tantivy writer (and its directory lock) now, not when the last handle goes.
@@ -257,20 +255,16 @@ impl Node {
                 }
                 Err(e) => tracing::warn!(index_uuid = %uuid, shard, error = %e, "releasing the shard failed"),
             }
-            if delete {
-                if let Err(e) = self.wal.drop_group(Self::group_id(&uuid, shard)).await {
-                    tracing::warn!(index_uuid = %uuid, shard, error = %e, "dropping raft log failed");
-                }
+            if delete && let Err(e) = self.wal.drop_group(Self::group_id(&uuid, shard)).await {
+                tracing::warn!(index_uuid = %uuid, shard, error = %e, "dropping raft log failed");
             }
         }
-        if delete {
-            if let Some(dir) = self.index_dir(index_uuid) {
-                if let Err(e) = std::fs::remove_dir_all(&dir) {
-                    if e.kind() != std::io::ErrorKind::NotFound {
-                        tracing::warn!(dir = %dir.display(), error = %e, "removing index files failed");
-                    }
-                }
-            }
+        if delete
+            && let Some(dir) = self.index_dir(index_uuid)
+            && let Err(e) = std::fs::remove_dir_all(&dir)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(dir = %dir.display(), error = %e, "removing index files failed");
         }
     }
 

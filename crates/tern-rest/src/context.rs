@@ -174,10 +174,9 @@ impl<S: Send + Sync> FromRequest<S> for EsBody {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok())
+            && len > limit
         {
-            if len > limit {
-                return Err(too_large());
-            }
+            return Err(too_large());
         }
         let body: Body = req.into_body();
         match axum::body::to_bytes(body, limit).await {
@@ -211,8 +210,7 @@ impl EsBody {
 /// rather than overflowing the stack.
 pub fn parse_json(bytes: &[u8]) -> Result<Value, EsError> {
     serde_json::from_slice(bytes).map_err(|e| {
-        let kind = if e.is_eof() || e.is_syntax() { ErrorKind::XContentParse } else { ErrorKind::XContentParse };
-        EsError::new(kind, format!("[{}:{}] {}", e.line(), e.column(), json_reason(&e)))
+        EsError::new(ErrorKind::XContentParse, format!("[{}:{}] {}", e.line(), e.column(), json_reason(&e)))
             .caused_by(EsError::new(ErrorKind::JsonParse, e.to_string()))
     })
 }

@@ -23,10 +23,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut body = self.error.to_body();
-        if self.trace {
-            if let Some(e) = body.get_mut("error").and_then(|e| e.as_object_mut()) {
-                e.insert("stack_trace".into(), format!("{:?}", self.error).into());
-            }
+        if self.trace
+            && let Some(e) = body.get_mut("error").and_then(|e| e.as_object_mut())
+        {
+            e.insert("stack_trace".into(), format!("{:?}", self.error).into());
         }
         let mut resp = (status, body.to_string()).into_response();
         resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));

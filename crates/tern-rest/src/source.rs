@@ -130,18 +130,17 @@ fn filter_value(v: Value, prefix: &str, includes: &[String], excludes: &[String]
                     if let Some(c) = filter_value(child, &path, &[], excludes) {
                         out.insert(k, c);
                     }
-                } else if partial {
-                    if let Some(c @ (Value::Object(_) | Value::Array(_))) =
+                } else if partial
+                    && let Some(c @ (Value::Object(_) | Value::Array(_))) =
                         filter_value(child, &path, includes, excludes)
-                    {
-                        let empty = match &c {
-                            Value::Object(o) => o.is_empty(),
-                            Value::Array(a) => a.is_empty(),
-                            _ => false,
-                        };
-                        if !empty {
-                            out.insert(k, c);
-                        }
+                {
+                    let empty = match &c {
+                        Value::Object(o) => o.is_empty(),
+                        Value::Array(a) => a.is_empty(),
+                        _ => false,
+                    };
+                    if !empty {
+                        out.insert(k, c);
                     }
                 }
             }

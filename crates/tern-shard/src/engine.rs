@@ -337,10 +337,10 @@ impl ShardEngine {
                 }
             }
         };
-        if st.live_bytes > LIVE_MAP_MAX_BYTES {
-            if let Err(e) = self.commit_locked(&mut st, false) {
-                tracing::warn!(shard = ?self.ident, error = %e, "memory-pressure commit failed");
-            }
+        if st.live_bytes > LIVE_MAP_MAX_BYTES
+            && let Err(e) = self.commit_locked(&mut st, false)
+        {
+            tracing::warn!(shard = ?self.ident, error = %e, "memory-pressure commit failed");
         }
         reply
     }
@@ -668,10 +668,10 @@ impl ShardEngine {
                 }),
             };
         }
-        if let Some(t) = st.tombstones.get(id) {
-            if now - t.deleted_at < GC_DELETES_MILLIS {
-                return Current::Deleted(*t);
-            }
+        if let Some(t) = st.tombstones.get(id)
+            && now - t.deleted_at < GC_DELETES_MILLIS
+        {
+            return Current::Deleted(*t);
         }
         match self.lookup_committed(&self.get_reader.searcher(), id) {
             Some(d) => Current::Live(d),
@@ -719,17 +719,16 @@ impl ShardEngine {
         self.counters.get_total.fetch_add(1, Ordering::Relaxed);
         let found = {
             let st = self.state.lock();
-            match st.live.get(id) {
-                Some(e) => Some(e.source.as_ref().map(|src| StoredDoc {
+            st.live.get(id).map(|e| {
+                e.source.as_ref().map(|src| StoredDoc {
                     id: id.to_string(),
                     seq_no: e.seq_no,
                     primary_term: e.primary_term,
                     version: e.version,
                     routing: e.routing.clone(),
                     source: src.clone(),
-                })),
-                None => None,
-            }
+                })
+            })
         };
         let doc = match found {
             Some(d) => d,

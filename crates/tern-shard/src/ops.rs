@@ -129,10 +129,10 @@ impl OpFailure {
     pub fn to_es(&self) -> EsError {
         let kind = kind_for_type(&self.es_type);
         let mut e = EsError::new(kind, self.reason.clone()).with_status(self.status);
-        if kind.es_type() != self.es_type {
-            if let Some(t) = static_type(&self.es_type) {
-                e = e.with_type(t);
-            }
+        if kind.es_type() != self.es_type
+            && let Some(t) = static_type(&self.es_type)
+        {
+            e = e.with_type(t);
         }
         for (k, v) in &self.metadata {
             e = e.with(k, v.clone());

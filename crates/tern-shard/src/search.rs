@@ -929,7 +929,9 @@ impl<'a> Compiler<'a> {
 
     fn compile_unboosted(&self, ast: &QueryAst) -> Result<Box<dyn Query>, EsError> {
         Ok(match ast {
-            QueryAst::MatchAll(_) => Box::new(AllQuery),
+            // A constant score: tantivy drops a bare AllQuery's score inside a boolean with other
+            // required clauses, while ES scores match_all 1.0 everywhere.
+            QueryAst::MatchAll(_) => Box::new(ConstScoreQuery::new(Box::new(AllQuery), 1.0)),
             QueryAst::MatchNone(_) => none(),
             QueryAst::Bool(b) => {
                 let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
@@ -1447,6 +1449,10 @@ impl<'a> Compiler<'a> {
         analyzer: Option<&str>,
         zero_terms: tern_query::ZeroTermsQuery,
     ) -> Result<Box<dyn Query>, EsError> {
+        if matches!(field, "_id" | "_routing") {
+            // Metadata fields are exact: a full-text query on them is a term query, as in ES.
+            return self.term_query(field, query, false);
+        }
         match self.kind(field) {
             Some(FieldKind::Text) => {}
             None | Some(FieldKind::Object) => return Ok(none()),

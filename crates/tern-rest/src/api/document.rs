@@ -82,10 +82,10 @@ pub(crate) fn validate_condition(cond: &WriteCondition) -> Result<(), EsError> {
     if cond.if_seq_no.is_some() != cond.if_primary_term.is_some() {
         errors.push("ifSeqNo is set, but primary term is [0]".to_string());
     }
-    if let Some(s) = cond.if_seq_no {
-        if s < 0 {
-            errors.push(format!("ifSeqNo must be greater than or equal to 0, but was [{s}]"));
-        }
+    if let Some(s) = cond.if_seq_no
+        && s < 0
+    {
+        errors.push(format!("ifSeqNo must be greater than or equal to 0, but was [{s}]"));
     }
     if errors.is_empty() { Ok(()) } else { Err(EsError::validation(&errors)) }
 }
@@ -161,10 +161,10 @@ fn op_type_create(ctx: &Ctx, default: bool) -> Result<bool, EsError> {
 }
 
 fn reject_pipeline(ctx: &Ctx) -> Result<(), EsError> {
-    if let Some(p) = ctx.params.get("pipeline") {
-        if p != "_none" {
-            return Err(EsError::illegal_argument(format!("pipeline with id [{p}] does not exist")));
-        }
+    if let Some(p) = ctx.params.get("pipeline")
+        && p != "_none"
+    {
+        return Err(EsError::illegal_argument(format!("pipeline with id [{p}] does not exist")));
     }
     Ok(())
 }
@@ -325,10 +325,10 @@ pub(crate) fn get_body(index: &str, id: &str, doc: Option<&StoredDoc>, filter: &
             }
             m.insert("found".into(), true.into());
             // An empty stored source means `_source` is disabled in the mapping.
-            if !d.source.is_empty() {
-                if let Some(src) = filter.apply_bytes(&d.source) {
-                    m.insert("_source".into(), src);
-                }
+            if !d.source.is_empty()
+                && let Some(src) = filter.apply_bytes(&d.source)
+            {
+                m.insert("_source".into(), src);
             }
         }
         None => {
@@ -371,26 +371,26 @@ pub async fn get(
         filter.enabled = false;
     }
     let mut body = get_body(&concrete, &id, doc.as_ref(), &filter);
-    if let Some(d) = &doc {
-        if let Some(fields) = stored_fields(&node, &concrete, &d.source, &wanted) {
-            body["fields"] = fields;
-        }
+    if let Some(d) = &doc
+        && let Some(fields) = stored_fields(&node, &concrete, &d.source, &wanted)
+    {
+        body["fields"] = fields;
     }
     ctx.json(status, body)
 }
 
 /// GET with `version=N`: ES answers a conflict when the document's version differs.
 fn check_version(ctx: &Ctx, doc: Option<StoredDoc>) -> Result<Option<StoredDoc>, EsError> {
-    if let (Some(v), Some(d)) = (ctx.params.i64("version")?, &doc) {
-        if d.version != v {
-            return Err(EsError::new(
-                ErrorKind::VersionConflict,
-                format!(
-                    "[{}]: version conflict, current version [{}] is different than the one provided [{v}]",
-                    d.id, d.version
-                ),
-            ));
-        }
+    if let (Some(v), Some(d)) = (ctx.params.i64("version")?, &doc)
+        && d.version != v
+    {
+        return Err(EsError::new(
+            ErrorKind::VersionConflict,
+            format!(
+                "[{}]: version conflict, current version [{}] is different than the one provided [{v}]",
+                d.id, d.version
+            ),
+        ));
     }
     Ok(doc)
 }
@@ -525,19 +525,18 @@ pub async fn update(
         match &o.result {
             Ok((s, _)) => {
                 let mut body = write_body(&o);
-                if let (Some(f), Some(src)) = (&filter, &s.source) {
-                    if f.enabled
-                        && !(f.includes.is_empty() && f.excludes.is_empty() && !p.has("_source") && filter.is_none())
-                    {
-                        let mut get = Map::new();
-                        get.insert("_seq_no".into(), s.seq_no.into());
-                        get.insert("_primary_term".into(), s.primary_term.into());
-                        get.insert("found".into(), true.into());
-                        if let Some(v) = f.apply_bytes(src) {
-                            get.insert("_source".into(), v);
-                        }
-                        body["get"] = Value::Object(get);
+                if let (Some(f), Some(src)) = (&filter, &s.source)
+                    && f.enabled
+                    && !(f.includes.is_empty() && f.excludes.is_empty() && !p.has("_source") && filter.is_none())
+                {
+                    let mut get = Map::new();
+                    get.insert("_seq_no".into(), s.seq_no.into());
+                    get.insert("_primary_term".into(), s.primary_term.into());
+                    get.insert("found".into(), true.into());
+                    if let Some(v) = f.apply_bytes(src) {
+                        get.insert("_source".into(), v);
                     }
+                    body["get"] = Value::Object(get);
                 }
                 return ctx.json(write_status(s.result), body);
             }

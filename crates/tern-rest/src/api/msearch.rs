@@ -19,7 +19,7 @@ use tern_common::{ErrorKind, EsError};
 use tern_node::Node;
 use tern_query::{SearchRequest, TrackTotalHits};
 
-use crate::api::search::render_search;
+use crate::api::search::render_search_typed;
 use crate::context::{Ctx, EsBody};
 use crate::error::ApiResult;
 use crate::params::split_list;
@@ -176,7 +176,7 @@ fn check_total_as_int(req: &SearchRequest) -> Result<(), EsError> {
     Ok(())
 }
 
-async fn run_item(node: &Node, item: &Item, total_as_int: bool) -> Value {
+async fn run_item(node: &Node, item: &Item, total_as_int: bool, typed_keys: bool) -> Value {
     let result = async {
         let targets = node.search_targets(&item.indices, &item.options)?;
         node.search(targets, &item.request, None).await
@@ -184,7 +184,7 @@ async fn run_item(node: &Node, item: &Item, total_as_int: bool) -> Value {
     .await;
     match result {
         Ok(out) => {
-            let mut v = render_search(&out, &item.request, total_as_int);
+            let mut v = render_search_typed(&out, &item.request, total_as_int, typed_keys);
             if let Value::Object(m) = &mut v {
                 m.insert("status".into(), 200.into());
             }
@@ -217,7 +217,7 @@ pub async fn msearch(
         return Err(ctx.error(EsError::illegal_argument("maxConcurrentShardRequests must be >= 1")));
     }
     p.i64("pre_filter_shard_size")?;
-    p.bool("typed_keys", false)?;
+    let typed_keys = p.bool("typed_keys", false)?;
     p.bool("ccs_minimize_roundtrips", true)?;
     if let Some(t) = p.get("search_type") {
         check_search_type(t).map_err(|e| ctx.error(e))?;
@@ -237,7 +237,7 @@ pub async fn msearch(
     let responses: Vec<Value> = futures::stream::iter(items)
         .map(|item| {
             let node = node.clone();
-            async move { run_item(&node, &item, total_as_int).await }
+            async move { run_item(&node, &item, total_as_int, typed_keys).await }
         })
         .buffered(max_concurrent)
         .collect()
