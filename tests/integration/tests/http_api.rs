@@ -617,7 +617,6 @@ fn search_queries() {
 
 /// ES compiles `match` on `_id` (and so `q=_id:N` / `query_string`) into a term query on `_id`.
 #[test]
-#[ignore = "tern bug: match / query_string / q= on _id match nothing (term, terms and ids work)"]
 fn match_and_query_string_on_id() {
     let idx = search_fixture();
     let v = app().post_ok(&format!("/{idx}/_search"), json!({"query": {"match": {"_id": "4"}}}));
