@@ -68,7 +68,7 @@ step_pyenv() {
 }
 
 step_build() {
-    if [[ -n "${TERN_BIN:-}" ]]; then
+    if [[ -n "$TERN_BIN_GIVEN" ]]; then
         echo "TERN_BIN=$TERN_BIN: not building"
         [[ -x "$TERN_BIN" ]]
         return
@@ -148,6 +148,8 @@ main() {
         declare -F "step_$step" >/dev/null || { echo "unknown step '$step' (steps: ${ALL_STEPS[*]})"; exit 2; }
     done
     mkdir -p "$REPORTS"
+    # Remember whether the caller chose the binary: only then is the build step skipped.
+    TERN_BIN_GIVEN="${TERN_BIN:-}"
     export TERN_BIN="${TERN_BIN:-$PWD/target/$PROFILE/tern}"
     local total_started=$SECONDS
 

@@ -552,7 +552,7 @@ fn one_shape(ctx: &Ctx, shape: Shape, a: &Args) -> anyhow::Result<(String, Value
             "p50 delta ms",
             "tern hits",
             "tantivy hits",
-            "equal",
+            "equal (hits, aggs)",
         ],
         &table_rows,
     );
