@@ -34,7 +34,7 @@ fn main() -> anyhow::Result<()> {
         .flatten_event(true)
         .with_current_span(false)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TERN_LOG")
+            tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn,tantivy=warn")),
         )
         .init();

@@ -107,15 +107,12 @@ fn english_stop_words() -> Vec<String> {
 
 fn tokenize(tokenizer: Tokenizer, text: &str) -> Vec<AnalyzedToken> {
     let mut out = Vec::new();
+    let mut offsets = Utf16Offsets::new(text);
     let mut push = |start: usize, end: usize, token_type: &'static str| {
         let position = out.len();
-        out.push(AnalyzedToken {
-            text: text[start..end].to_string(),
-            start_offset: utf16_offset(text, start),
-            end_offset: utf16_offset(text, end),
-            position,
-            token_type,
-        });
+        let start_offset = offsets.at(start);
+        let end_offset = offsets.at(end);
+        out.push(AnalyzedToken { text: text[start..end].to_string(), start_offset, end_offset, position, token_type });
     };
     match tokenizer {
         Tokenizer::Standard => {
@@ -202,9 +199,32 @@ fn is_ideographic(c: char) -> bool {
     matches!(c as u32, 0x4E00..=0x9FFF | 0x3400..=0x4DBF | 0x20000..=0x2A6DF | 0xF900..=0xFAFF)
 }
 
-/// ES reports offsets in UTF-16 code units (Java strings).
-fn utf16_offset(text: &str, byte_offset: usize) -> usize {
-    if text.is_ascii() { byte_offset } else { text[..byte_offset].encode_utf16().count() }
+/// Converts byte offsets into the UTF-16 code-unit offsets ES reports (Java strings). Tokens come in
+/// text order, so a cursor walks the text once instead of re-counting from the start per token.
+struct Utf16Offsets<'a> {
+    text: &'a str,
+    ascii: bool,
+    byte: usize,
+    units: usize,
+}
+
+impl<'a> Utf16Offsets<'a> {
+    fn new(text: &'a str) -> Self {
+        Utf16Offsets { text, ascii: text.is_ascii(), byte: 0, units: 0 }
+    }
+
+    fn at(&mut self, byte: usize) -> usize {
+        if self.ascii {
+            return byte;
+        }
+        if byte < self.byte {
+            self.byte = 0;
+            self.units = 0;
+        }
+        self.units += self.text[self.byte..byte].encode_utf16().count();
+        self.byte = byte;
+        self.units
+    }
 }
 
 fn apply_filter(filter: &TokenFilter, tokens: &mut Vec<AnalyzedToken>) {
