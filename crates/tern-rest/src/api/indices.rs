@@ -401,13 +401,7 @@ pub async fn get_index_template(
     let meta = node.metadata();
     let name = name.map(|Path(n)| n);
     let found = meta.get_index_templates(name.as_deref());
-    if ctx.method == Method::HEAD {
-        let ok = found.map(|f| !f.is_empty()).unwrap_or(false);
-        return ctx.status(if ok { StatusCode::OK } else { StatusCode::NOT_FOUND });
-    }
-    let found = found.map_err(|e| ctx.error(EsError::from(e)))?;
-    let list: Vec<Value> = found.into_iter().map(|(n, t)| json!({"name": n, "index_template": t.to_json()})).collect();
-    ctx.ok(json!({"index_templates": list}))
+    templates_reply(&ctx, found.map(|f| f.into_iter().map(|(n, t)| (n, t.to_json())).collect()), "index_template")
 }
 
 /// `DELETE /_index_template/{name}`
@@ -454,14 +448,7 @@ pub async fn get_component_template(
     let meta = node.metadata();
     let name = name.map(|Path(n)| n);
     let found = meta.get_component_templates(name.as_deref());
-    if ctx.method == Method::HEAD {
-        let ok = found.map(|f| !f.is_empty()).unwrap_or(false);
-        return ctx.status(if ok { StatusCode::OK } else { StatusCode::NOT_FOUND });
-    }
-    let found = found.map_err(|e| ctx.error(EsError::from(e)))?;
-    let list: Vec<Value> =
-        found.into_iter().map(|(n, t)| json!({"name": n, "component_template": t.to_json()})).collect();
-    ctx.ok(json!({"component_templates": list}))
+    templates_reply(&ctx, found.map(|f| f.into_iter().map(|(n, t)| (n, t.to_json())).collect()), "component_template")
 }
 
 /// `DELETE /_component_template/{name}`
@@ -473,4 +460,19 @@ pub async fn delete_component_template(
     ctx.params.check(MASTER)?;
     node.delete_component_template(&name).await.map_err(|e| ctx.error(e))?;
     ctx.ok(json!({"acknowledged": true}))
+}
+
+/// The GET/HEAD answer of the template APIs: `{"<kind>s":[{"name":..,"<kind>":..}]}`, or the status.
+fn templates_reply(
+    ctx: &Ctx,
+    found: Result<Vec<(&str, Value)>, tern_cluster::ClusterError>,
+    kind: &str,
+) -> ApiResult<Response> {
+    if ctx.method == Method::HEAD {
+        let ok = found.map(|f| !f.is_empty()).unwrap_or(false);
+        return ctx.status(if ok { StatusCode::OK } else { StatusCode::NOT_FOUND });
+    }
+    let found = found.map_err(|e| ctx.error(EsError::from(e)))?;
+    let list: Vec<Value> = found.into_iter().map(|(n, t)| json!({"name": n, kind: t})).collect();
+    ctx.ok(json!({ format!("{kind}s"): list }))
 }
