@@ -762,6 +762,12 @@ impl SegmentCollector for TopSegment {
             self.terminated = true;
             return;
         }
+        if self.top == 0 && self.after.is_none() {
+            // Nothing to rank (a count, or `size: 0` with aggregations): skip the sort values.
+            self.total += 1;
+            self.max_score = Some(self.max_score.map_or(score, |m| m.max(score)));
+            return;
+        }
         let sort = self.values(doc);
         let cand = Candidate { score, sort, segment: self.segment, doc };
         // ES counts every match in `hits.total`, also those before the `search_after` point.
