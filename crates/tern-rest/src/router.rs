@@ -42,12 +42,15 @@ pub fn router(node: Arc<Node>, plugins: &[Arc<dyn Plugin>]) -> Router {
     for p in plugins {
         r = r.merge(p.routes(node.clone()));
     }
-    r.fallback(no_handler).method_not_allowed_fallback(method_not_allowed).with_state(node).layer(middleware::from_fn(
-        move |mut req: Request, next: Next| async move {
+    r.fallback(no_handler)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(node)
+        // A bug that panics in one request answers ES's 500 envelope; the node keeps serving.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(move |mut req: Request, next: Next| async move {
             req.extensions_mut().insert(MaxContentLength(max_len));
             edge(req, next).await
-        },
-    ))
+        }))
 }
 
 /// Checks the content type of requests with a body and stamps `X-Elastic-Product` on every answer.
@@ -78,6 +81,19 @@ fn supported_content_type(ct: &str) -> bool {
             | "application/vnd.elasticsearch+json"
             | "application/vnd.elasticsearch+x-ndjson"
     )
+}
+
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    tracing::error!(panic = detail, "request handler panicked");
+    let err = tern_common::EsError::internal(format!("internal error while handling the request: {detail}"));
+    let mut resp = crate::error::ApiError::from(err).into_response();
+    resp.headers_mut().insert("x-elastic-product", HeaderValue::from_static("Elasticsearch"));
+    resp
 }
 
 async fn no_handler(req: Request<Body>) -> Response {
