@@ -559,6 +559,9 @@ struct TopSegment {
     after: Option<Arc<Vec<SortValue>>>,
     after_doc_key: Option<u64>,
     sort: Arc<Vec<SortSpec>>,
+    /// Sort values of the last document that did not make the top hits, reused for the next one so
+    /// that ranking a document allocates only when it enters the heap.
+    spare: Vec<SortValue>,
 }
 
 impl Collector for TopCollector {
@@ -581,6 +584,7 @@ impl Collector for TopCollector {
             after: self.after.clone(),
             after_doc_key: self.after_doc_key,
             sort: self.sort.clone(),
+            spare: Vec::new(),
         })
     }
 
@@ -649,6 +653,12 @@ impl SortReader {
 
     pub(crate) fn values(&mut self, doc: DocId) -> Vec<SortValue> {
         let mut out = Vec::with_capacity(self.keys.len());
+        self.fill(doc, &mut out);
+        out
+    }
+
+    /// Appends the sort values of `doc` to `out` (which the caller may reuse between documents).
+    pub(crate) fn fill(&mut self, doc: DocId, out: &mut Vec<SortValue>) {
         for (k, col) in self.keys.iter().zip(&self.columns) {
             let v = match (k, col) {
                 (SortKey::Field { min_mode, missing_value, .. }, col) => {
@@ -682,15 +692,10 @@ impl SortReader {
             };
             out.push(v);
         }
-        out
     }
 }
 
 impl TopSegment {
-    fn values(&mut self, doc: DocId) -> Vec<SortValue> {
-        self.sort_reader.values(doc)
-    }
-
     /// Whether a candidate comes after the `search_after` point.
     fn is_after(&self, cand: &Candidate) -> bool {
         let Some(after) = &self.after else {
@@ -768,25 +773,30 @@ impl SegmentCollector for TopSegment {
             self.max_score = Some(self.max_score.map_or(score, |m| m.max(score)));
             return;
         }
-        let sort = self.values(doc);
+        let mut sort = std::mem::take(&mut self.spare);
+        sort.clear();
+        self.sort_reader.fill(doc, &mut sort);
         let cand = Candidate { score, sort, segment: self.segment, doc };
         // ES counts every match in `hits.total`, also those before the `search_after` point.
         self.total += 1;
         if self.after.is_some() && !self.is_after(&cand) {
+            self.spare = cand.sort;
             return;
         }
         self.max_score = Some(self.max_score.map_or(score, |m| m.max(score)));
         if self.top == 0 {
+            self.spare = cand.sort;
             return;
         }
-        let ranked = Ranked { cand, keys: self.keys.clone() };
         if self.heap.len() < self.top {
-            self.heap.push(ranked);
+            self.heap.push(Ranked { cand, keys: self.keys.clone() });
         } else if let Some(worst) = self.heap.peek()
-            && ranked.cmp(worst) == Ordering::Less
+            && rank(&cand, &worst.cand, &self.keys) == Ordering::Less
         {
             self.heap.pop();
-            self.heap.push(ranked);
+            self.heap.push(Ranked { cand, keys: self.keys.clone() });
+        } else {
+            self.spare = cand.sort;
         }
     }
 
