@@ -924,6 +924,11 @@ fn none() -> Box<dyn Query> {
     Box::new(EmptyQuery)
 }
 
+enum PhraseTokens {
+    Tokens(Vec<crate::analysis::AnalyzedToken>),
+    Query(Box<dyn Query>),
+}
+
 /// A typed value ready for a `_k` term.
 enum KwValue {
     Str(String),
@@ -1215,15 +1220,10 @@ impl<'a> Compiler<'a> {
         max_expansions: u32,
         analyzer: Option<&str>,
     ) -> Result<Box<dyn Query>, EsError> {
-        match self.kind(field) {
-            Some(FieldKind::Text) => {}
-            None | Some(FieldKind::Object) => return Ok(none()),
-            Some(_) => return self.term_query(field, &Value::String(query.to_string()), false),
-        }
-        let tokens = self.analyzer_for(field, analyzer)?.analyze(query);
-        if tokens.is_empty() {
-            return Ok(none());
-        }
+        let tokens = match self.phrase_tokens(field, query, analyzer)? {
+            PhraseTokens::Tokens(t) => t,
+            PhraseTokens::Query(q) => return Ok(q),
+        };
         if tokens.len() == 1 {
             return self.text_prefix(field, &tokens[0].text);
         }
@@ -1519,6 +1519,20 @@ impl<'a> Compiler<'a> {
         Ok(Box::new(BooleanQuery::new(clauses)))
     }
 
+    /// The analyzed tokens of a phrase on a text field, or the query a phrase means elsewhere: an
+    /// exact term on other field types, nothing on unmapped fields or text that analyzes to nothing.
+    fn phrase_tokens(&self, field: &str, query: &str, analyzer: Option<&str>) -> Result<PhraseTokens, EsError> {
+        match self.kind(field) {
+            Some(FieldKind::Text) => {}
+            None | Some(FieldKind::Object) => return Ok(PhraseTokens::Query(none())),
+            Some(_) => {
+                return Ok(PhraseTokens::Query(self.term_query(field, &Value::String(query.to_string()), false)?));
+            }
+        }
+        let tokens = self.analyzer_for(field, analyzer)?.analyze(query);
+        Ok(if tokens.is_empty() { PhraseTokens::Query(none()) } else { PhraseTokens::Tokens(tokens) })
+    }
+
     fn phrase_query(
         &self,
         field: &str,
@@ -1526,15 +1540,10 @@ impl<'a> Compiler<'a> {
         slop: u32,
         analyzer: Option<&str>,
     ) -> Result<Box<dyn Query>, EsError> {
-        match self.kind(field) {
-            Some(FieldKind::Text) => {}
-            None | Some(FieldKind::Object) => return Ok(none()),
-            Some(_) => return self.term_query(field, &Value::String(query.to_string()), false),
-        }
-        let tokens = self.analyzer_for(field, analyzer)?.analyze(query);
-        if tokens.is_empty() {
-            return Ok(none());
-        }
+        let tokens = match self.phrase_tokens(field, query, analyzer)? {
+            PhraseTokens::Tokens(t) => t,
+            PhraseTokens::Query(q) => return Ok(q),
+        };
         let mut terms = Vec::new();
         for t in &tokens {
             let Some(term) = self.text_term(field, &t.text) else {

@@ -722,21 +722,7 @@ pub async fn stats(
     let roles = &node.info.roles;
     let has_role = |r: &str| roles.iter().any(|x| x == r) as u32;
     let os = &ns.os;
-    let mut mem = Map::new();
-    if let Some(t) = os.mem_total_bytes {
-        bytes_field(&mut mem, "total", t, human);
-        bytes_field(&mut mem, "adjusted_total", t, human);
-    }
-    if let Some(f) = os.mem_free_bytes {
-        bytes_field(&mut mem, "free", f, human);
-    }
-    if let Some(u) = os.mem_used_bytes() {
-        bytes_field(&mut mem, "used", u, human);
-    }
-    if let Some(up) = os.mem_used_percent() {
-        mem.insert("free_percent".into(), json!(100 - up.min(100)));
-        mem.insert("used_percent".into(), json!(up));
-    }
+    let mem = crate::api::nodes::os_mem_json(os, human);
     let fds = ns.process.open_file_descriptors.unwrap_or(0);
     let mut fs = Map::new();
     if let Some(f) = &ns.fs {

@@ -249,21 +249,7 @@ fn os_json(ns: &NodeStats, human: bool) -> Value {
     if let Some(l) = os.load_average {
         cpu.insert("load_average".into(), json!({"1m": l[0], "5m": l[1], "15m": l[2]}));
     }
-    let mut mem = Map::new();
-    if let Some(t) = os.mem_total_bytes {
-        bytes_field(&mut mem, "total", t, human);
-        bytes_field(&mut mem, "adjusted_total", t, human);
-    }
-    if let Some(f) = os.mem_free_bytes {
-        bytes_field(&mut mem, "free", f, human);
-    }
-    if let Some(u) = os.mem_used_bytes() {
-        bytes_field(&mut mem, "used", u, human);
-    }
-    if let Some(up) = os.mem_used_percent() {
-        mem.insert("free_percent".into(), json!(100 - up.min(100)));
-        mem.insert("used_percent".into(), json!(up));
-    }
+    let mem = os_mem_json(os, human);
     let mut swap = Map::new();
     if let (Some(t), Some(f)) = (os.swap_total_bytes, os.swap_free_bytes) {
         bytes_field(&mut swap, "total", t, human);
@@ -582,6 +568,26 @@ pub async fn reload_secure_settings(
     let head = nodes_header(&node, selected);
     let entry = selected.then(|| json!({"name": node.info.node_name}));
     ctx.ok(with_nodes(head, &node, entry))
+}
+
+/// The `os.mem` section shared by `_nodes/stats` and `_cluster/stats`.
+pub(crate) fn os_mem_json(os: &tern_node::info::OsStats, human: bool) -> Map<String, Value> {
+    let mut mem = Map::new();
+    if let Some(t) = os.mem_total_bytes {
+        bytes_field(&mut mem, "total", t, human);
+        bytes_field(&mut mem, "adjusted_total", t, human);
+    }
+    if let Some(f) = os.mem_free_bytes {
+        bytes_field(&mut mem, "free", f, human);
+    }
+    if let Some(u) = os.mem_used_bytes() {
+        bytes_field(&mut mem, "used", u, human);
+    }
+    if let Some(up) = os.mem_used_percent() {
+        mem.insert("free_percent".into(), json!(100 - up.min(100)));
+        mem.insert("used_percent".into(), json!(up));
+    }
+    mem
 }
 
 #[cfg(test)]
