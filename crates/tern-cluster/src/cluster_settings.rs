@@ -44,6 +44,11 @@ fn lookup_cluster_setting(key: &str) -> Option<Kind> {
     CLUSTER_PREFIXES.iter().any(|p| key.starts_with(p) && key.len() > p.len()).then_some(Kind::Any)
 }
 
+/// Settings whose values are never shown back (ES's secure settings): credentials of remote clusters.
+pub fn is_secure_setting(key: &str) -> bool {
+    key.starts_with("cluster.remote.") && (key.ends_with(".password") || key.ends_with(".api_key"))
+}
+
 /// Whether `key` is a cluster setting tern knows.
 pub fn is_known_cluster_setting(key: &str) -> bool {
     lookup_cluster_setting(key).is_some()
@@ -60,10 +65,62 @@ pub(crate) fn validate_cluster_update(scope: &str, update: &FlatSettings) -> Res
         if value.is_null() && (key.ends_with('*') || is_wildcard(key)) {
             continue;
         }
+        if let Some(rest) = key.strip_prefix("cluster.remote.rest.") {
+            validate_remote_rest(scope, key, rest, value)?;
+            continue;
+        }
         let Some(kind) = lookup_cluster_setting(key) else {
             return Err(ClusterError::illegal_argument(format!("{scope} setting [{key}], not recognized")));
         };
         validate_value(key, kind, value)?;
+    }
+    Ok(())
+}
+
+/// `cluster.remote.rest.<name>.{seeds,username,password,ssl.*}`: the remote clusters of remote sync.
+fn validate_remote_rest(scope: &str, key: &str, rest: &str, value: &Value) -> Result<(), ClusterError> {
+    const FIELDS: &[&str] = &["seeds", "username", "password", "ssl.verification_mode", "ssl.certificate_authorities"];
+    let Some((name, field)) =
+        FIELDS.iter().find_map(|f| rest.strip_suffix(f).and_then(|n| n.strip_suffix('.')).map(|n| (n, *f)))
+    else {
+        return Err(ClusterError::illegal_argument(format!("{scope} setting [{key}], not recognized")));
+    };
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        return Err(ClusterError::illegal_argument(format!(
+            "invalid remote cluster name [{name}]: only letters, digits, '_' and '-' are allowed"
+        )));
+    }
+    if value.is_null() {
+        return Ok(());
+    }
+    match field {
+        "seeds" => {
+            let seeds: Vec<String> = match value {
+                Value::Array(items) => items.iter().map(display_value).collect(),
+                other => display_value(other).split(',').map(|s| s.trim().to_string()).collect(),
+            };
+            for seed in seeds {
+                let hostport = seed.strip_prefix("https://").or_else(|| seed.strip_prefix("http://")).unwrap_or(&seed);
+                let hostport = hostport.trim_end_matches('/');
+                let ok = hostport
+                    .rsplit_once(':')
+                    .is_some_and(|(h, p)| !h.is_empty() && !h.contains('/') && p.parse::<u16>().is_ok());
+                if !ok {
+                    return Err(ClusterError::illegal_argument(format!(
+                        "invalid seed [{seed}] for remote cluster [{name}]: expected http(s)://host:port"
+                    )));
+                }
+            }
+        }
+        "ssl.verification_mode" => {
+            if !matches!(display_value(value).as_str(), "full" | "certificate" | "none") {
+                return Err(ClusterError::illegal_argument(format!(
+                    "invalid ssl.verification_mode [{}] for remote cluster [{name}]: expected full, certificate or none",
+                    display_value(value)
+                )));
+            }
+        }
+        _ => {}
     }
     Ok(())
 }

@@ -260,6 +260,11 @@ pub enum MetadataCommand {
         index: String,
         shard: u32,
     },
+    /// Sets (or with `null`, removes) a plugin's own cluster-wide state, e.g. remote sync patterns.
+    PutCustom {
+        key: String,
+        value: Value,
+    },
 }
 
 /// What a command did, for the response.
@@ -310,6 +315,9 @@ pub enum MetadataOutcome {
         shard: u32,
         primary_term: u64,
     },
+    CustomUpdated {
+        key: String,
+    },
 }
 
 /// The result of composing a create-index request with the matching templates.
@@ -338,6 +346,9 @@ pub struct ClusterMetadata {
     pub persistent_settings: FlatSettings,
     #[serde(default)]
     pub transient_settings: FlatSettings,
+    /// Plugins' own state, by plugin key; it lives and replicates with the rest of the metadata.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub customs: BTreeMap<String, Value>,
 }
 
 fn split_names(names: &[String]) -> Vec<String> {
@@ -386,6 +397,14 @@ impl ClusterMetadata {
                 self.put_cluster_settings(&persistent, &transient)
             }
             MetadataCommand::BumpPrimaryTerm { index, shard } => self.bump_primary_term(&index, shard),
+            MetadataCommand::PutCustom { key, value } => {
+                if value.is_null() {
+                    self.customs.remove(&key);
+                } else {
+                    self.customs.insert(key.clone(), value);
+                }
+                Ok(MetadataOutcome::CustomUpdated { key })
+            }
         }
     }
 

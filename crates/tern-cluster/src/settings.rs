@@ -425,6 +425,7 @@ fn index_setting_defs() -> Vec<SettingDef> {
         def("index.default_pipeline", Kind::Any, true, Some("_none")),
         def("index.final_pipeline", Kind::Any, true, Some("_none")),
         final_def("index.soft_deletes.enabled", Kind::Bool, Some("true")),
+        def("index.merge.enabled", Kind::Bool, true, Some("true")),
         def(
             "index.remote_sync.sync_interval",
             Kind::Time { allow_minus_one: false, min_millis: 1000 },
@@ -792,6 +793,11 @@ impl IndexSettings {
     }
 
     /// `index.gc_deletes` (default 60s): how long delete tombstones keep their version.
+    /// ES's `index.merge.enabled`: off for a copy whose files must stay identical to a source's.
+    pub fn merges_enabled(&self) -> bool {
+        self.get_bool("index.merge.enabled", true)
+    }
+
     pub fn gc_deletes(&self) -> Duration {
         self.get_time("index.gc_deletes", Duration::from_secs(60)).unwrap_or(Duration::from_secs(60))
     }

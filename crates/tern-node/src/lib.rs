@@ -11,6 +11,7 @@
 //! that was acknowledged survives a crash.
 
 pub mod by_query;
+pub mod commit_copy;
 pub mod documents;
 pub mod indices;
 pub mod info;

@@ -168,6 +168,27 @@ impl Node {
         Ok(outcome)
     }
 
+    /// Sets (or with `null`, removes) a plugin's own state in the cluster metadata.
+    pub async fn put_custom(&self, key: &str, value: serde_json::Value) -> Result<(), EsError> {
+        let _guard = self.metadata_lock.lock().await;
+        self.apply_metadata(MetadataCommand::PutCustom { key: key.to_string(), value })?;
+        Ok(())
+    }
+
+    /// Read-modify-write of a plugin's state under the metadata lock, so concurrent requests of one
+    /// plugin do not lose each other's changes.
+    pub async fn update_custom<T>(
+        &self,
+        key: &str,
+        f: impl FnOnce(&mut serde_json::Value) -> Result<T, EsError>,
+    ) -> Result<T, EsError> {
+        let _guard = self.metadata_lock.lock().await;
+        let mut value = self.metadata().customs.get(key).cloned().unwrap_or(serde_json::Value::Null);
+        let out = f(&mut value)?;
+        self.apply_metadata(MetadataCommand::PutCustom { key: key.to_string(), value })?;
+        Ok(out)
+    }
+
     fn shard_path(&self, index_uuid: &str, shard: u32) -> Option<PathBuf> {
         self.data_path.as_ref().map(|p| p.join("indices").join(index_uuid).join(shard.to_string()))
     }
@@ -188,50 +209,53 @@ impl Node {
     }
 
     pub(crate) async fn open_index_shards(&self, meta: &IndexMetadata) -> Result<(), EsError> {
-        let mapping = Mapping::parse(&meta.mappings).map_err(EsError::from)?;
         let n = meta.settings.number_of_shards();
-        let durability = durability_of(meta);
         let mut opened = Vec::new();
         for shard in 0..n {
-            let ident = ShardIdent { index: meta.name.clone(), index_uuid: meta.uuid.clone(), shard };
-            let key = (meta.uuid.clone(), shard);
-            if self.shards.read().contains_key(&key) {
+            if self.shards.read().contains_key(&(meta.uuid.clone(), shard)) {
                 continue;
             }
-            let engine_opts = ShardOptions {
-                ident: ident.clone(),
-                path: self.shard_path(&meta.uuid, shard),
-                mapping: mapping.clone(),
-                analysis: meta.settings.analysis(),
-                writer_memory_bytes: 32 << 20,
-            };
-            let engine = Arc::new(
-                tokio::task::spawn_blocking(move || ShardEngine::open(engine_opts))
-                    .await
-                    .map_err(|e| EsError::internal(e.to_string()))??,
-            );
-            let group_id = Self::group_id(&meta.uuid, shard);
-            let log = self.wal.log_store(group_id, durability);
-            let handler = Arc::new(ShardStateMachine { engine: engine.clone() });
-            opened.push(async move {
-                let group = RaftGroup::start_single(
-                    group_id,
-                    self.raft_id,
-                    &self.info.transport_address,
-                    log,
-                    handler,
-                    &self.group_settings,
-                )
-                .await
-                .map_err(EsError::from)?;
-                Ok::<_, EsError>((key, Arc::new(ShardHandle::new(ident, engine, group))))
-            });
+            opened.push(self.start_shard(meta, shard));
         }
         for r in futures::future::join_all(opened).await {
-            let (key, handle) = r?;
-            self.shards.write().insert(key, handle);
+            let handle = r?;
+            self.shards.write().insert((meta.uuid.clone(), handle.ident.shard), handle);
         }
         Ok(())
+    }
+
+    /// Opens one shard's engine and starts its raft group; raft replays the log tail after the
+    /// engine's last commit. The caller puts the handle in the shard map.
+    pub(crate) async fn start_shard(&self, meta: &IndexMetadata, shard: u32) -> Result<Arc<ShardHandle>, EsError> {
+        let mapping = Mapping::parse(&meta.mappings).map_err(EsError::from)?;
+        let ident = ShardIdent { index: meta.name.clone(), index_uuid: meta.uuid.clone(), shard };
+        let engine_opts = ShardOptions {
+            ident: ident.clone(),
+            path: self.shard_path(&meta.uuid, shard),
+            mapping,
+            analysis: meta.settings.analysis(),
+            writer_memory_bytes: 32 << 20,
+        };
+        let engine = Arc::new(
+            tokio::task::spawn_blocking(move || ShardEngine::open(engine_opts))
+                .await
+                .map_err(|e| EsError::internal(e.to_string()))??,
+        );
+        engine.set_merges_enabled(meta.settings.merges_enabled());
+        let group_id = Self::group_id(&meta.uuid, shard);
+        let log = self.wal.log_store(group_id, durability_of(meta));
+        let handler = Arc::new(ShardStateMachine { engine: engine.clone() });
+        let group = RaftGroup::start_single(
+            group_id,
+            self.raft_id,
+            &self.info.transport_address,
+            log,
+            handler,
+            &self.group_settings,
+        )
+        .await
+        .map_err(EsError::from)?;
+        Ok(Arc::new(ShardHandle::new(ident, engine, group)))
     }
 
     /// Stops an index's shards; with `delete`, also removes their files and raft logs.
@@ -300,6 +324,7 @@ impl Node {
                     let Some(im) = meta.indices.get(&handle.ident.index) else {
                         continue;
                     };
+                    handle.engine.set_merges_enabled(im.settings.merges_enabled());
                     if handle.flush_due(FLUSH_AFTER) {
                         let h = handle.clone();
                         tokio::spawn(async move {

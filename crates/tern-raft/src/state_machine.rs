@@ -31,6 +31,19 @@ pub trait ApplyHandler: Send + Sync + 'static {
     fn durable_marker(&self) -> Option<String>;
     /// Makes everything applied so far durable and returns the marker it covers.
     fn persist(&self) -> Result<Option<String>, String>;
+
+    /// Whether [`Self::install_snapshot`] works. A follower that cannot install refuses a snapshot
+    /// at the network boundary (a typed, logged error the leader retries), because a failed
+    /// install inside openraft is a storage error that stops the group on this node.
+    fn can_install_snapshot(&self) -> bool {
+        false
+    }
+
+    /// Replaces the handler's whole state with `snapshot`, taken on the group's leader, whose
+    /// marker is `snapshot.marker`; afterwards [`Self::durable_marker`] must return that marker.
+    fn install_snapshot(&self, snapshot: &LocalSnapshot) -> Result<(), String> {
+        Err(format!("this state machine cannot install snapshots (snapshot marker {:?})", snapshot.marker))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -49,8 +62,12 @@ impl AppliedState {
     }
 }
 
-/// A snapshot is the handler's durable state at a marker; it never leaves the node in this form.
-#[derive(Debug, Clone)]
+/// A snapshot: the handler's durable state at a marker.
+///
+/// The raft network sends it to a lagging follower as it is (postcard, in one message: see
+/// `network.rs`), so whatever it comes to carry must stay serde-serializable; a snapshot that is a
+/// set of files will need a streamed transfer instead.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LocalSnapshot {
     pub marker: Option<String>,
 }
@@ -144,16 +161,23 @@ impl<H: ApplyHandler> RaftStateMachine<TypeConfig> for StateMachine<H> {
     async fn install_snapshot(
         &mut self,
         meta: &openraft::alias::SnapshotMetaOf<TypeConfig>,
-        _snapshot: Self::SnapshotData,
+        snapshot: Self::SnapshotData,
     ) -> Result<(), io::Error> {
-        Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            format!(
-                "installing snapshot {:?} needs shard file recovery from a peer, which this node's \
-                 transport does not provide",
-                meta.last_log_id
-            ),
-        ))
+        let handler = self.handler.clone();
+        let installed = snapshot.clone();
+        tokio::task::spawn_blocking(move || handler.install_snapshot(&installed))
+            .await
+            .map_err(io::Error::other)?
+            .map_err(|reason| {
+                tracing::error!(last_log_id = ?meta.last_log_id, %reason, "installing a raft snapshot failed");
+                io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    format!("installing snapshot {:?} failed: {reason}", meta.last_log_id),
+                )
+            })?;
+        self.applied = AppliedState { last_applied: meta.last_log_id, membership: meta.last_membership.clone() };
+        *self.current_snapshot.lock() = Some(Snapshot { meta: meta.clone(), snapshot });
+        Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<SnapshotOf>, io::Error> {

@@ -61,7 +61,9 @@ async fn run(settings: Settings, ephemeral: bool) -> anyhow::Result<()> {
     let node = Node::start(NodeOptions { settings, ephemeral, http_address: addr.to_string() })
         .await
         .map_err(|e| anyhow::anyhow!("node failed to start: {}", e.reason))?;
-    let app = tern_rest::router(node.clone(), &[]);
+    // Plugins register their routes and start their background services here.
+    let plugins: Vec<Arc<dyn tern_rest::Plugin>> = vec![tern_remote_sync::RemoteSyncPlugin::new()];
+    let app = tern_rest::router(node.clone(), &plugins);
     tracing::info!(
         node.name = %node.info.node_name,
         cluster.name = %node.info.cluster_name,

@@ -19,7 +19,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use parking_lot::Mutex;
@@ -35,6 +35,7 @@ use tern_common::{ErrorKind, EsError};
 use tern_mapping::{IndexedValue, Mapping};
 
 use crate::analysis::{Analyzer, AnalyzerRegistry};
+use crate::commit_files::{ChecksumCache, PinnedCommit};
 use crate::mapping_ext::MappingExt;
 use crate::ops::*;
 use crate::schema::{Fields, TEXT_SLOTS, TextTarget, build_schema};
@@ -154,6 +155,8 @@ pub struct ShardEngine {
     get_reader: IndexReader,
     search_reader: IndexReader,
     analyzers: AnalyzerRegistry,
+    checksums: ChecksumCache,
+    merges_enabled: AtomicBool,
     pub counters: ShardCounters,
 }
 
@@ -218,6 +221,8 @@ impl ShardEngine {
             get_reader,
             search_reader,
             analyzers,
+            checksums: ChecksumCache::default(),
+            merges_enabled: AtomicBool::new(true),
             counters: ShardCounters::default(),
         })
     }
@@ -796,6 +801,49 @@ impl ShardEngine {
             st.refreshed_seq_no = st.max_seq_no;
         }
         Ok(())
+    }
+
+    /// Pins the last commit for copying to another copy of the shard (see [`crate::commit_files`]).
+    pub fn pin_commit(&self) -> Result<PinnedCommit, EsError> {
+        let dir =
+            self.path.as_deref().ok_or_else(|| EsError::illegal_argument("an in-memory shard has no files to copy"))?;
+        let meta = self.index.load_metas().map_err(engine_err)?;
+        let num_docs = meta.segments.iter().map(|s| s.num_docs() as u64).sum();
+        PinnedCommit::new(meta, dir, num_docs, &self.checksums)
+    }
+
+    /// The files of the last commit, by name.
+    pub fn committed_files(&self) -> Result<std::collections::BTreeSet<String>, EsError> {
+        let Some(dir) = self.path.as_deref() else {
+            return Ok(Default::default());
+        };
+        let meta = self.index.load_metas().map_err(engine_err)?;
+        Ok(meta
+            .list_segment_files()
+            .into_iter()
+            .filter(|p| dir.join(p).exists())
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect())
+    }
+
+    /// ES's `index.merge.enabled`: a copy whose files must stay identical to another copy's (a
+    /// remote-sync follower) must not merge on its own.
+    pub fn merges_enabled(&self) -> bool {
+        self.merges_enabled.load(Ordering::Relaxed)
+    }
+
+    pub fn set_merges_enabled(&self, enabled: bool) {
+        if self.merges_enabled.swap(enabled, Ordering::Relaxed) == enabled {
+            return;
+        }
+        let st = self.state.lock();
+        if let Some(w) = st.writer.as_ref() {
+            if enabled {
+                w.set_merge_policy(Box::new(tantivy::merge_policy::LogMergePolicy::default()));
+            } else {
+                w.set_merge_policy(Box::new(tantivy::merge_policy::NoMergePolicy));
+            }
+        }
     }
 
     /// A searcher over what the last refresh made visible.

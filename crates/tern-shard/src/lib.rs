@@ -7,6 +7,7 @@
 
 pub mod aggs;
 pub mod analysis;
+pub mod commit_files;
 pub mod engine;
 pub mod mapping_ext;
 pub mod ops;

@@ -298,7 +298,9 @@ impl TestApp {
                             return;
                         }
                     };
-                    let app = tern_rest::router(node.clone(), &[]);
+                    // The plugins the `tern` binary registers, so the in-process node serves the same API.
+                    let plugins: Vec<Arc<dyn tern_rest::Plugin>> = vec![tern_remote_sync::RemoteSyncPlugin::new()];
+                    let app = tern_rest::router(node.clone(), &plugins);
                     let _ = ready_tx.send(Ok((addr, node.clone())));
                     let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
                         let _ = shutdown_rx.await;
@@ -601,5 +603,26 @@ impl Drop for TestProcess {
         if std::thread::panicking() {
             eprintln!("--- tern logs ({}) ---\n{}", self.data_dir.path().display(), self.logs());
         }
+    }
+}
+
+/// A TCP port free on loopback right now, for a process that must keep its address across restarts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind(("127.0.0.1", 0)).and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+/// Polls `check` until it returns `Some`, or panics after `timeout` with `what` and the last state
+/// `check` reported through `last`.
+pub fn wait_until<T>(timeout: Duration, what: &str, mut check: impl FnMut(&mut String) -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    let mut last = String::new();
+    loop {
+        if let Some(v) = check(&mut last) {
+            return v;
+        }
+        if Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for {what}; last state: {last}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }

@@ -371,6 +371,21 @@ fn node_settings_flat(node: &Node) -> FlatSettings {
 }
 
 pub(crate) fn render_settings(flat: &FlatSettings, flat_settings: bool) -> Value {
+    let masked;
+    let flat = if flat.keys().any(|k| tern_cluster::cluster_settings::is_secure_setting(k)) {
+        // Credentials are stored, never echoed: the seed's examples show them as `*****`.
+        masked = flat
+            .iter()
+            .map(|(k, v)| {
+                let v =
+                    if tern_cluster::cluster_settings::is_secure_setting(k) { Value::from("*****") } else { v.clone() };
+                (k.clone(), v)
+            })
+            .collect::<FlatSettings>();
+        &masked
+    } else {
+        flat
+    };
     if flat_settings { flat_settings_json(flat) } else { nest_settings(flat) }
 }
 
