@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from elasticsearch import Elasticsearch
+from elasticsearch import BadRequestError, Elasticsearch
 from support import hit_ids, index_docs, total_hits
 
 BOOKS = [
@@ -155,3 +155,56 @@ def test_search_across_indices_and_wildcards(es: Elasticsearch, books: str, make
     prefix = books.rsplit("-", 1)[0]
     assert total_hits(es.search(index=f"{books}*", query={"match_all": {}})) == 5
     assert es.count(index=f"{prefix}*")["count"] >= 5
+
+
+def highlights(response: dict) -> dict[str, dict]:
+    return {hit["_id"]: hit.get("highlight") for hit in response["hits"]["hits"]}
+
+
+def test_highlight(es: Elasticsearch, books: str) -> None:
+    response = es.search(
+        index=books,
+        query={"match": {"title": "quick fox"}},
+        highlight={"fields": {"title": {}}},
+    )
+    assert highlights(response) == {
+        "1": {"title": ["The <em>Quick</em> Brown <em>Fox</em>"]},
+        "3": {"title": ["<em>Quick</em> Guide to Rust"]},
+    }
+    # A phrase is highlighted as one span; custom tags; a field the query does not touch is left out.
+    response = es.search(
+        index=books,
+        query={"match_phrase": {"title": "brown fox"}},
+        highlight={"pre_tags": ["<b>"], "post_tags": ["</b>"], "fields": [{"title": {}}, {"genre": {}}]},
+    )
+    assert highlights(response) == {"1": {"title": ["The Quick <b>Brown Fox</b>"]}}
+    # Patterns cover text and keyword fields; require_field_match: false lets the title terms
+    # highlight the keyword multi-field; no_match_size returns the start of a field without matches.
+    response = es.search(
+        index=books,
+        query={"bool": {"must": {"prefix": {"title.raw": "Dogs"}}}},
+        highlight={"require_field_match": False, "fields": {"title*": {}, "genre": {"no_match_size": 3}}},
+    )
+    assert highlights(response) == {
+        "5": {"title.raw": ["<em>Dogs and Foxes</em>"], "genre": ["nature"]},
+    }
+    # Only the hits returned are highlighted, on every page.
+    page = es.search(
+        index=books, query={"match": {"title": "quick"}}, highlight={"fields": {"title": {}}}, size=1, from_=1
+    )
+    assert len(page["hits"]["hits"]) == 1 and "highlight" in page["hits"]["hits"][0]
+
+
+def test_highlight_errors(es: Elasticsearch, books: str) -> None:
+    with pytest.raises(BadRequestError) as unknown:
+        es.search(index=books, query={"match": {"title": "fox"}}, highlight={"fields": {"title": {}}, "nope": 1})
+    assert unknown.value.body["error"]["type"] == "x_content_parse_exception"
+    assert unknown.value.body["error"]["reason"] == "[highlight] unknown field [nope]"
+    with pytest.raises(BadRequestError) as fvh:
+        es.search(index=books, query={"match": {"title": "fox"}}, highlight={"fields": {"title": {"type": "fvh"}}})
+    assert fvh.value.body["error"]["type"] == "search_phase_execution_exception"
+    assert fvh.value.body["error"]["root_cause"][0] == {
+        "type": "illegal_argument_exception",
+        "reason": "the field [title] should be indexed with term vector with position offsets "
+        "to be used with fast vector highlighter",
+    }

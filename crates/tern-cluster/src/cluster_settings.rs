@@ -112,13 +112,11 @@ fn validate_remote_rest(scope: &str, key: &str, rest: &str, value: &Value) -> Re
                 }
             }
         }
-        "ssl.verification_mode" => {
-            if !matches!(display_value(value).as_str(), "full" | "certificate" | "none") {
-                return Err(ClusterError::illegal_argument(format!(
-                    "invalid ssl.verification_mode [{}] for remote cluster [{name}]: expected full, certificate or none",
-                    display_value(value)
-                )));
-            }
+        "ssl.verification_mode" if !matches!(display_value(value).as_str(), "full" | "certificate" | "none") => {
+            return Err(ClusterError::illegal_argument(format!(
+                "invalid ssl.verification_mode [{}] for remote cluster [{name}]: expected full, certificate or none",
+                display_value(value)
+            )));
         }
         _ => {}
     }

@@ -422,6 +422,7 @@ fn index_setting_defs() -> Vec<SettingDef> {
         def("index.routing.allocation.total_shards_per_node", int(-1), true, Some("-1")),
         def("index.unassigned.node_left.delayed_timeout", time, true, Some("1m")),
         def("index.highlight.max_analyzed_offset", int(1), true, Some("1000000")),
+        def("index.highlight.weight_matches_mode.enabled", Kind::Bool, true, Some("true")),
         def("index.default_pipeline", Kind::Any, true, Some("_none")),
         def("index.final_pipeline", Kind::Any, true, Some("_none")),
         final_def("index.soft_deletes.enabled", Kind::Bool, Some("true")),

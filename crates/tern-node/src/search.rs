@@ -13,8 +13,9 @@ use parking_lot::Mutex;
 use serde_json::Value;
 use tern_cluster::IndicesOptions;
 use tern_common::{ErrorKind, EsError};
-use tern_query::{QueryAst, SearchRequest, SortOrder, SortSpec};
+use tern_query::{Highlight, QueryAst, SearchRequest, SortOrder, SortSpec};
 use tern_shard::aggs::{AggPartial, AggRequest, AggResults, FinalizeOptions};
+use tern_shard::highlight::{HighlightSettings, ShardHighlighter};
 use tern_shard::search::{ShardHit, ShardSearchRequest, SortValue, compare_hits};
 
 use crate::node::{Node, now_millis, random_es_id};
@@ -45,6 +46,8 @@ pub struct SearchOutcome {
 
 struct ScrollContext {
     request: ShardSearchRequest,
+    /// The request's `highlight`, applied to every page.
+    highlight: Option<Arc<Highlight>>,
     /// `search.max_buckets` when the scroll started (its first page carries the aggregations).
     max_buckets: usize,
     shards: Vec<(Target, tern_shard::search::PinnedSearcher, Cursor)>,
@@ -217,8 +220,11 @@ impl Node {
             after_doc_key: None,
         };
         let shards_total = targets.len() as u32;
+        let highlight = req.highlight.clone().map(Arc::new);
         if let Some(keep_alive) = scroll {
-            return self.start_scroll(targets, shard_req, size as usize, keep_alive, max_buckets, started).await;
+            return self
+                .start_scroll(targets, shard_req, highlight, size as usize, keep_alive, max_buckets, started)
+                .await;
         }
         let (hits, total, max_score, failed, terminated, partial) = run_shards(&targets, &shard_req, None).await;
         if failed.len() == targets.len() && !targets.is_empty() {
@@ -226,7 +232,10 @@ impl Node {
             return Err(search_failure(first));
         }
         let aggregations = finalize_aggs(shard_req.aggs.as_deref(), partial, max_buckets)?;
-        let hits: Vec<(String, ShardHit)> = hits.into_iter().skip(from as usize).take(size as usize).collect();
+        let mut hits: Vec<(String, ShardHit)> = hits.into_iter().skip(from as usize).take(size as usize).collect();
+        if let Some(hl) = &highlight {
+            self.highlight_hits(&targets, hl, &shard_req.query, &mut hits).await?;
+        }
         Ok(SearchOutcome {
             took_ms: started.elapsed().as_millis() as u64,
             total,
@@ -267,10 +276,12 @@ impl Node {
         Ok((total, targets.len() as u32, failed))
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn start_scroll(
         &self,
         targets: Vec<Target>,
         req: ShardSearchRequest,
+        highlight: Option<Arc<Highlight>>,
         size: usize,
         keep_alive: Duration,
         max_buckets: usize,
@@ -285,6 +296,7 @@ impl Node {
             .collect();
         let ctx = ScrollContext {
             request: req,
+            highlight,
             max_buckets,
             shards,
             size,
@@ -390,7 +402,12 @@ impl Node {
             return Err(search_failure(failed[0].2.clone()));
         }
         let aggregations = if first { finalize_aggs(c.request.aggs.as_deref(), partial, c.max_buckets)? } else { None };
-        let hits = merged.into_iter().map(|(i, h)| (c.shards[i].0.index.clone(), h)).collect();
+        let mut hits: Vec<(String, ShardHit)> =
+            merged.into_iter().map(|(i, h)| (c.shards[i].0.index.clone(), h)).collect();
+        if let Some(hl) = &c.highlight {
+            let targets: Vec<Target> = c.shards.iter().map(|(t, _, _)| t.clone()).collect();
+            self.highlight_hits(&targets, hl, &c.request.query, &mut hits).await?;
+        }
         Ok(SearchOutcome {
             took_ms: 0,
             total: c.total,
@@ -403,6 +420,54 @@ impl Node {
             scroll_id: None,
             aggregations,
         })
+    }
+
+    /// The fetch phase's highlighting: only the hits returned are highlighted, each on its own shard
+    /// (whose mapping and analyzers apply). A failure fails the search, as a fetch failure on every
+    /// shard does in ES.
+    async fn highlight_hits(
+        &self,
+        targets: &[Target],
+        highlight: &Arc<Highlight>,
+        query: &QueryAst,
+        hits: &mut [(String, ShardHit)],
+    ) -> Result<(), EsError> {
+        if hits.is_empty() || highlight.fields.is_empty() {
+            return Ok(());
+        }
+        let meta = self.metadata();
+        let mut jobs = Vec::new();
+        for t in targets {
+            let docs: Vec<(usize, u64, Arc<Vec<u8>>)> = hits
+                .iter()
+                .enumerate()
+                .filter(|(_, (index, h))| *index == t.index && h.shard == t.shard.ident.shard)
+                .map(|(i, (_, h))| (i, h.doc_key, h.doc.source.clone()))
+                .collect();
+            if docs.is_empty() {
+                continue;
+            }
+            let settings = meta.indices.get(&t.index).map(|m| highlight_settings(&m.settings)).unwrap_or_default();
+            let engine = t.shard.engine.clone();
+            let highlight = highlight.clone();
+            let query = query.clone();
+            jobs.push(tokio::task::spawn_blocking(move || {
+                let highlighter = ShardHighlighter::new(&engine, &highlight, &query, settings)?;
+                let mut out = Vec::with_capacity(docs.len());
+                for (i, doc_key, source) in docs {
+                    out.push((i, highlighter.highlight(&source, doc_key)?));
+                }
+                Ok::<_, EsError>(out)
+            }));
+        }
+        for job in futures::future::join_all(jobs).await {
+            let highlighted =
+                job.map_err(|e| EsError::internal(e.to_string())).and_then(|r| r).map_err(fetch_failure)?;
+            for (i, hl) in highlighted {
+                hits[i].1.highlight = hl;
+            }
+        }
+        Ok(())
     }
 
     /// Frees scroll contexts; `None` clears all. Returns how many were freed.
@@ -494,6 +559,31 @@ async fn run_shards(targets: &[Target], req: &ShardSearchRequest, _pinned: Optio
     }
     hits.sort_by(|a, b| compare_hits(&a.1, &b.1, &req.sort));
     (hits, total, max_score, failed, terminated, partial)
+}
+
+/// The index settings highlighting reads.
+fn highlight_settings(settings: &tern_cluster::IndexSettings) -> HighlightSettings {
+    let mut out = HighlightSettings::default();
+    if let Some(n) = settings.get_str("index.highlight.max_analyzed_offset").and_then(|s| s.parse::<usize>().ok()) {
+        out.max_analyzed_offset = n;
+    }
+    if let Some(b) = settings.get_str("index.highlight.weight_matches_mode.enabled") {
+        out.weight_matches = b != "false";
+    }
+    out
+}
+
+/// A failure of the fetch phase (highlighting), reported like ES's `search_phase_execution_exception`.
+fn fetch_failure(cause: EsError) -> EsError {
+    if cause.kind == ErrorKind::SearchPhaseExecution {
+        return cause;
+    }
+    let status = cause.status();
+    EsError::new(ErrorKind::SearchPhaseExecution, "all shards failed")
+        .with("phase", "fetch")
+        .with("grouped", true)
+        .with_status(status)
+        .caused_by(cause)
 }
 
 /// Wraps a shard failure the way ES reports a search that failed on every shard.

@@ -40,6 +40,7 @@ pub mod ast;
 mod dsl;
 pub mod error;
 pub mod fuzziness;
+pub mod highlight;
 pub mod msm;
 pub mod query_string;
 pub mod search_request;
@@ -50,6 +51,7 @@ pub use ast::*;
 pub use dsl::{DEFAULT_MAX_NESTED_DEPTH, parse_query, parse_query_with_max_depth};
 pub use error::{QueryError, QueryResult};
 pub use fuzziness::Fuzziness;
+pub use highlight::{BoundaryScanner, FieldOptions, Highlight, HighlightField, HighlightOptions, parse_highlight};
 pub use msm::{MinimumShouldMatch, MsmValue};
 pub use query_string::{FieldResolver, LiteralFields, parse_query_string};
 pub use search_request::{

@@ -2,9 +2,9 @@
 //!
 //! Every top-level key is accepted only for the JSON kinds ES accepts it as; anything else is ES's
 //! `parsing_exception` `"Unknown key for a START_OBJECT in [foo]."` (with the kind of the offending
-//! value). Sections tern hands to other components unchanged (aggregations, highlight, suggest,
-//! collapse, pit, rescore, slice, ext) are kept as raw JSON. Scripted features are rejected with a
-//! clear `illegal_argument_exception`.
+//! value). `highlight` is parsed into a [`Highlight`]. Sections tern hands to other components
+//! unchanged (aggregations, suggest, collapse, pit, rescore, slice, ext) are kept as raw JSON.
+//! Scripted features are rejected with a clear `illegal_argument_exception`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use crate::ast::{QueryAst, QueryStringQuery};
 use crate::dsl::{Ctx, DEFAULT_MAX_NESTED_DEPTH, parse_inner};
 use crate::error::{QueryError, QueryResult};
+use crate::highlight::{Highlight, parse_highlight};
 use crate::xcontent::{
     Accepts, ObjectParser, Token, bool_value, float_value, int_value, parse_bool_str, parse_java_double,
     parse_java_long, split_commas, text, token_name,
@@ -46,7 +47,7 @@ pub struct SearchRequest {
     pub stored_fields: Option<Vec<String>>,
     pub docvalue_fields: Vec<FieldAndFormat>,
     pub fields: Vec<FieldAndFormat>,
-    pub highlight: Option<Value>,
+    pub highlight: Option<Highlight>,
     pub collapse: Option<Value>,
     pub pit: Option<Value>,
     pub track_scores: bool,
@@ -298,7 +299,7 @@ fn parse_object_key(req: &mut SearchRequest, key: &str, v: &Value, max_nested_de
         "post_filter" => req.post_filter = Some(parse_inner(v, &mut Ctx::new(max_nested_depth))?),
         "_source" => req.source = parse_source(v)?,
         "aggregations" | "aggs" => req.aggs = Some(v.clone()),
-        "highlight" => req.highlight = Some(v.clone()),
+        "highlight" => req.highlight = Some(parse_highlight(v, max_nested_depth)?),
         "suggest" => req.suggest = Some(v.clone()),
         "sort" => req.sort = parse_sort(v)?,
         "rescore" => req.rescore = vec![v.clone()],

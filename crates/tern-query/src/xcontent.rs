@@ -337,6 +337,7 @@ pub(crate) enum Accepts {
     Value,
     ObjectArrayOrNull,
     StringArray,
+    Object,
 }
 
 // `ValueType.VALUE` in ES also admits null: a field declared so may be set to null explicitly.
@@ -353,6 +354,7 @@ impl Accepts {
                 matches!(t, Token::StartObject | Token::StartArray | Token::Null)
             }
             Accepts::StringArray => matches!(t, Token::StartArray | Token::String),
+            Accepts::Object => t == Token::StartObject,
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod aggs;
 pub mod analysis;
 pub mod commit_files;
 pub mod engine;
+pub mod highlight;
 pub mod mapping_ext;
 pub mod ops;
 pub mod schema;

@@ -97,6 +97,8 @@ pub struct ShardHit {
     pub shard: u32,
     /// Position of the document in the shard, for `_doc` order and tie-breaking.
     pub doc_key: u64,
+    /// `highlight` fragments, filled by the coordinator's fetch phase for the hits it returns.
+    pub highlight: Option<crate::highlight::HitHighlight>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -265,6 +267,7 @@ impl ShardEngine {
                 doc,
                 shard: self.ident().shard,
                 doc_key: ((c.segment as u64) << 32) | c.doc as u64,
+                highlight: None,
             });
         }
         let counters = &self.counters;

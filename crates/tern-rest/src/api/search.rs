@@ -160,6 +160,15 @@ pub fn render_search_typed(out: &SearchOutcome, req: &SearchRequest, total_as_in
                 m.insert("fields".into(), Value::Object(fields));
             }
         }
+        if let Some(hl) = &h.highlight {
+            let fields: Map<String, Value> = hl
+                .iter()
+                .map(|(field, frags)| {
+                    (field.clone(), Value::Array(frags.iter().map(|f| Value::from(f.as_str())).collect()))
+                })
+                .collect();
+            m.insert("highlight".into(), Value::Object(fields));
+        }
         if !req.sort.is_empty() {
             let values: Vec<Value> = h
                 .sort
