@@ -22,6 +22,11 @@ for lib in $(ldd "$bin" | awk '$2 == "=>" {print $3} $1 ~ /^\// {print $1}'); do
   mkdir -p "$stage$(dirname "$lib")"
   cp -L "$lib" "$stage$lib"
 done
+# CA certificates, for HTTPS seeds of remote sync (the system trust store the client reads).
+if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+  mkdir -p "$stage/etc/ssl/certs"
+  cp -L /etc/ssl/certs/ca-certificates.crt "$stage/etc/ssl/certs/ca-certificates.crt"
+fi
 chmod 1777 "$stage/tmp"
 docker build -q -f "$here/Dockerfile.local" -t "$tag" "$here" >/dev/null
 size=$(docker image inspect "$tag" --format '{{.Size}}')

@@ -65,10 +65,7 @@ fn base_url(seed: &str) -> String {
 
 impl RemoteClient {
     pub fn new(config: RemoteConfig) -> Result<RemoteClient, EsError> {
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(3))
-            .timeout(Duration::from_secs(60))
-            .pool_idle_timeout(Duration::from_secs(30));
+        let mut extra_roots = Vec::new();
         for path in &config.certificate_authorities {
             let pem = std::fs::read(path).map_err(|e| {
                 EsError::illegal_argument(format!(
@@ -76,23 +73,40 @@ impl RemoteClient {
                     config.name
                 ))
             })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            extra_roots.extend(reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
                 EsError::illegal_argument(format!(
                     "bad certificate in [{path}] of remote cluster [{}]: {e}",
                     config.name
                 ))
-            })?;
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
+            })?);
+        }
+        let builder = |system_roots: bool| {
+            let mut b = reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .timeout(Duration::from_secs(60))
+                .pool_idle_timeout(Duration::from_secs(30));
+            b = if system_roots {
+                extra_roots.iter().cloned().fold(b, |b, c| b.add_root_certificate(c))
+            } else {
+                b.tls_certs_only(extra_roots.iter().cloned())
+            };
+            match config.verification_mode.as_deref() {
+                Some("none") => b.tls_danger_accept_invalid_certs(true),
+                Some("certificate") => b.tls_danger_accept_invalid_hostnames(true),
+                _ => b,
             }
-        }
-        match config.verification_mode.as_deref() {
-            Some("none") => builder = builder.tls_danger_accept_invalid_certs(true),
-            Some("certificate") => builder = builder.tls_danger_accept_invalid_hostnames(true),
-            _ => {}
-        }
-        let http =
-            builder.build().map_err(|e| EsError::internal(format!("cannot build the remote sync HTTP client: {e}")))?;
+        };
+        // A host without a system trust store (a FROM scratch image) still gets a client: plain
+        // HTTP works, and HTTPS trusts only the configured CAs.
+        let http = match builder(true).build() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(remote = %config.name, error = %error_chain(&e), "no system trust store; trusting only ssl.certificate_authorities");
+                builder(false).build().map_err(|e| {
+                    EsError::internal(format!("cannot build the remote sync HTTP client: {}", error_chain(&e)))
+                })?
+            }
+        };
         Ok(RemoteClient { config, http, preferred: AtomicUsize::new(0) })
     }
 

@@ -368,6 +368,11 @@ fn throttled_copy_resumes_after_kill_and_survives_leader_merges() {
     leader.post_ok("/big/_flush", json!({}));
     follower.put_ok("/_cluster/settings", json!({"persistent": {"remote_sync.max_bytes_per_sec": "1mb", "remote_sync.chunk_size": "1mb", "remote_sync.max_concurrent_file_chunks": 4}}));
     follower.put_ok("/start_remote_sync", json!({"remote_cluster": "leader1", "remote_index": "big", "local_index": "big", "settings": {"index.remote_sync.sync_interval": "1s"}}));
+    // The leader writes, commits and merges while the copy of its pinned commit is in flight.
+    for round in 0..8 {
+        index_docs(&leader, "big", 200_000 + round * 10, 10);
+        leader.refresh("big");
+    }
 
     // Kill the follower once part of the commit is staged.
     let (staged, total_bytes) = wait_until(Duration::from_secs(30), "part of the copy to be staged", |last| {
@@ -553,4 +558,59 @@ fn https_seeds_with_a_trusted_ca() {
     assert_eq!(info["tls"]["connected"], true, "{info}");
     follower.put_ok("/start_remote_sync", json!({"remote_cluster": "tls", "remote_index": "secure", "local_index": "secure", "settings": {"index.remote_sync.sync_interval": "1s"}}));
     wait_converged(&leader, "secure", &follower, "secure");
+}
+
+#[test]
+fn leader_outage_then_switchover_and_reverse_sync() {
+    let mut leader = Cluster::start("leader");
+    let follower = Cluster::start("follower");
+    connect(&follower, "leader1", &leader);
+    leader.put_ok("/orders", json!({"settings": {"number_of_shards": 2, "number_of_replicas": 0}}));
+    index_docs(&leader, "orders", 0, 100);
+    follower.put_ok(
+        "/auto_sync/pattern/all",
+        json!({"remote_cluster": "leader1", "remote_index_patterns": ["orders*"], "local_index_pattern": "{{remote_index}}",
+               "settings": {"index.remote_sync.sync_interval": "1s"}}),
+    );
+    wait_converged(&leader, "orders", &follower, "orders");
+
+    // Leader down: the follower keeps serving reads and reports the error.
+    leader.process.kill9();
+    wait_until(Duration::from_secs(15), "the outage to show in sync_stats", |last| {
+        let s = shard_stats(&follower, "orders");
+        *last = s.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(" ");
+        s.iter().all(|s| s["state"] == "failing" && s["last_error"].is_string()).then_some(())
+    });
+    assert_eq!(follower.count("orders"), 100);
+    let info = follower.get_ok("/_remote/rest/info");
+    assert_eq!(info["leader1"]["connected"], false, "{info}");
+    assert!(info["leader1"]["last_error"].is_string(), "{info}");
+
+    // Leader back: sync resumes.
+    leader.process.restart();
+    index_docs(&leader, "orders", 100, 20);
+    wait_converged(&leader, "orders", &follower, "orders");
+
+    // Switchover (the seed's runbook): delete patterns, stop sync, write to the former follower.
+    leader.process.kill9();
+    assert_eq!(follower.delete("/auto_sync/pattern/all", ()).0, 200);
+    follower.put_ok("/*/stop_remote_sync", json!({}));
+    index_docs(&follower, "orders", 500, 30);
+    follower.refresh("orders");
+    assert_eq!(follower.count("orders"), 150);
+
+    // The old leader returns and syncs back from the new leader, same index names.
+    leader.process.restart();
+    connect(&leader, "leader2", &follower);
+    leader.put_ok(
+        "/start_remote_sync",
+        json!({"remote_cluster": "leader2", "remote_index": "orders", "local_index": "orders",
+               "settings": {"index.remote_sync.sync_interval": "1s"}}),
+    );
+    wait_converged(&follower, "orders", &leader, "orders");
+    let stats = shard_stats(&leader, "orders");
+    let copied = total(&stats, "total_synced_files");
+    let (status, _) = leader.put("/orders/_doc/z", json!({"a": 1}));
+    assert_eq!(status, 403, "the old leader is a read-only follower now");
+    println!("sync back copied {copied} files");
 }
