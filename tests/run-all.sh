@@ -3,6 +3,7 @@
 #
 # Steps, in order (name them as arguments to run a subset, e.g. `tests/run-all.sh yaml client8`):
 #   pyenv     Python venvs: .venv (elasticsearch 8.x client, pytest, PyYAML), .venv/es9 (9.x client)
+#   layers    crate dependencies point one way (tests/check_layers.py over `cargo metadata`)
 #   build     cargo build --release -p tern-server            (skipped when TERN_BIN is set)
 #   cargo     cargo test --workspace
 #   selftest  the YAML runner's own tests (no server needed)
@@ -17,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-ALL_STEPS=(pyenv build cargo selftest yaml client8 client9)
+ALL_STEPS=(pyenv layers build cargo selftest yaml client8 client9)
 PROFILE="${TERN_PROFILE:-release}"
 PYTHON="${PYTHON:-python3}"
 REPORTS=target/test-reports
@@ -65,6 +66,10 @@ ensure_venv() {  # ensure_venv <dir> <requirements file>: create once, reinstall
 
 step_pyenv() {
     ensure_venv "$VENV8" tests/python/requirements-8.txt && ensure_venv "$VENV9" tests/python/requirements-9.txt
+}
+
+step_layers() {
+    python3 tests/check_layers.py
 }
 
 step_build() {
