@@ -13,6 +13,8 @@
 //! - `rss`: tern's `VmRSS` idle, after a large load, after queries; data directory size.
 //! - `search`: per-query p50/p99 of tern (HTTP) vs a hand translation into tantivy queries, hit
 //!   count equality, and throughput with concurrent clients.
+//! - `remote-sync`: two tern processes, leader and follower. Cross-cluster sync throughput with the
+//!   throttle off vs a plain file copy of the same shard, and sync lag under steady writes.
 //!
 //! Corpus, mappings and queries come from the shared `gen.py` (see its README). Everything runs on
 //! the same machine: the client's CPU use is reported next to the server's so a reader can tell
@@ -23,6 +25,7 @@ mod corpus;
 mod http;
 mod ingest;
 mod process;
+mod remote_sync;
 mod report;
 mod rss;
 mod search;
@@ -124,6 +127,50 @@ enum Cmd {
         #[arg(long, default_value_t = 15)]
         max_secs_per_query: u64,
     },
+    /// Cross-cluster sync between two tern processes: copy throughput with the throttle off vs a
+    /// plain file copy of the leader's shard, and sync lag (leader ack -> visible on the follower)
+    /// under steady writes.
+    RemoteSync {
+        /// Docs in the leader index before the copy.
+        #[arg(long, default_value_t = 200_000)]
+        docs: usize,
+        #[arg(long, value_enum, default_value = "logs")]
+        shape: Shape,
+        /// Throughput runs (sync into a new follower index, plain copy, sync, ...).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Seconds of steady writes in the lag phase (0 skips it).
+        #[arg(long, default_value_t = 30)]
+        lag_secs: u64,
+        /// Docs per second written to the leader in the lag phase.
+        #[arg(long, default_value_t = 1000)]
+        rate: u64,
+        /// Docs per bulk in the lag phase (one bulk every lag_bulk_docs/rate seconds).
+        #[arg(long, default_value_t = 100)]
+        lag_bulk_docs: usize,
+        /// How often the follower is searched for newly visible docs in the lag phase.
+        #[arg(long, default_value_t = 50)]
+        poll_ms: u64,
+        /// `index.remote_sync.sync_interval` of the follower indices.
+        #[arg(long, default_value = "1s")]
+        sync_interval: String,
+        /// The leader index's `refresh_interval` (a refresh with pending writes is a commit, and
+        /// only commits are synced).
+        #[arg(long, default_value = "1s", allow_hyphen_values = true)]
+        refresh_interval: String,
+        /// `remote_sync.max_bytes_per_sec` on the follower ("0" = unlimited).
+        #[arg(long, default_value = "0")]
+        max_bytes_per_sec: String,
+        /// `remote_sync.chunk_size` on the follower (default: tern's, 1mb).
+        #[arg(long)]
+        chunk_size: Option<String>,
+        /// `remote_sync.max_concurrent_file_chunks` on the follower (default: tern's, 10).
+        #[arg(long)]
+        max_concurrent_file_chunks: Option<u32>,
+        /// Bound on each wait: one copy to finish, the follower to show the last doc.
+        #[arg(long, default_value_t = 300)]
+        timeout_secs: u64,
+    },
 }
 
 /// What every subcommand needs.
@@ -188,6 +235,41 @@ fn main() -> anyhow::Result<()> {
                 )?,
             )
         }
+        Cmd::RemoteSync {
+            docs,
+            shape,
+            runs,
+            lag_secs,
+            rate,
+            lag_bulk_docs,
+            poll_ms,
+            sync_interval,
+            refresh_interval,
+            max_bytes_per_sec,
+            chunk_size,
+            max_concurrent_file_chunks,
+            timeout_secs,
+        } => (
+            "remote-sync",
+            remote_sync::run(
+                &ctx,
+                &remote_sync::Args {
+                    shape: *shape,
+                    docs: *docs,
+                    runs: *runs,
+                    lag_secs: *lag_secs,
+                    rate: *rate,
+                    lag_bulk_docs: *lag_bulk_docs,
+                    poll_ms: *poll_ms,
+                    sync_interval: sync_interval.clone(),
+                    refresh_interval: refresh_interval.clone(),
+                    max_bytes_per_sec: max_bytes_per_sec.clone(),
+                    chunk_size: chunk_size.clone(),
+                    max_concurrent_file_chunks: *max_concurrent_file_chunks,
+                    timeout_secs: *timeout_secs,
+                },
+            )?,
+        ),
     };
     println!("# tern-bench {name}\n\n{}\n{md}", report::machine_md(&machine));
     if let Some(path) = &cli.json {

@@ -252,6 +252,11 @@ fn get_once(addr: &SocketAddr, path: &str) -> Option<(u16, String)> {
 impl TernProcess {
     /// Spawns `bin` with `path.data = data_dir` on a free port; the clock for readiness starts here.
     pub fn spawn(bin: &Path, data_dir: &Path, log_path: &Path) -> anyhow::Result<TernProcess> {
+        Self::spawn_with(bin, data_dir, log_path, &[])
+    }
+
+    /// [`Self::spawn`] with more `-E key=value` settings (e.g. `cluster.name` of one of two clusters).
+    pub fn spawn_with(bin: &Path, data_dir: &Path, log_path: &Path, extra: &[String]) -> anyhow::Result<TernProcess> {
         let port = free_port()?;
         let log = File::create(log_path).with_context(|| format!("cannot create {}", log_path.display()))?;
         let stderr = log.try_clone()?;
@@ -261,6 +266,7 @@ impl TernProcess {
             .arg(format!("http.port={port}"))
             .arg("-E")
             .arg(format!("path.data={}", data_dir.display()))
+            .args(extra.iter().flat_map(|e| ["-E", e.as_str()]))
             .current_dir(data_dir.parent().unwrap_or(Path::new("/tmp")))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -56,9 +56,14 @@ impl Server {
     }
 
     pub fn start_in(ctx: &Ctx, dir: tempfile::TempDir) -> anyhow::Result<Server> {
+        Self::start_with(ctx, dir, &[])
+    }
+
+    /// [`Self::start_in`] with more `-E key=value` settings.
+    pub fn start_with(ctx: &Ctx, dir: tempfile::TempDir, extra: &[String]) -> anyhow::Result<Server> {
         let data = dir.path().join("data");
         std::fs::create_dir_all(&data)?;
-        let mut proc = TernProcess::spawn(&ctx.tern_bin, &data, &dir.path().join("tern.log"))?;
+        let mut proc = TernProcess::spawn_with(&ctx.tern_bin, &data, &dir.path().join("tern.log"), extra)?;
         // Serving any 200 means the node has started (tern binds first, serves after start-up).
         let ready = proc.wait_ready("/", true, Duration::from_millis(2), Duration::from_secs(60))?;
         let es = Es::new(proc.base_url())?;

@@ -91,6 +91,9 @@ pub async fn run(rt: Arc<Runtime>, local: String, mut cancel: tokio::sync::watch
         if *cancel.borrow() {
             break;
         }
+        // Rounds start on a fixed cadence (not `interval` after the previous round ended), so the
+        // time a round takes does not stretch the interval and the lag stays bounded by it.
+        let round_started = tokio::time::Instant::now();
         if let Err(e) = round(&rt, &spec, &stats, &cancel).await {
             if *cancel.borrow() {
                 break;
@@ -101,7 +104,7 @@ pub async fn run(rt: Arc<Runtime>, local: String, mut cancel: tokio::sync::watch
         }
         let interval = sync_interval(&rt.node, &local);
         tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
+            _ = tokio::time::sleep_until(round_started + interval) => {}
             _ = cancel.changed() => {}
         }
     }
