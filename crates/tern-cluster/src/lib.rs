@@ -47,7 +47,8 @@ pub use alias::{AliasAction, AliasMetadata};
 pub use cluster_settings::{AutoCreateIndex, cluster_setting_defaults, is_known_cluster_setting};
 pub use error::{BlockDescription, ClusterError};
 pub use metadata::{
-    BlockLevel, ClusterMetadata, ComposedIndex, IndexMetadata, IndexRef, IndexState, MetadataCommand, MetadataOutcome,
+    BlockLevel, ClusterMetadata, ComposedIndex, DiscoveryNode, IndexMetadata, IndexRef, IndexState, MetadataCommand,
+    MetadataOutcome,
 };
 pub use names::{validate_alias_name, validate_index_name};
 pub use options::{ExpandWildcards, IndicesOptions};

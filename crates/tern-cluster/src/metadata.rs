@@ -265,6 +265,45 @@ pub enum MetadataCommand {
         key: String,
         value: Value,
     },
+    /// Sets the cluster uuid if it is not set yet (the first elected master proposes it once).
+    SetClusterUuid {
+        cluster_uuid: String,
+    },
+    /// A node joined the cluster (or rejoined with new addresses): it enters the node registry.
+    NodeJoined {
+        node: DiscoveryNode,
+    },
+    /// The master lost contact with a node: it leaves the node registry.
+    NodeLeft {
+        node_id: String,
+    },
+}
+
+/// A member of the cluster as the node registry records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiscoveryNode {
+    pub id: String,
+    pub name: String,
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+    /// `host:port` of the node's transport (node-to-node) server.
+    pub transport_address: String,
+    /// `host:port` of the node's HTTP server.
+    pub http_address: String,
+    /// The node's id in every raft group, stable across restarts.
+    pub raft_id: u64,
+}
+
+impl DiscoveryNode {
+    pub fn is_master_eligible(&self) -> bool {
+        self.roles.iter().any(|r| r == "master")
+    }
+
+    /// ES's `data` role or any `data_*` tier role.
+    pub fn is_data(&self) -> bool {
+        self.roles.iter().any(|r| r == "data" || r.starts_with("data_"))
+    }
 }
 
 /// What a command did, for the response.
@@ -318,6 +357,15 @@ pub enum MetadataOutcome {
     CustomUpdated {
         key: String,
     },
+    ClusterUuidSet {
+        cluster_uuid: String,
+    },
+    NodeJoined {
+        node_id: String,
+    },
+    NodeLeft {
+        node_id: String,
+    },
 }
 
 /// The result of composing a create-index request with the matching templates.
@@ -349,6 +397,15 @@ pub struct ClusterMetadata {
     /// Plugins' own state, by plugin key; it lives and replicates with the rest of the metadata.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub customs: BTreeMap<String, Value>,
+    /// The node registry of a multi-node cluster, by node id (empty on a single node).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub nodes: BTreeMap<String, DiscoveryNode>,
+    /// Where the copies of each index's shards live in a multi-node cluster: index uuid -> the
+    /// nodes (as the registry knew them then) that hold a copy of every shard of the index, chosen
+    /// when the index is created from the data nodes in the registry. Each shard's raft group has
+    /// exactly these nodes as its initial voters. Absent on a single node.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub shard_copies: BTreeMap<String, Vec<DiscoveryNode>>,
 }
 
 fn split_names(names: &[String]) -> Vec<String> {
@@ -366,6 +423,7 @@ impl ClusterMetadata {
         let mut next = self.clone();
         let outcome = next.apply_to_copy(cmd, now_millis)?;
         next.validate_alias_invariants()?;
+        next.place_shard_copies();
         next.version = self.version;
         if next != *self {
             next.version = self.version + 1;
@@ -405,7 +463,43 @@ impl ClusterMetadata {
                 }
                 Ok(MetadataOutcome::CustomUpdated { key })
             }
+            MetadataCommand::SetClusterUuid { cluster_uuid } => {
+                if self.cluster_uuid.is_empty() || self.cluster_uuid == "_na_" {
+                    self.cluster_uuid = cluster_uuid;
+                }
+                Ok(MetadataOutcome::ClusterUuidSet { cluster_uuid: self.cluster_uuid.clone() })
+            }
+            MetadataCommand::NodeJoined { node } => {
+                let node_id = node.id.clone();
+                self.nodes.insert(node_id.clone(), node);
+                Ok(MetadataOutcome::NodeJoined { node_id })
+            }
+            MetadataCommand::NodeLeft { node_id } => {
+                self.nodes.remove(&node_id);
+                Ok(MetadataOutcome::NodeLeft { node_id })
+            }
         }
+    }
+
+    /// Keeps `shard_copies` in step with the indices: a new index of a multi-node cluster gets a
+    /// copy on every data node of the registry; a deleted index loses its entry.
+    fn place_shard_copies(&mut self) {
+        let indices = &self.indices;
+        self.shard_copies.retain(|uuid, _| indices.values().any(|im| &im.uuid == uuid));
+        let data_nodes: Vec<DiscoveryNode> = self.nodes.values().filter(|n| n.is_data()).cloned().collect();
+        if data_nodes.is_empty() {
+            return;
+        }
+        for im in self.indices.values() {
+            if !self.shard_copies.contains_key(&im.uuid) {
+                self.shard_copies.insert(im.uuid.clone(), data_nodes.clone());
+            }
+        }
+    }
+
+    /// The registry entry of the node with raft id `raft_id`.
+    pub fn node_by_raft_id(&self, raft_id: u64) -> Option<&DiscoveryNode> {
+        self.nodes.values().find(|n| n.raft_id == raft_id)
     }
 
     // -----------------------------------------------------------------------------------------

@@ -252,7 +252,15 @@ impl Node {
             WriteKind::Delete => DocOpKind::Delete,
             WriteKind::Update(spec) => DocOpKind::Update(spec),
         };
-        let copies = CopiesInfo { total: 1 + im.settings.number_of_replicas(), successful: 1, failed: 0 };
+        let copies = match meta.shard_copies.get(&im.uuid) {
+            // In a cluster: the group's copies, and those on nodes in the registry (raft replicates
+            // to every reachable copy; a majority holds the entry when the write is acknowledged).
+            Some(holders) if self.is_clustered() => {
+                let live = holders.iter().filter(|n| meta.nodes.contains_key(&n.id)).count() as u32;
+                CopiesInfo { total: holders.len() as u32, successful: live.max(1), failed: 0 }
+            }
+            _ => CopiesInfo { total: 1 + im.settings.number_of_replicas(), successful: 1, failed: 0 },
+        };
         Ok(Routed {
             slot: 0,
             index: index.clone(),
@@ -290,6 +298,15 @@ impl Node {
         let handle = self.shard(&im.uuid, shard).ok_or_else(|| {
             EsError::new(ErrorKind::NoShardAvailable, format!("[{index}][{shard}] shard is not available"))
         })?;
+        if realtime && self.is_clustered() && !handle.group.is_leader() {
+            // A follower's copy may lag the primary by a heartbeat: catch up to the primary's
+            // commit index first (this API is synchronous; the node runs on a multi-thread runtime).
+            if let Ok(rt) = tokio::runtime::Handle::try_current()
+                && rt.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+            {
+                tokio::task::block_in_place(|| rt.block_on(handle.read_barrier(std::time::Duration::from_secs(10))))?;
+            }
+        }
         let doc = if realtime { handle.engine.get(id) } else { handle.engine.get_refreshed(id) };
         Ok((index, doc))
     }

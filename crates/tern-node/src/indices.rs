@@ -34,13 +34,8 @@ impl Node {
         }
         let aliases = body.get("aliases").cloned().unwrap_or(Value::Null);
         let uuid = random_uuid();
-        self.apply_metadata(MetadataCommand::CreateIndex {
-            name: name.to_string(),
-            uuid,
-            settings,
-            mappings,
-            aliases,
-        })?;
+        self.apply_metadata(MetadataCommand::CreateIndex { name: name.to_string(), uuid, settings, mappings, aliases })
+            .await?;
         let meta = self.metadata();
         let im = meta.indices.get(name).ok_or_else(|| EsError::internal("index vanished after creation"))?;
         // Templates may contribute mappings the request did not validate.
@@ -48,9 +43,17 @@ impl Node {
         if let Err(e) = self.open_index_shards(im).await {
             let uuid = im.uuid.clone();
             self.close_index_shards(&uuid, true).await;
-            let _ =
-                self.apply_metadata(MetadataCommand::DeleteIndices { names: vec![name.to_string()], options: None });
+            let _ = self
+                .apply_metadata(MetadataCommand::DeleteIndices { names: vec![name.to_string()], options: None })
+                .await;
             return Err(e);
+        }
+        // In a cluster the copies elect a primary first: wait for it, as ES waits for the active
+        // primary before answering.
+        for handle in self.index_shards(&im.uuid) {
+            if let Err(e) = handle.group.wait_for_leader(std::time::Duration::from_secs(10)).await {
+                tracing::warn!(index = name, shard = handle.ident.shard, error = %e, "no primary elected yet");
+            }
         }
         Ok(name.to_string())
     }
@@ -87,7 +90,7 @@ impl Node {
     pub async fn delete_indices(&self, expr: &[String], opts: &IndicesOptions) -> Result<Vec<String>, EsError> {
         let _guard = self.metadata_lock.lock().await;
         let outcome =
-            self.apply_metadata(MetadataCommand::DeleteIndices { names: expr.to_vec(), options: Some(*opts) })?;
+            self.apply_metadata(MetadataCommand::DeleteIndices { names: expr.to_vec(), options: Some(*opts) }).await?;
         let MetadataOutcome::IndicesDeleted { indices } = outcome else {
             return Ok(vec![]);
         };
@@ -119,7 +122,8 @@ impl Node {
                 indices: vec![name],
                 mappings: mapping.clone(),
                 options: None,
-            })?;
+            })
+            .await?;
             self.push_mapping_to_shards(&uuid, &mapping).await?;
         }
         Ok(())
@@ -160,11 +164,14 @@ impl Node {
             }
             let uuid = im.uuid.clone();
             let name = im.name.clone();
-            if let Err(e) = self.apply_metadata(MetadataCommand::PutMapping {
-                indices: vec![name],
-                mappings: json.clone(),
-                options: None,
-            }) {
+            if let Err(e) = self
+                .apply_metadata(MetadataCommand::PutMapping {
+                    indices: vec![name],
+                    mappings: json.clone(),
+                    options: None,
+                })
+                .await
+            {
                 tracing::warn!(error = %e.reason, "publishing a dynamic mapping failed");
                 continue;
             }
@@ -195,7 +202,8 @@ impl Node {
             settings,
             preserve_existing,
             options: None,
-        })?;
+        })
+        .await?;
         let meta = self.metadata();
         for name in names {
             if let Some(im) = meta.indices.get(&name) {
@@ -214,7 +222,7 @@ impl Node {
         let _guard = self.metadata_lock.lock().await;
         let actions = tern_cluster::AliasAction::parse_actions(body).map_err(EsError::from)?;
         let before: Vec<String> = self.metadata().indices.values().map(|m| m.uuid.clone()).collect();
-        self.apply_metadata(MetadataCommand::UpdateAliases { actions })?;
+        self.apply_metadata(MetadataCommand::UpdateAliases { actions }).await?;
         // `remove_index` actions delete indices: drop their shards too.
         let after = self.metadata();
         for uuid in before {
@@ -229,7 +237,7 @@ impl Node {
         let _guard = self.metadata_lock.lock().await;
         let meta = self.metadata();
         let names = meta.resolve_indices(expr, opts).map_err(EsError::from)?;
-        self.apply_metadata(MetadataCommand::OpenIndices { names: names.clone(), options: None })?;
+        self.apply_metadata(MetadataCommand::OpenIndices { names: names.clone(), options: None }).await?;
         let meta = self.metadata();
         for name in &names {
             if let Some(im) = meta.indices.get(name) {
@@ -243,7 +251,7 @@ impl Node {
         let _guard = self.metadata_lock.lock().await;
         let meta = self.metadata();
         let names = meta.resolve_indices(expr, opts).map_err(EsError::from)?;
-        self.apply_metadata(MetadataCommand::CloseIndices { names: names.clone(), options: None })?;
+        self.apply_metadata(MetadataCommand::CloseIndices { names: names.clone(), options: None }).await?;
         for name in &names {
             if let Some(im) = meta.indices.get(name) {
                 self.close_index_shards(&im.uuid, false).await;
@@ -254,13 +262,14 @@ impl Node {
 
     pub async fn put_index_template(&self, name: &str, body: &Value, create: bool) -> Result<(), EsError> {
         let _guard = self.metadata_lock.lock().await;
-        self.apply_metadata(MetadataCommand::PutIndexTemplate { name: name.to_string(), body: body.clone(), create })?;
+        self.apply_metadata(MetadataCommand::PutIndexTemplate { name: name.to_string(), body: body.clone(), create })
+            .await?;
         Ok(())
     }
 
     pub async fn delete_index_template(&self, name: &str) -> Result<(), EsError> {
         let _guard = self.metadata_lock.lock().await;
-        self.apply_metadata(MetadataCommand::DeleteIndexTemplate { name: name.to_string() })?;
+        self.apply_metadata(MetadataCommand::DeleteIndexTemplate { name: name.to_string() }).await?;
         Ok(())
     }
 
@@ -270,13 +279,14 @@ impl Node {
             name: name.to_string(),
             body: body.clone(),
             create,
-        })?;
+        })
+        .await?;
         Ok(())
     }
 
     pub async fn delete_component_template(&self, name: &str) -> Result<(), EsError> {
         let _guard = self.metadata_lock.lock().await;
-        self.apply_metadata(MetadataCommand::DeleteComponentTemplate { name: name.to_string() })?;
+        self.apply_metadata(MetadataCommand::DeleteComponentTemplate { name: name.to_string() }).await?;
         Ok(())
     }
 
@@ -285,7 +295,8 @@ impl Node {
         self.apply_metadata(MetadataCommand::PutClusterSettings {
             persistent: body.get("persistent").cloned().unwrap_or(Value::Null),
             transient: body.get("transient").cloned().unwrap_or(Value::Null),
-        })?;
+        })
+        .await?;
         Ok(())
     }
 

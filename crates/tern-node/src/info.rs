@@ -920,6 +920,14 @@ impl Node {
             }
             None => Box::new(|_| true),
         };
+        if self.is_clustered() {
+            return meta
+                .indices
+                .values()
+                .filter(|im| pick(&im.name))
+                .map(|im| self.cluster_index_routing(meta, im))
+                .collect();
+        }
         meta.indices
             .values()
             .filter(|im| pick(&im.name))
@@ -929,6 +937,45 @@ impl Node {
                 })
             })
             .collect()
+    }
+
+    /// An index's routing in a multi-node cluster: one copy of each shard on every node that
+    /// `shard_copies` names; the primary is the shard group's leader as this node knows it (the
+    /// first copy when this node holds none), and a copy is started while its node is in the
+    /// registry.
+    fn cluster_index_routing(&self, meta: &ClusterMetadata, im: &IndexMetadata) -> IndexRouting {
+        let copies = meta.shard_copies.get(&im.uuid).cloned().unwrap_or_default();
+        let shards = (0..im.number_of_shards())
+            .map(|shard| {
+                let leader = self.shard(&im.uuid, shard).and_then(|h| h.group.current_leader());
+                let primary_raft_id = leader.or_else(|| copies.first().map(|c| c.raft_id));
+                let mut out: Vec<ShardRouting> = copies
+                    .iter()
+                    .map(|c| {
+                        let alive = meta.nodes.contains_key(&c.id) || c.id == self.info.node_id;
+                        let started = im.state == IndexState::Close || alive;
+                        ShardRouting {
+                            index: im.name.clone(),
+                            index_uuid: im.uuid.clone(),
+                            shard,
+                            primary: Some(c.raft_id) == primary_raft_id,
+                            state: if started { ShardState::Started } else { ShardState::Unassigned },
+                            node_id: started.then(|| c.id.clone()),
+                            allocation_id: Some(stable_id(&[&im.uuid, &shard.to_string(), &c.id])),
+                            unassigned: (!started).then_some(UnassignedInfo {
+                                reason: "NODE_LEFT",
+                                at_millis: im.creation_date,
+                                details: None,
+                            }),
+                        }
+                    })
+                    .collect();
+                // The primary first, as ES lists copies.
+                out.sort_by_key(|c| !c.primary);
+                out
+            })
+            .collect();
+        IndexRouting { index: im.name.clone(), shards }
     }
 
     /// Cluster health over the given concrete indices (ES computes it over the indices the request
@@ -941,7 +988,13 @@ impl Node {
             .filter(|r| wanted.contains(r.index.as_str()))
             .filter_map(|r| meta.indices.get(&r.index).map(|im| index_health(im, r)))
             .collect();
-        cluster_health(&self.info.cluster_name, self.is_data_node() as u32, requested, &all)
+        let mut h = cluster_health(&self.info.cluster_name, self.is_data_node() as u32, requested, &all);
+        if self.is_clustered() {
+            let nodes = self.cluster_nodes();
+            h.number_of_nodes = nodes.len() as u32;
+            h.number_of_data_nodes = nodes.iter().filter(|n| n.is_data()).count() as u32;
+        }
+        h
     }
 
     /// Statistics of the named indices' shard copies, in the given order. Blocking (see
@@ -957,7 +1010,13 @@ impl Node {
             let copies = r
                 .copies()
                 .map(|c| {
-                    let handle = (c.primary && c.state.is_active()).then(|| handles.get(&c.shard)).flatten();
+                    // In a cluster this node holds at most one copy of each shard: its statistics
+                    // stand for its own copy and for the primary (copies hold the same documents,
+                    // up to replication lag); other nodes' replicas show none.
+                    let local_copy =
+                        self.is_clustered() && (c.primary || c.node_id.as_deref() == Some(self.info.node_id.as_str()));
+                    let handle =
+                        ((c.primary || local_copy) && c.state.is_active()).then(|| handles.get(&c.shard)).flatten();
                     let stats = match (handle, c.state.is_active()) {
                         (Some(h), _) => Some(ShardStats::of(&h.engine)),
                         // A closed index's started copy: present, but nothing is loaded.
@@ -1035,10 +1094,12 @@ impl Node {
         body: &Value,
     ) -> Result<(FlatSettings, FlatSettings), EsError> {
         let _guard = self.metadata_lock.lock().await;
-        let outcome = self.apply_metadata(MetadataCommand::PutClusterSettings {
-            persistent: body.get("persistent").cloned().unwrap_or(Value::Null),
-            transient: body.get("transient").cloned().unwrap_or(Value::Null),
-        })?;
+        let outcome = self
+            .apply_metadata(MetadataCommand::PutClusterSettings {
+                persistent: body.get("persistent").cloned().unwrap_or(Value::Null),
+                transient: body.get("transient").cloned().unwrap_or(Value::Null),
+            })
+            .await?;
         match outcome {
             MetadataOutcome::ClusterSettingsUpdated { persistent, transient } => Ok((persistent, transient)),
             _ => Ok((FlatSettings::new(), FlatSettings::new())),

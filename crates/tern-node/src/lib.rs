@@ -8,9 +8,11 @@
 //!
 //! Cluster metadata is a pure state machine (`tern-cluster`); on a single node the node applies its
 //! commands in order under one lock and persists the result before answering, so a metadata change
-//! that was acknowledged survives a crash.
+//! that was acknowledged survives a crash. In a multi-node cluster the same commands are entries of
+//! a raft group over the master-eligible nodes (see [`cluster`]).
 
 pub mod by_query;
+pub mod cluster;
 pub mod commit_copy;
 pub mod documents;
 pub mod indices;

@@ -12,9 +12,12 @@ use tern_common::EsError;
 use tern_config::Settings;
 use tern_mapping::Mapping;
 use tern_raft::wal::{Durability, Wal, WalOptions};
-use tern_raft::{GroupSettings, RaftGroup};
+use tern_raft::{Bootstrap, GroupSettings, RaftGroup, RaftTransport};
 use tern_shard::{ShardEngine, ShardIdent, ShardOptions};
+use tern_transport::{ClientOptions, ServerOptions, TransportClient, TransportServer};
 
+use crate::cluster::state_machine::{MetadataStateMachine, PersistedMetadata};
+use crate::cluster::{Cluster, ClusterSettings};
 use crate::persist::JsonFile;
 use crate::shard::{ShardHandle, ShardStateMachine};
 
@@ -58,8 +61,15 @@ pub struct Node {
     /// Holds the temporary directory of an ephemeral node's log for the node's lifetime.
     _ephemeral_dir: Option<tempfile::TempDir>,
     pub(crate) wal: Arc<Wal>,
-    pub(crate) metadata: RwLock<Arc<ClusterMetadata>>,
+    pub(crate) metadata: Arc<RwLock<Arc<ClusterMetadata>>>,
     metadata_file: JsonFile,
+    /// Set when the node runs in a multi-node cluster (seed hosts or other initial master nodes).
+    pub(crate) cluster: Option<Arc<Cluster>>,
+    /// A lone node's transport server (bound, serving nothing yet); a clustered node's lives in
+    /// `cluster`.
+    _transport: Option<TransportServer>,
+    /// Serializes opening and closing shard copies (requests and the cluster's reconciler).
+    shard_lifecycle: tokio::sync::Mutex<()>,
     /// Serializes metadata changes (the single-node stand-in for the master's task queue).
     pub(crate) metadata_lock: tokio::sync::Mutex<()>,
     pub(crate) shards: RwLock<HashMap<ShardKey, Arc<ShardHandle>>>,
@@ -103,31 +113,110 @@ impl Node {
         let wal_dir = data_path.as_ref().map(|p| p.join("wal")).unwrap_or_else(|| PathBuf::from("wal"));
         let wal = Wal::open(&wal_dir, WalOptions::default())
             .map_err(|e| EsError::internal(format!("cannot open write-ahead log at [{}]: {e}", wal_dir.display())))?;
-        let metadata_file = JsonFile::new(state_dir.as_ref().map(|d| d.join("cluster.json")));
-        let metadata = match metadata_file.load::<ClusterMetadata>()? {
-            Some(m) => m,
+        let node_name = settings.node_name();
+        let cluster_settings = ClusterSettings::from(&settings);
+        let multi_node = cluster_settings.is_multi_node(&node_name);
+        let host = settings.http_host();
+        // The transport: a clustered node cannot run without it; a lone node binds it if it can.
+        let transport_host = settings
+            .get_str("transport.host")
+            .or_else(|| settings.get_str("network.host"))
+            .unwrap_or_else(|| host.clone());
+        let transport_ports = settings.transport_port().map_err(|e| EsError::illegal_argument(e.to_string()))?;
+        let mut transport = None;
+        let mut bind_error = None;
+        for port in transport_ports.0..=transport_ports.1 {
+            match TransportServer::bind(&format!("{transport_host}:{port}"), ServerOptions::default()).await {
+                Ok(server) => {
+                    transport = Some(server);
+                    break;
+                }
+                Err(e) => bind_error = Some(e),
+            }
+        }
+        let transport_address = match &transport {
+            Some(server) => server.local_addr().to_string(),
+            None if multi_node => {
+                return Err(EsError::internal(format!(
+                    "cannot bind the transport on {transport_host}:{}-{}: {bind_error:?}",
+                    transport_ports.0, transport_ports.1
+                )));
+            }
             None => {
-                let m = ClusterMetadata::new(random_uuid());
-                metadata_file.store(&m)?;
-                m
+                tracing::warn!(error = ?bind_error, "cannot bind the transport port; running without it");
+                format!("{host}:{}", transport_ports.0)
             }
         };
-        let host = settings.http_host();
-        let transport_port = settings.transport_port().map_err(|e| EsError::illegal_argument(e.to_string()))?.0;
+        let metadata_file = JsonFile::new(state_dir.as_ref().map(|d| d.join("cluster.json")));
+        let raft_metadata_file = JsonFile::new(state_dir.as_ref().map(|d| d.join("cluster_raft.json")));
+        let mut marker = None;
+        let metadata = if multi_node {
+            // The replicated copy and the raft position it covers; the cluster uuid comes from the
+            // first master.
+            match raft_metadata_file.load::<PersistedMetadata>()? {
+                Some(p) => {
+                    marker = p.marker;
+                    p.metadata
+                }
+                None => ClusterMetadata::new("_na_"),
+            }
+        } else {
+            match metadata_file.load::<ClusterMetadata>()? {
+                Some(m) => m,
+                None => {
+                    let m = ClusterMetadata::new(random_uuid());
+                    metadata_file.store(&m)?;
+                    m
+                }
+            }
+        };
+        let metadata = Arc::new(RwLock::new(Arc::new(metadata)));
         let info = NodeInfo {
             node_id: identity.node_id.clone(),
-            node_name: settings.node_name(),
+            node_name,
             cluster_name: settings.cluster_name(),
             roles: settings.node_roles(),
             attributes: settings.node_attributes(),
             http_address: opts.http_address,
-            transport_address: format!("{host}:{transport_port}"),
+            transport_address,
             host,
             started_at: Instant::now(),
             start_time_millis: now_millis(),
             version: ES_VERSION,
         };
         let (shutdown, _) = tokio::sync::watch::channel(false);
+        let mut cluster = None;
+        let mut lone_transport = None;
+        if multi_node && let Some(server) = transport {
+            let client = TransportClient::new(info.transport_address.clone(), ClientOptions::default())
+                .map_err(|e| EsError::internal(e.to_string()))?;
+            let raft = RaftTransport::new(client);
+            let handler = Arc::new(MetadataStateMachine::new(metadata.clone(), raft_metadata_file, marker));
+            let local = tern_cluster::DiscoveryNode {
+                id: info.node_id.clone(),
+                name: info.node_name.clone(),
+                roles: info.roles.clone(),
+                attributes: info.attributes.clone(),
+                transport_address: info.transport_address.clone(),
+                http_address: info.http_address.clone(),
+                raft_id: identity.raft_id,
+            };
+            cluster = Some(
+                Cluster::start(
+                    server,
+                    raft,
+                    local,
+                    info.cluster_name.clone(),
+                    cluster_settings,
+                    handler,
+                    state_dir.clone(),
+                    &wal,
+                )
+                .await?,
+            );
+        } else {
+            lone_transport = transport;
+        }
         let node = Arc::new(Node {
             info,
             settings,
@@ -135,8 +224,11 @@ impl Node {
             data_path,
             _ephemeral_dir: ephemeral_dir,
             wal,
-            metadata: RwLock::new(Arc::new(metadata)),
+            metadata,
             metadata_file,
+            cluster,
+            _transport: lone_transport,
+            shard_lifecycle: tokio::sync::Mutex::new(()),
             metadata_lock: tokio::sync::Mutex::new(()),
             shards: RwLock::new(HashMap::new()),
             group_settings: GroupSettings::default(),
@@ -151,6 +243,7 @@ impl Node {
             r?;
         }
         node.spawn_refresher();
+        node.start_cluster_services();
         Ok(node)
     }
 
@@ -160,7 +253,12 @@ impl Node {
 
     /// Applies a metadata command, persists the result, and returns the outcome. Callers hold
     /// `metadata_lock` when they need to combine a metadata change with shard changes atomically.
-    pub(crate) fn apply_metadata(&self, cmd: MetadataCommand) -> Result<MetadataOutcome, EsError> {
+    /// In a cluster the command goes to the master, which proposes it to the metadata group; the
+    /// call returns once this node has applied it.
+    pub(crate) async fn apply_metadata(&self, cmd: MetadataCommand) -> Result<MetadataOutcome, EsError> {
+        if let Some(cluster) = &self.cluster {
+            return cluster.submit(cmd).await;
+        }
         let mut next = (**self.metadata.read()).clone();
         let outcome = next.apply(cmd, now_millis()).map_err(EsError::from)?;
         self.metadata_file.store(&next)?;
@@ -171,7 +269,7 @@ impl Node {
     /// Sets (or with `null`, removes) a plugin's own state in the cluster metadata.
     pub async fn put_custom(&self, key: &str, value: serde_json::Value) -> Result<(), EsError> {
         let _guard = self.metadata_lock.lock().await;
-        self.apply_metadata(MetadataCommand::PutCustom { key: key.to_string(), value })?;
+        self.apply_metadata(MetadataCommand::PutCustom { key: key.to_string(), value }).await?;
         Ok(())
     }
 
@@ -185,7 +283,7 @@ impl Node {
         let _guard = self.metadata_lock.lock().await;
         let mut value = self.metadata().customs.get(key).cloned().unwrap_or(serde_json::Value::Null);
         let out = f(&mut value)?;
-        self.apply_metadata(MetadataCommand::PutCustom { key: key.to_string(), value })?;
+        self.apply_metadata(MetadataCommand::PutCustom { key: key.to_string(), value }).await?;
         Ok(out)
     }
 
@@ -208,7 +306,16 @@ impl Node {
         h >> 1
     }
 
+    pub(crate) fn shutdown_watch(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// Opens the index's shard copies this node holds (every shard on a lone node).
     pub(crate) async fn open_index_shards(&self, meta: &IndexMetadata) -> Result<(), EsError> {
+        let _guard = self.shard_lifecycle.lock().await;
+        if !self.hosts_index(&self.metadata(), &meta.uuid) {
+            return Ok(());
+        }
         let n = meta.settings.number_of_shards();
         let mut opened = Vec::new();
         for shard in 0..n {
@@ -245,6 +352,49 @@ impl Node {
         let group_id = Self::group_id(&meta.uuid, shard);
         let log = self.wal.log_store(group_id, durability_of(meta));
         let handler = Arc::new(ShardStateMachine { engine: engine.clone() });
+        if let Some(cluster) = &self.cluster {
+            // Every holder of a copy initializes the group with the same voters, recorded in the
+            // metadata when the index was created; on a restart this is a no-op.
+            let copies = self.metadata().shard_copies.get(&meta.uuid).cloned().ok_or_else(|| {
+                EsError::new(
+                    tern_common::ErrorKind::NoShardAvailable,
+                    format!("[{}][{shard}] has no copy on this node", meta.name),
+                )
+            })?;
+            let voters = copies.iter().map(|n| (n.raft_id, n.transport_address.clone())).collect();
+            let started = RaftGroup::start(
+                group_id,
+                self.raft_id,
+                log,
+                handler.clone(),
+                &self.group_settings,
+                &cluster.raft,
+                Bootstrap::Initialize(voters),
+            )
+            .await;
+            let group = match started {
+                Ok(group) => group,
+                // Another copy initialized the group and asked this one for its vote before this
+                // one initialized: raft then refuses `initialize`. This copy is one of the voters
+                // the others initialized with, so it simply joins and receives the log.
+                Err(tern_raft::GroupError::Start { reason, .. }) if reason.contains("not allowed to initialize") => {
+                    tracing::debug!(index = %meta.name, shard, "shard group already started elsewhere; joining it");
+                    RaftGroup::start(
+                        group_id,
+                        self.raft_id,
+                        self.wal.log_store(group_id, durability_of(meta)),
+                        handler,
+                        &self.group_settings,
+                        &cluster.raft,
+                        Bootstrap::Join,
+                    )
+                    .await
+                    .map_err(EsError::from)?
+                }
+                Err(e) => return Err(e.into()),
+            };
+            return Ok(Arc::new(ShardHandle::new(ident, engine, group).with_forwarding(cluster.raft.client().clone())));
+        }
         let group = RaftGroup::start_single(
             group_id,
             self.raft_id,
@@ -260,6 +410,7 @@ impl Node {
 
     /// Stops an index's shards; with `delete`, also removes their files and raft logs.
     pub(crate) async fn close_index_shards(&self, index_uuid: &str, delete: bool) {
+        let _guard = self.shard_lifecycle.lock().await;
         let handles: Vec<(ShardKey, Arc<ShardHandle>)> = {
             let mut shards = self.shards.write();
             let keys: Vec<ShardKey> = shards.keys().filter(|(u, _)| u == index_uuid).cloned().collect();
@@ -358,6 +509,12 @@ impl Node {
         };
         for uuid in uuids {
             self.close_index_shards(&uuid, false).await;
+        }
+        if let Some(cluster) = &self.cluster {
+            if let Some(group) = cluster.group() {
+                group.shutdown().await;
+            }
+            cluster.server.shutdown().await;
         }
     }
 }

@@ -16,7 +16,7 @@ use tern_common::{ErrorKind, EsError};
 use tern_query::{Highlight, QueryAst, SearchRequest, SortOrder, SortSpec};
 use tern_shard::aggs::{AggPartial, AggRequest, AggResults, FinalizeOptions};
 use tern_shard::highlight::{HighlightSettings, ShardHighlighter};
-use tern_shard::search::{ShardHit, ShardSearchRequest, SortValue, compare_hits};
+use tern_shard::search::{InnerHitsResult, ShardHit, ShardSearchRequest, SortValue, compare_hits};
 
 use crate::node::{Node, now_millis, random_es_id};
 use crate::shard::ShardHandle;
@@ -197,6 +197,24 @@ impl Node {
             by_score.order = Some(SortOrder::Desc);
             sort.push(by_score);
         }
+        let collapse = match &req.collapse {
+            Some(v) => Some(self.parse_collapse(v, &targets)?),
+            None => None,
+        };
+        if collapse.is_some() {
+            let conflict = if scroll.is_some() {
+                Some("cannot use `collapse` in a scroll context")
+            } else if req.search_after.is_some() {
+                Some("cannot use `collapse` in conjunction with `search_after`")
+            } else if !req.rescore.is_empty() {
+                Some("cannot use `collapse` in conjunction with `rescore`")
+            } else {
+                None
+            };
+            if let Some(reason) = conflict {
+                return Err(EsError::validation(&[reason.to_string()]));
+            }
+        }
         let aggs = match &req.aggs {
             Some(v) => Some(Arc::new(AggRequest::parse(v)?)),
             None => None,
@@ -226,13 +244,19 @@ impl Node {
                 .start_scroll(targets, shard_req, highlight, size as usize, keep_alive, max_buckets, started)
                 .await;
         }
-        let (hits, total, max_score, failed, terminated, partial) = run_shards(&targets, &shard_req, None).await;
+        let (hits, total, max_score, failed, terminated, partial) = match &collapse {
+            None => run_shards(&targets, &shard_req, None).await,
+            Some(field) => run_collapsed(&targets, shard_req.clone(), field, (from + size) as usize).await?,
+        };
         if failed.len() == targets.len() && !targets.is_empty() {
             let first = failed[0].2.clone();
             return Err(search_failure(first));
         }
         let aggregations = finalize_aggs(shard_req.aggs.as_deref(), partial, max_buckets)?;
         let mut hits: Vec<(String, ShardHit)> = hits.into_iter().skip(from as usize).take(size as usize).collect();
+        if let Some(c) = &req.collapse {
+            self.expand_inner_hits(&targets, &shard_req.query, c, &mut hits).await?;
+        }
         if let Some(hl) = &highlight {
             self.highlight_hits(&targets, hl, &shard_req.query, &mut hits).await?;
         }
@@ -527,6 +551,253 @@ fn finalize_aggs(
     let Some(request) = request else { return Ok(None) };
     let partial = partial.unwrap_or_else(|| AggPartial::empty(request));
     partial.finalize(request, &FinalizeOptions { max_buckets }).map(Some)
+}
+
+impl Node {
+    /// Validates `collapse` (ES's `CollapseBuilder`): one field, a keyword or a number in every
+    /// target index. `inner_hits` is refused rather than ignored.
+    fn parse_collapse(&self, v: &Value, targets: &[Target]) -> Result<CollapseField, EsError> {
+        let obj = v.as_object().ok_or_else(|| EsError::parsing("[collapse] expected an object"))?;
+        let mut field = None;
+        for (k, val) in obj {
+            match k.as_str() {
+                "field" => field = val.as_str().map(String::from),
+                "max_concurrent_group_searches" => {}
+                "inner_hits" => {
+                    let list: Vec<&Value> = match val {
+                        Value::Array(a) => a.iter().collect(),
+                        other => vec![other],
+                    };
+                    // ES collapses twice at most: the inner collapse cannot expand again.
+                    if list.iter().any(|s| {
+                        s.pointer("/collapse/inner_hits").is_some() || s.pointer("/collapse/collapse").is_some()
+                    }) {
+                        return Err(EsError::new(
+                            ErrorKind::Parsing,
+                            "[collapse] inner_hits field is not supported in the inner collapse of an inner_hits",
+                        )
+                        .with_type("parse_exception"));
+                    }
+                    for (_, spec) in inner_hits_specs(v) {
+                        tern_query::parse_search_request(&spec).map_err(EsError::from)?;
+                    }
+                }
+                other => return Err(EsError::parsing(format!("[collapse] unknown field [{other}]"))),
+            }
+        }
+        let field = field.ok_or_else(|| EsError::validation(&["[field] is required for collapse".to_string()]))?;
+        let meta = self.metadata();
+        let mut paths = HashMap::new();
+        for t in targets {
+            let Some(im) = meta.indices.get(&t.index) else { continue };
+            let mapping = tern_mapping::Mapping::parse(&im.mappings).map_err(EsError::from)?;
+            if let Some((concrete, _)) = mapping.resolve_field(&field) {
+                paths.insert(t.index.clone(), concrete);
+            }
+            match mapping.field_type_name(&field) {
+                None => {
+                    return Err(search_failure(EsError::illegal_argument(format!(
+                        "no mapping found for `{field}` in order to collapse on"
+                    ))));
+                }
+                Some(
+                    "keyword" | "long" | "integer" | "short" | "byte" | "double" | "float" | "half_float"
+                    | "scaled_float" | "unsigned_long" | "date" | "ip" | "boolean",
+                ) => {}
+                Some(_) => {
+                    return Err(search_failure(EsError::illegal_argument(format!(
+                        "unknown type for collapse field `{field}`, only keywords and numbers are accepted"
+                    ))));
+                }
+            }
+        }
+        Ok(CollapseField { name: field, paths })
+    }
+
+    /// Expands each collapsed group hit with its `inner_hits`: the group's own top hits (the query
+    /// restricted to the group's value), optionally collapsed again by a second field.
+    async fn expand_inner_hits(
+        &self,
+        targets: &[Target],
+        query: &QueryAst,
+        collapse: &Value,
+        hits: &mut [(String, ShardHit)],
+    ) -> Result<(), EsError> {
+        let specs = inner_hits_specs(collapse);
+        if specs.is_empty() {
+            return Ok(());
+        }
+        for (_, hit) in hits.iter_mut() {
+            let Some((field, key)) = hit.collapse.clone() else { continue };
+            let group_filter = if key.is_null() {
+                tern_query::parse_query(&serde_json::json!({"bool": {"must_not": {"exists": {"field": field}}}}))
+            } else {
+                tern_query::parse_query(&serde_json::json!({"term": {field.clone(): key}}))
+            }
+            .map_err(EsError::from)?;
+            for (name, spec) in &specs {
+                let inner = tern_query::parse_search_request(spec).map_err(EsError::from)?;
+                let from = inner.from.unwrap_or(0).max(0) as usize;
+                let size = inner.size.unwrap_or(3).max(0) as usize;
+                let req = ShardSearchRequest {
+                    query: QueryAst::Bool(tern_query::ast::BoolQuery {
+                        must: vec![query.clone()],
+                        filter: vec![group_filter.clone()],
+                        should: Vec::new(),
+                        must_not: Vec::new(),
+                        minimum_should_match: None,
+                        adjust_pure_negative: true,
+                        boost: 1.0,
+                        name: None,
+                    }),
+                    filters: Vec::new(),
+                    post_filter: None,
+                    aggs: None,
+                    sort: inner.sort.clone(),
+                    top: from + size,
+                    search_after: None,
+                    min_score: None,
+                    terminate_after: None,
+                    track_scores: inner.track_scores,
+                    now_millis: now_millis(),
+                    after_doc_key: None,
+                };
+                let second = collapse.get("inner_hits").and_then(|ih| {
+                    let one = if let Some(a) = ih.as_array() {
+                        a.iter().find(|s| inner_hits_name(s, collapse) == *name)
+                    } else {
+                        Some(ih)
+                    };
+                    one.and_then(|s| s.pointer("/collapse/field")).and_then(Value::as_str).map(String::from)
+                });
+                let (found, total, max_score, failed, _, _) = match &second {
+                    Some(f) => {
+                        let f = CollapseField { name: f.clone(), paths: HashMap::new() };
+                        run_collapsed(targets, req, &f, from + size).await?
+                    }
+                    None => run_shards(targets, &req, None).await,
+                };
+                if let Some((_, _, e)) = failed.into_iter().next() {
+                    return Err(search_failure(e));
+                }
+                let page = found.into_iter().skip(from).take(size).collect();
+                hit.inner_hits.push((name.clone(), InnerHitsResult { total, max_score, hits: page }));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn inner_hits_name(spec: &Value, collapse: &Value) -> String {
+    spec.get("name")
+        .and_then(Value::as_str)
+        .or_else(|| collapse.get("field").and_then(Value::as_str))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// `collapse.inner_hits` (an object or an array of them) as `(name, search request body)`: the keys
+/// an inner hits definition shares with a search request, so one parser and one renderer serve both.
+pub fn inner_hits_specs(collapse: &Value) -> Vec<(String, Value)> {
+    let Some(ih) = collapse.get("inner_hits") else { return Vec::new() };
+    let list: Vec<&Value> = match ih {
+        Value::Array(a) => a.iter().collect(),
+        other => vec![other],
+    };
+    list.into_iter()
+        .map(|spec| {
+            let mut body = serde_json::Map::new();
+            if let Some(obj) = spec.as_object() {
+                for (k, v) in obj {
+                    if !matches!(k.as_str(), "name" | "collapse" | "ignore_unmapped") {
+                        body.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            (inner_hits_name(spec, collapse), Value::Object(body))
+        })
+        .collect()
+}
+
+/// The field hits are collapsed on, and its concrete path in each index (a field alias resolves to
+/// the field it points to, which is where the value is in the source).
+#[derive(Debug, Clone)]
+pub struct CollapseField {
+    name: String,
+    paths: HashMap<String, String>,
+}
+
+impl CollapseField {
+    fn path_in(&self, index: &str) -> &str {
+        self.paths.get(index).map(String::as_str).unwrap_or(&self.name)
+    }
+}
+
+/// The value of `path` in a source, for collapsing: dotted paths through objects, a multi-field
+/// (`title.raw`) through its parent's value, a one-element array as its element.
+fn collapse_value(source: &[u8], path: &str) -> Result<Value, EsError> {
+    let Ok(doc) = serde_json::from_slice::<Value>(source) else {
+        return Ok(Value::Null);
+    };
+    fn walk<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+        if let Some(x) = v.get(path) {
+            return Some(x);
+        }
+        let mut cut = path.len();
+        while let Some(i) = path[..cut].rfind('.') {
+            if let Some(inner) = v.get(&path[..i]) {
+                return walk(inner, &path[i + 1..]);
+            }
+            cut = i;
+        }
+        None
+    }
+    let mut value = walk(&doc, path);
+    if value.is_none()
+        && let Some((parent, _)) = path.rsplit_once('.')
+    {
+        value = walk(&doc, parent);
+    }
+    match value {
+        None | Some(Value::Null) => Ok(Value::Null),
+        Some(Value::Array(a)) if a.is_empty() => Ok(Value::Null),
+        Some(Value::Array(a)) if a.len() == 1 => Ok(a[0].clone()),
+        Some(Value::Array(_)) => Err(EsError::illegal_argument(format!(
+            "failed to collapse on field [{path}]: the field has more than one value in a document"
+        ))),
+        Some(v) => Ok(v.clone()),
+    }
+}
+
+/// Field collapsing: the best hit of each distinct value of the field, in sort order. Shards are asked
+/// for a window of top hits that grows until it holds `want` groups or every shard is exhausted,
+/// so the groups are exact however the values are spread.
+async fn run_collapsed(
+    targets: &[Target],
+    mut req: ShardSearchRequest,
+    field: &CollapseField,
+    want: usize,
+) -> Result<ShardRun, EsError> {
+    let mut window = (want.max(1) * 4).max(16);
+    loop {
+        req.top = window;
+        let (hits, total, max_score, failed, terminated, partial) = run_shards(targets, &req, None).await;
+        // Every matching document was returned: no larger window can add a group.
+        let exhausted = hits.len() as u64 >= total;
+        let mut seen = std::collections::HashSet::new();
+        let mut groups = Vec::new();
+        for (index, mut h) in hits {
+            let key = collapse_value(&h.doc.source, field.path_in(&index))?;
+            if seen.insert(key.to_string()) {
+                h.collapse = Some((field.name.clone(), key));
+                groups.push((index, h));
+            }
+        }
+        if groups.len() >= want || exhausted {
+            return Ok((groups, total, max_score, failed, terminated, partial));
+        }
+        window = window.saturating_mul(4);
+    }
 }
 
 async fn run_shards(targets: &[Target], req: &ShardSearchRequest, _pinned: Option<()>) -> ShardRun {

@@ -8,10 +8,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+use tern_common::ErrorKind;
 use tern_common::EsError;
-use tern_raft::{ApplyHandler, RaftGroup};
+use tern_raft::{ApplyHandler, GroupError, RaftGroup};
 use tern_shard::ops::{OpFailure, ShardCommand, ShardReply};
 use tern_shard::{ShardEngine, ShardIdent};
+use tern_transport::{HandlerErrorKind, TransportClient, TransportError};
 use tokio::sync::watch;
 
 pub struct ShardStateMachine {
@@ -56,6 +58,8 @@ pub struct ShardHandle {
     /// When the shard was last flushed and the highest seq_no that flush covered: the raft log
     /// (kept in memory until purged) is bounded by flushing shards with newer writes periodically.
     pub last_flush: Mutex<(Instant, i64)>,
+    /// In a cluster: the transport a write takes to the group's leader when this copy is not it.
+    forward: Option<TransportClient>,
 }
 
 impl ShardHandle {
@@ -70,13 +74,114 @@ impl ShardHandle {
             last_refresh: Mutex::new(Instant::now()),
             last_search: Mutex::new(None),
             last_flush: Mutex::new((Instant::now(), engine_seq)),
+            forward: None,
         }
     }
 
+    /// Forwards writes to the leader of the group through `client` when this copy does not lead.
+    pub fn with_forwarding(mut self, client: TransportClient) -> Self {
+        self.forward = Some(client);
+        self
+    }
+
     /// Proposes a command through raft and decodes the shard's reply.
+    ///
+    /// In a cluster, a copy that does not lead its group sends the command to the leader's node
+    /// (which proposes it there and answers the reply), and every copy waits for a leader while
+    /// there is none (an election after a failover), up to [`crate::cluster::MASTER_TIMEOUT`].
     pub async fn propose(&self, cmd: &ShardCommand) -> Result<ShardReply, EsError> {
-        let (_term, bytes) = self.group.propose(cmd.encode()).await.map_err(EsError::from)?;
-        ShardReply::decode(&bytes).map_err(|e| EsError::internal(format!("undecodable shard reply: {e}")))
+        let Some(client) = &self.forward else {
+            let (_term, bytes) = self.group.propose(cmd.encode()).await.map_err(EsError::from)?;
+            return decode_reply(&bytes);
+        };
+        let payload = cmd.encode();
+        let deadline = Instant::now() + crate::cluster::MASTER_TIMEOUT;
+        loop {
+            if self.group.is_leader() {
+                match self.group.propose(payload.clone()).await {
+                    Ok((_term, bytes)) => return decode_reply(&bytes),
+                    Err(GroupError::NotLeader { .. } | GroupError::NoLeader { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            } else if let Some(addr) = self.group.current_leader_addr()
+                && addr != client.local_addr()
+            {
+                match client
+                    .call(
+                        &addr,
+                        crate::cluster::CLUSTER_SERVICE,
+                        self.group.id,
+                        "shard",
+                        payload.clone(),
+                        Some(crate::cluster::MASTER_TIMEOUT),
+                    )
+                    .await
+                {
+                    Ok(bytes) => return decode_reply(&bytes),
+                    Err(TransportError::Remote { error, .. }) if error.kind == HandlerErrorKind::Unavailable => {}
+                    Err(TransportError::Remote { error, .. }) => {
+                        return Err(EsError::new(ErrorKind::UnavailableShards, error.message));
+                    }
+                    Err(e @ TransportError::Timeout { .. }) => {
+                        return Err(EsError::new(
+                            ErrorKind::UnavailableShards,
+                            format!("the primary of [{}][{}] did not answer: {e}", self.ident.index, self.ident.shard),
+                        ));
+                    }
+                    // The leader's node is down or cut off: wait for the next election.
+                    Err(_) => {}
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(EsError::new(
+                    ErrorKind::UnavailableShards,
+                    format!("[{}][{}] primary shard is not active", self.ident.index, self.ident.shard),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A read barrier for realtime reads on a copy that does not lead its group: asks the leader
+    /// for its commit index and waits until this copy has applied up to it, so everything
+    /// acknowledged before the read started is visible. A no-op on the leader and on a lone node.
+    pub async fn read_barrier(&self, timeout: Duration) -> Result<(), EsError> {
+        let Some(client) = &self.forward else {
+            return Ok(());
+        };
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.group.is_leader() {
+                return Ok(());
+            }
+            if let Some(addr) = self.group.current_leader_addr()
+                && addr != client.local_addr()
+            {
+                let answer = client
+                    .call(
+                        &addr,
+                        crate::cluster::CLUSTER_SERVICE,
+                        self.group.id,
+                        "read_index",
+                        Vec::new(),
+                        Some(timeout),
+                    )
+                    .await;
+                if let Ok(bytes) = answer
+                    && let Ok(index) = postcard::from_bytes::<u64>(&bytes)
+                {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    return self.group.wait_applied(index, left).await.map(|_| ()).map_err(EsError::from);
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(EsError::new(
+                    ErrorKind::NoShardAvailable,
+                    format!("[{}][{}] no primary to read from", self.ident.index, self.ident.shard),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Refreshes on the blocking pool and publishes the visible seq_no.
@@ -113,4 +218,8 @@ impl ShardHandle {
         let (at, seq) = *self.last_flush.lock();
         self.engine.max_seq_no() > seq && at.elapsed() >= age
     }
+}
+
+fn decode_reply(bytes: &[u8]) -> Result<ShardReply, EsError> {
+    ShardReply::decode(bytes).map_err(|e| EsError::internal(format!("undecodable shard reply: {e}")))
 }

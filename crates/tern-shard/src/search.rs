@@ -99,6 +99,20 @@ pub struct ShardHit {
     pub doc_key: u64,
     /// `highlight` fragments, filled by the coordinator's fetch phase for the hits it returns.
     pub highlight: Option<crate::highlight::HitHighlight>,
+    /// The `collapse` field and this hit's value of it, filled by the coordinator when collapsing
+    /// (ES shows it under `fields`).
+    pub collapse: Option<(String, Value)>,
+    /// A collapsed group's expansion (`collapse.inner_hits`), by inner hits name.
+    pub inner_hits: Vec<(String, InnerHitsResult)>,
+}
+
+/// The hits of one `inner_hits` expansion of a collapsed group.
+#[derive(Debug, Clone, Default)]
+pub struct InnerHitsResult {
+    pub total: u64,
+    pub max_score: Option<f32>,
+    /// `(index, hit)` in order.
+    pub hits: Vec<(String, ShardHit)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -268,6 +282,8 @@ impl ShardEngine {
                 shard: self.ident().shard,
                 doc_key: ((c.segment as u64) << 32) | c.doc as u64,
                 highlight: None,
+                collapse: None,
+                inner_hits: Vec::new(),
             });
         }
         let counters = &self.counters;
@@ -941,6 +957,14 @@ enum KwValue {
 }
 
 impl<'a> Compiler<'a> {
+    /// The concrete path of a field: a field alias is queried as the field it points to.
+    fn concrete(&self, field: &str) -> String {
+        match self.mapping.resolve_field(field) {
+            Some((path, _)) => path,
+            None => field.to_string(),
+        }
+    }
+
     /// Compiles a query; its `boost` is applied once here for every query type.
     fn compile(&self, ast: &QueryAst) -> Result<Box<dyn Query>, EsError> {
         let q = self.compile_unboosted(ast)?;
@@ -1263,7 +1287,7 @@ impl<'a> Compiler<'a> {
             None | Some(FieldKind::Object) => Ok(vec![]),
             Some(FieldKind::Text) => {
                 let s = value_string(value);
-                Ok(match self.engine.text_target(field) {
+                Ok(match self.engine.text_target(&self.concrete(field)) {
                     Some(TextTarget::Slot(f)) => vec![Term::from_field_text(f, &s)],
                     Some(TextTarget::Overflow) => {
                         let mut t = Term::from_field_json_path(fields.text_overflow, field, true);
@@ -1281,7 +1305,7 @@ impl<'a> Compiler<'a> {
     }
 
     fn kw_term(&self, field: &str, v: KwValue) -> Term {
-        let mut t = Term::from_field_json_path(self.engine.fields().kw, field, true);
+        let mut t = Term::from_field_json_path(self.engine.fields().kw, &self.concrete(field), true);
         match v {
             KwValue::Str(s) => t.append_type_and_str(&s),
             KwValue::I64(n) => t.append_type_and_fast_value(n),
@@ -1406,13 +1430,13 @@ impl<'a> Compiler<'a> {
                 other => self.typed_value(field, other, v)?,
             };
             let term = match (kind, kv) {
-                (FieldKind::Text, KwValue::Str(s)) => match self.engine.text_target(field) {
+                (FieldKind::Text, KwValue::Str(s)) => match self.engine.text_target(&self.concrete(field)) {
                     Some(TextTarget::Slot(f)) => Term::from_field_text(f, &s),
                     _ => return Ok(Bound::Unbounded),
                 },
                 // Range bounds keep their float form so fractional limits stay exact.
                 (_, KwValue::F64(f)) => {
-                    let mut t = Term::from_field_json_path(self.engine.fields().kw, field, true);
+                    let mut t = Term::from_field_json_path(self.engine.fields().kw, &self.concrete(field), true);
                     t.append_type_and_fast_value(f);
                     t
                 }
@@ -1447,7 +1471,7 @@ impl<'a> Compiler<'a> {
     }
 
     fn text_term(&self, field: &str, token: &str) -> Option<Term> {
-        match self.engine.text_target(field)? {
+        match self.engine.text_target(&self.concrete(field))? {
             TextTarget::Slot(f) => Some(Term::from_field_text(f, token)),
             TextTarget::Overflow => {
                 let mut t = Term::from_field_json_path(self.engine.fields().text_overflow, field, true);
@@ -1567,14 +1591,14 @@ impl<'a> Compiler<'a> {
             EsError::new(ErrorKind::QueryShardException, format!("failed to create query: {e}"))
         };
         match self.kind(field) {
-            Some(FieldKind::Text) => match self.engine.text_target(field) {
+            Some(FieldKind::Text) => match self.engine.text_target(&self.concrete(field)) {
                 Some(TextTarget::Slot(f)) => Ok(Box::new(RegexQuery::from_pattern(&pattern, f).map_err(bad)?)),
                 _ => Ok(none()),
             },
             Some(FieldKind::Keyword) | Some(FieldKind::Ip) => {
                 // tantivy's regex query knows nothing of JSON paths, but a JSON term's dictionary key
                 // is `path, end-of-path byte, type byte, value`: anchor the pattern behind that prefix.
-                let prefix = Term::from_field_json_path(fields.kw, field, true);
+                let prefix = Term::from_field_json_path(fields.kw, &self.concrete(field), true);
                 let mut key_prefix: String = prefix
                     .serialized_value_bytes()
                     .iter()

@@ -626,3 +626,156 @@ pub fn wait_until<T>(timeout: Duration, what: &str, mut check: impl FnMut(&mut S
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A cluster of real `tern` processes on loopback: each node has a fixed transport port (kept
+/// across restarts, since raft memberships record addresses), every node lists every other as a
+/// seed host, and all of them are initial master nodes (`node-1` bootstraps). Nodes can be killed
+/// and restarted on their data directories. Waits are on observable state (`_cat/nodes`,
+/// `_cat/master`), never on sleeps.
+pub struct TestCluster {
+    nodes: Vec<TestProcess>,
+    alive: Vec<bool>,
+    pub transport_ports: Vec<u16>,
+}
+
+/// How long a cluster may take to form or to react to a node's loss or return.
+pub const CLUSTER_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl TestCluster {
+    /// Starts `n` nodes named `node-1`..`node-n` in cluster `tern-it-cluster`, with `extra`
+    /// settings on each.
+    pub fn start(n: usize, extra: &[&str]) -> TestCluster {
+        let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+        let seeds = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect::<Vec<_>>().join(",");
+        let masters = (1..=n).map(|i| format!("node-{i}")).collect::<Vec<_>>().join(",");
+        let mut nodes = Vec::new();
+        for (i, port) in ports.iter().enumerate() {
+            let mut settings: Vec<String> = vec![
+                format!("node.name=node-{}", i + 1),
+                "cluster.name=tern-it-cluster".into(),
+                "transport.host=127.0.0.1".into(),
+                format!("transport.port={port}"),
+                format!("discovery.seed_hosts={seeds}"),
+                format!("cluster.initial_master_nodes={masters}"),
+            ];
+            settings.extend(extra.iter().map(|s| s.to_string()));
+            let refs: Vec<&str> = settings.iter().map(String::as_str).collect();
+            nodes.push(TestProcess::start(&refs));
+        }
+        TestCluster { alive: vec![true; n], nodes, transport_ports: ports }
+    }
+
+    /// Starts one more node, `node-{n+1}`, seeded with the existing nodes; it is not an initial
+    /// master node, so it joins the formed cluster (as a voter of the metadata group if
+    /// master-eligible, else as a learner). Returns its index.
+    pub fn add_node(&mut self, extra: &[&str]) -> usize {
+        let port = free_port();
+        let seeds = self.transport_ports.iter().map(|p| format!("127.0.0.1:{p}")).collect::<Vec<_>>().join(",");
+        let masters = (1..=self.nodes.len()).map(|i| format!("node-{i}")).collect::<Vec<_>>().join(",");
+        let i = self.nodes.len();
+        let mut settings: Vec<String> = vec![
+            format!("node.name=node-{}", i + 1),
+            "cluster.name=tern-it-cluster".into(),
+            "transport.host=127.0.0.1".into(),
+            format!("transport.port={port}"),
+            format!("discovery.seed_hosts={seeds}"),
+            format!("cluster.initial_master_nodes={masters}"),
+        ];
+        settings.extend(extra.iter().map(|s| s.to_string()));
+        let refs: Vec<&str> = settings.iter().map(String::as_str).collect();
+        self.nodes.push(TestProcess::start(&refs));
+        self.alive.push(true);
+        self.transport_ports.push(port);
+        i
+    }
+
+    /// Node `i` (0-based).
+    pub fn node(&self, i: usize) -> &TestProcess {
+        &self.nodes[i]
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The indexes of the running nodes.
+    pub fn alive(&self) -> Vec<usize> {
+        (0..self.nodes.len()).filter(|i| self.alive[*i]).collect()
+    }
+
+    pub fn kill9(&mut self, i: usize) {
+        self.nodes[i].kill9();
+        self.alive[i] = false;
+    }
+
+    pub fn terminate(&mut self, i: usize) {
+        self.nodes[i].terminate();
+        self.alive[i] = false;
+    }
+
+    /// Starts a stopped node again on its data directory (same transport port).
+    pub fn restart(&mut self, i: usize) {
+        self.nodes[i].restart();
+        self.alive[i] = true;
+    }
+
+    /// The node names `_cat/nodes` of node `i` lists, and the name it marks as master.
+    pub fn cat_nodes(&self, i: usize) -> Option<(Vec<String>, Option<String>)> {
+        let r =
+            self.nodes[i].client().try_send("GET", "/_cat/nodes?format=json&h=name,master", Body::Empty, &[]).ok()?;
+        if r.status != 200 {
+            return None;
+        }
+        let rows = r.json.as_array()?;
+        let mut names: Vec<String> = rows.iter().filter_map(|r| r["name"].as_str().map(String::from)).collect();
+        names.sort();
+        let masters: Vec<String> =
+            rows.iter().filter(|r| r["master"] == "*").filter_map(|r| r["name"].as_str().map(String::from)).collect();
+        Some((names, if masters.len() == 1 { masters.into_iter().next() } else { None }))
+    }
+
+    /// Waits until every running node lists exactly the running nodes and the same master;
+    /// returns the master's name.
+    pub fn wait_formed(&self, timeout: Duration) -> String {
+        let alive = self.alive();
+        let mut expected: Vec<String> = alive.iter().map(|i| format!("node-{}", i + 1)).collect();
+        expected.sort();
+        wait_until(timeout, "the cluster to form", |last| {
+            let mut master = None;
+            for &i in &alive {
+                let Some((names, m)) = self.cat_nodes(i) else {
+                    *last = format!("node-{} does not answer _cat/nodes", i + 1);
+                    return None;
+                };
+                if names != expected || m.is_none() {
+                    *last = format!("node-{} sees nodes {names:?}, master {m:?}", i + 1);
+                    return None;
+                }
+                if master.is_some() && master != m {
+                    *last = format!("masters differ: {master:?} vs {m:?}");
+                    return None;
+                }
+                master = m;
+            }
+            master
+        })
+    }
+
+    /// The index (0-based) of the node named `name`.
+    pub fn index_of(&self, name: &str) -> usize {
+        name.strip_prefix("node-").and_then(|n| n.parse::<usize>().ok()).map(|n| n - 1).expect("a node-N name")
+    }
+}
+
+impl std::fmt::Debug for TestCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestCluster")
+            .field("transport_ports", &self.transport_ports)
+            .field("alive", &self.alive)
+            .finish()
+    }
+}

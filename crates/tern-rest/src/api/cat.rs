@@ -809,6 +809,8 @@ pub async fn shards(
     let stats = blocking(move || n2.indices_stats(&m2, &names)).await.map_err(|e| ctx.error(e))?;
     let ip = node.publish_ip();
     let now = tern_node::node::now_millis();
+    let registry = node.cluster_nodes();
+    let node_of = |id: &Option<String>| id.as_ref().and_then(|id| registry.iter().find(|n| n.id == *id));
     let mut t = Table::new(shards_columns());
     for ix in &stats {
         let open = ix.state == IndexState::Open;
@@ -830,9 +832,24 @@ pub async fn shards(
                 ("state".into(), r.state.as_str().into()),
                 ("docs".into(), stats.map(|s| s.docs_count).into()),
                 ("store".into(), stats.map(|s| Cell::Bytes(s.store_size_bytes)).unwrap_or(Cell::Null)),
-                ("ip".into(), assigned.then(|| ip.clone()).into()),
+                (
+                    "ip".into(),
+                    assigned
+                        .then(|| match node_of(&r.node_id) {
+                            Some(n) if n.id != node.info.node_id => address_ip(&n.transport_address),
+                            _ => ip.clone(),
+                        })
+                        .into(),
+                ),
                 ("id".into(), r.node_id.clone().into()),
-                ("node".into(), assigned.then(|| node.info.node_name.clone()).into()),
+                (
+                    "node".into(),
+                    assigned
+                        .then(|| {
+                            node_of(&r.node_id).map(|n| n.name.clone()).unwrap_or_else(|| node.info.node_name.clone())
+                        })
+                        .into(),
+                ),
                 ("unassigned.reason".into(), u.map(|u| u.reason).into()),
                 ("unassigned.at".into(), u.and_then(|u| iso_millis(u.at_millis)).into()),
                 (
@@ -926,6 +943,7 @@ pub async fn nodes(State(node): State<Arc<Node>>, ctx: Ctx) -> ApiResult<Respons
         return ctx.text(Table::help_text(&nodes_columns()));
     }
     let full_id = ctx.params.bool("full_id", false)?;
+    let master = node.master_node_id();
     let n2 = node.clone();
     let ns = blocking(move || n2.node_stats()).await.map_err(|e| ctx.error(e))?;
     let info = &node.info;
@@ -977,13 +995,31 @@ pub async fn nodes(State(node): State<Arc<Node>>, ctx: Ctx) -> ApiResult<Respons
         ("load_15m".into(), load(2).into()),
         ("uptime".into(), Cell::Millis(ns.uptime.as_millis() as u64)),
         ("node.role".into(), role_abbreviations(&info.roles).into()),
-        ("master".into(), "*".into()),
+        ("master".into(), master_marker(&master, &info.node_id).into()),
         ("name".into(), info.node_name.clone().into()),
     ];
     cells.extend(stat_cells(STAT_COLS, Some(&ns.indices), ""));
     cells.extend(stat_cells(WARMER_COLS, Some(&ns.indices), ""));
     let mut t = Table::new(nodes_columns());
     push_owned(&mut t, cells);
+    // The other nodes of a cluster, from the registry: tern does not fetch their statistics.
+    for other in node.cluster_nodes().into_iter().filter(|n| n.id != info.node_id) {
+        let id = if full_id { other.id.clone() } else { other.id.chars().take(4).collect() };
+        let cells: Vec<(String, Cell)> = vec![
+            ("id".into(), id.into()),
+            ("ip".into(), address_ip(&other.transport_address).into()),
+            ("port".into(), other.transport_address.rsplit(':').next().map(str::to_string).into()),
+            ("http_address".into(), other.http_address.clone().into()),
+            ("version".into(), info.version.into()),
+            ("flavor".into(), "default".into()),
+            ("type".into(), "tar".into()),
+            ("build".into(), env!("CARGO_PKG_VERSION").into()),
+            ("node.role".into(), role_abbreviations(&other.roles).into()),
+            ("master".into(), master_marker(&master, &other.id).into()),
+            ("name".into(), other.name.clone().into()),
+        ];
+        push_owned(&mut t, cells);
+    }
     t.respond(&ctx, &o)
 }
 
@@ -1117,12 +1153,26 @@ pub async fn master(State(node): State<Arc<Node>>, ctx: Ctx) -> ApiResult<Respon
         return ctx.text(Table::help_text(&master_columns()));
     }
     let mut t = Table::new(master_columns());
-    t.push(vec![
-        ("id", node.info.node_id.clone().into()),
-        ("host", node.info.host.clone().into()),
-        ("ip", node.publish_ip().into()),
-        ("node", node.info.node_name.clone().into()),
-    ]);
+    let master = node.master_node_id();
+    match master.as_deref() {
+        Some(id) if id == node.info.node_id => t.push(vec![
+            ("id", node.info.node_id.clone().into()),
+            ("host", node.info.host.clone().into()),
+            ("ip", node.publish_ip().into()),
+            ("node", node.info.node_name.clone().into()),
+        ]),
+        Some(id) => {
+            let other = node.cluster_nodes().into_iter().find(|n| n.id == id);
+            let ip = other.as_ref().map(|n| address_ip(&n.transport_address));
+            t.push(vec![
+                ("id", id.to_string().into()),
+                ("host", ip.clone().into()),
+                ("ip", ip.into()),
+                ("node", other.map(|n| n.name).into()),
+            ])
+        }
+        None => t.push(vec![("id", Cell::Null), ("host", Cell::Null), ("ip", Cell::Null), ("node", Cell::Null)]),
+    }
     t.respond(&ctx, &o)
 }
 
@@ -1545,6 +1595,16 @@ pub async fn nodeattrs(State(node): State<Arc<Node>>, ctx: Ctx) -> ApiResult<Res
         ]);
     }
     t.respond(&ctx, &o)
+}
+
+/// `*` for the elected master, `-` for every other node (`_cat/nodes`).
+fn master_marker(master: &Option<String>, node_id: &str) -> &'static str {
+    if master.as_deref() == Some(node_id) { "*" } else { "-" }
+}
+
+/// The host part of a `host:port` address.
+fn address_ip(addr: &str) -> String {
+    addr.rsplit_once(':').map(|(h, _)| h.trim_matches(|c| c == '[' || c == ']').to_string()).unwrap_or_default()
 }
 
 #[cfg(test)]

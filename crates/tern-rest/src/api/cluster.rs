@@ -490,7 +490,7 @@ pub async fn state(
         body.insert("state_uuid".into(), json!(node.state_uuid(&meta)));
     }
     if has("master_node") {
-        body.insert("master_node".into(), json!(node.info.node_id));
+        body.insert("master_node".into(), json!(node.master_node_id()));
     }
     if has("blocks") {
         let mut indices = Map::new();
@@ -516,6 +516,22 @@ pub async fn state(
     if has("nodes") {
         let mut nodes = Map::new();
         nodes.insert(node.info.node_id.clone(), discovery_node_json(&node));
+        for other in node.cluster_nodes().into_iter().filter(|n| n.id != node.info.node_id) {
+            let mut roles = other.roles.clone();
+            roles.sort();
+            nodes.insert(
+                other.id.clone(),
+                json!({
+                    "name": other.name,
+                    "ephemeral_id": stable_id(&[&other.id, &other.transport_address]),
+                    "transport_address": other.transport_address,
+                    "external_id": other.name,
+                    "attributes": other.attributes,
+                    "roles": roles,
+                    "version": node.info.version,
+                }),
+            );
+        }
         body.insert("nodes".into(), Value::Object(nodes));
     }
     if has("metadata") {
@@ -524,15 +540,16 @@ pub async fn state(
         let templates: Map<String, Value> = meta.templates.iter().map(|(k, t)| (k.clone(), t.to_json())).collect();
         let components: Map<String, Value> =
             meta.component_templates.iter().map(|(k, t)| (k.clone(), t.to_json())).collect();
+        let (coordination_term, voting_config) = node.voting_config();
         body.insert(
             "metadata".into(),
             json!({
                 "cluster_uuid": meta.cluster_uuid,
                 "cluster_uuid_committed": true,
                 "cluster_coordination": {
-                    "term": 1,
-                    "last_committed_config": [node.info.node_id],
-                    "last_accepted_config": [node.info.node_id],
+                    "term": coordination_term,
+                    "last_committed_config": voting_config,
+                    "last_accepted_config": voting_config,
                     "voting_config_exclusions": [],
                 },
                 "templates": {},

@@ -136,7 +136,9 @@ pub async fn info(
     let selected = node_selected(&node, &spec);
     let head = nodes_header(&node, selected);
     if !selected {
-        return ctx.ok(with_nodes(head, &node, None));
+        let mut out = with_nodes(head, &node, None);
+        add_other_nodes(&node, &spec, &mut out, &want);
+        return ctx.ok(out);
     }
     let info = &node.info;
     let ip = node.publish_ip();
@@ -239,7 +241,75 @@ pub async fn info(
     if want("aggregations") {
         n.insert("aggregations".into(), json!({}));
     }
-    ctx.ok(with_nodes(head, &node, Some(Value::Object(n))))
+    let mut out = with_nodes(head, &node, Some(Value::Object(n)));
+    add_other_nodes(&node, &spec, &mut out, &want);
+    ctx.ok(out)
+}
+
+/// Whether a `node_id` expression selects another node of the cluster (`_all`, `*`, `_master`,
+/// ids and names with wildcards).
+fn other_node_selected(spec: &str, other: &tern_cluster::DiscoveryNode, master: Option<&str>) -> bool {
+    split_list(spec).iter().any(|p| match p.as_str() {
+        "_all" | "*" => true,
+        "_master" => master == Some(other.id.as_str()),
+        "_local" => false,
+        p => {
+            tern_cluster::wildcard::wildcard_match(p, &other.id)
+                || tern_cluster::wildcard::wildcard_match(p, &other.name)
+        }
+    })
+}
+
+/// Adds the registry's entries for the other nodes of a cluster (tern reports what the registry
+/// knows of them: names, addresses, roles, attributes).
+fn add_other_nodes(node: &Node, spec: &str, out: &mut Value, want: &dyn Fn(&str) -> bool) {
+    if !node.is_clustered() {
+        return;
+    }
+    let master = node.master_node_id();
+    let mut added = 0;
+    for other in node.cluster_nodes().into_iter().filter(|n| n.id != node.info.node_id) {
+        if !other_node_selected(spec, &other, master.as_deref()) {
+            continue;
+        }
+        let mut roles = other.roles.clone();
+        roles.sort();
+        roles.dedup();
+        let ip = other.transport_address.rsplit_once(':').map(|(h, _)| h.to_string()).unwrap_or_default();
+        let mut e = Map::new();
+        e.insert("name".into(), json!(other.name));
+        e.insert("transport_address".into(), json!(other.transport_address));
+        e.insert("host".into(), json!(ip));
+        e.insert("ip".into(), json!(ip));
+        e.insert("version".into(), json!(node.info.version));
+        e.insert("build_flavor".into(), json!("default"));
+        e.insert("build_type".into(), json!("tar"));
+        e.insert("build_hash".into(), json!(env!("CARGO_PKG_VERSION")));
+        e.insert("roles".into(), json!(roles));
+        e.insert("attributes".into(), json!(other.attributes));
+        if want("http") {
+            e.insert(
+                "http".into(),
+                json!({"bound_address": [other.http_address], "publish_address": other.http_address}),
+            );
+        }
+        if want("transport") {
+            e.insert(
+                "transport".into(),
+                json!({"bound_address": [other.transport_address], "publish_address": other.transport_address, "profiles": {}}),
+            );
+        }
+        if let Some(nodes) = out.get_mut("nodes").and_then(Value::as_object_mut) {
+            nodes.insert(other.id.clone(), Value::Object(e));
+            added += 1;
+        }
+    }
+    if let Some(h) = out.get_mut("_nodes").and_then(Value::as_object_mut) {
+        for k in ["total", "successful"] {
+            let v = h.get(k).and_then(Value::as_u64).unwrap_or(0) + added;
+            h.insert(k.into(), json!(v));
+        }
+    }
 }
 
 fn os_json(ns: &NodeStats, human: bool) -> Value {

@@ -120,6 +120,40 @@ pub fn render_search(out: &SearchOutcome, req: &SearchRequest, total_as_int: boo
     render_search_typed(out, req, total_as_int, false)
 }
 
+/// `inner_hits` of a collapsed group, each rendered like a search response's `hits` with its own
+/// definition (source filtering, version, sort...).
+fn render_inner_hits(
+    h: &tern_shard::search::ShardHit,
+    req: &SearchRequest,
+    total_as_int: bool,
+    typed_keys: bool,
+) -> Value {
+    let specs = req.collapse.as_ref().map(tern_node::search::inner_hits_specs).unwrap_or_default();
+    let mut out = Map::new();
+    for (name, result) in &h.inner_hits {
+        let inner_req = specs
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, body)| tern_query::parse_search_request(body).ok())
+            .unwrap_or_default();
+        let outcome = SearchOutcome {
+            took_ms: 0,
+            total: result.total,
+            max_score: result.max_score,
+            hits: result.hits.clone(),
+            shards_total: 0,
+            shards_successful: 0,
+            shards_failed: Vec::new(),
+            terminated_early: None,
+            scroll_id: None,
+            aggregations: None,
+        };
+        let rendered = render_search_typed(&outcome, &inner_req, total_as_int, typed_keys);
+        out.insert(name.clone(), json!({"hits": rendered.get("hits").cloned().unwrap_or(Value::Null)}));
+    }
+    Value::Object(out)
+}
+
 /// Renders hits and aggregations; `typed_keys` prefixes aggregation names with their type
 /// (`sterms#my_terms`).
 pub fn render_search_typed(out: &SearchOutcome, req: &SearchRequest, total_as_int: bool, typed_keys: bool) -> Value {
@@ -154,11 +188,13 @@ pub fn render_search_typed(out: &SearchOutcome, req: &SearchRequest, total_as_in
         {
             m.insert("_source".into(), src);
         }
-        if !field_patterns.is_empty() {
-            let fields = fields_from_source(&h.doc.source, &field_patterns);
-            if !fields.is_empty() {
-                m.insert("fields".into(), Value::Object(fields));
-            }
+        let mut fields =
+            if field_patterns.is_empty() { Map::new() } else { fields_from_source(&h.doc.source, &field_patterns) };
+        if let Some((field, value)) = &h.collapse {
+            fields.insert(field.clone(), Value::Array(vec![value.clone()]));
+        }
+        if !fields.is_empty() {
+            m.insert("fields".into(), Value::Object(fields));
         }
         if let Some(hl) = &h.highlight {
             let fields: Map<String, Value> = hl
@@ -181,6 +217,9 @@ pub fn render_search_typed(out: &SearchOutcome, req: &SearchRequest, total_as_in
                 })
                 .collect();
             m.insert("sort".into(), Value::Array(values));
+        }
+        if !h.inner_hits.is_empty() {
+            m.insert("inner_hits".into(), render_inner_hits(h, req, total_as_int, typed_keys));
         }
         hits.push(Value::Object(m));
     }

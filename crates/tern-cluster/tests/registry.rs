@@ -1,0 +1,93 @@
+//! The node registry and shard placement of a multi-node cluster, and loading state written before
+//! they existed.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+use tern_cluster::{ClusterMetadata, DiscoveryNode, MetadataCommand, MetadataOutcome};
+
+const NOW: i64 = 1_700_000_000_000;
+
+fn node(n: u64, roles: &[&str]) -> DiscoveryNode {
+    DiscoveryNode {
+        id: format!("id-{n}"),
+        name: format!("node-{n}"),
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+        attributes: BTreeMap::new(),
+        transport_address: format!("127.0.0.1:{}", 9300 + n),
+        http_address: format!("127.0.0.1:{}", 9200 + n),
+        raft_id: n,
+    }
+}
+
+fn create(md: &mut ClusterMetadata, name: &str) {
+    md.apply(
+        MetadataCommand::CreateIndex {
+            name: name.into(),
+            uuid: format!("uuid-{name}"),
+            settings: Value::Null,
+            mappings: Value::Null,
+            aliases: Value::Null,
+        },
+        NOW,
+    )
+    .expect("create");
+}
+
+#[test]
+fn nodes_join_rejoin_and_leave() {
+    let mut md = ClusterMetadata::new("_na_");
+    let out = md.apply(MetadataCommand::NodeJoined { node: node(1, &["master", "data"]) }, NOW).unwrap();
+    assert_eq!(out, MetadataOutcome::NodeJoined { node_id: "id-1".into() });
+    let v = md.version;
+    // The same node again changes nothing (no new version); new addresses replace the old.
+    md.apply(MetadataCommand::NodeJoined { node: node(1, &["master", "data"]) }, NOW).unwrap();
+    assert_eq!(md.version, v);
+    let mut moved = node(1, &["master", "data"]);
+    moved.http_address = "127.0.0.1:1".into();
+    md.apply(MetadataCommand::NodeJoined { node: moved.clone() }, NOW).unwrap();
+    assert_eq!(md.nodes["id-1"], moved);
+    assert_eq!(md.node_by_raft_id(1).map(|n| n.name.as_str()), Some("node-1"));
+    md.apply(MetadataCommand::NodeLeft { node_id: "id-1".into() }, NOW).unwrap();
+    assert!(md.nodes.is_empty());
+}
+
+#[test]
+fn the_cluster_uuid_is_set_once() {
+    let mut md = ClusterMetadata::new("_na_");
+    md.apply(MetadataCommand::SetClusterUuid { cluster_uuid: "first".into() }, NOW).unwrap();
+    let out = md.apply(MetadataCommand::SetClusterUuid { cluster_uuid: "second".into() }, NOW).unwrap();
+    assert_eq!(md.cluster_uuid, "first");
+    assert_eq!(out, MetadataOutcome::ClusterUuidSet { cluster_uuid: "first".into() });
+}
+
+#[test]
+fn a_new_index_gets_a_copy_on_every_data_node_and_loses_it_when_deleted() {
+    let mut md = ClusterMetadata::new("c");
+    // A lone node has no registry and no placement.
+    create(&mut md, "solo");
+    assert!(md.shard_copies.is_empty());
+    for (n, roles) in [(1, vec!["master", "data"]), (2, vec!["master"]), (3, vec!["data_hot"])] {
+        md.apply(MetadataCommand::NodeJoined { node: node(n, &roles) }, NOW).unwrap();
+    }
+    create(&mut md, "logs");
+    let copies: Vec<&str> = md.shard_copies["uuid-logs"].iter().map(|n| n.id.as_str()).collect();
+    assert_eq!(copies, ["id-1", "id-3"]);
+    // Placement is fixed at creation: later registry changes do not move copies.
+    md.apply(MetadataCommand::NodeLeft { node_id: "id-3".into() }, NOW).unwrap();
+    assert_eq!(md.shard_copies["uuid-logs"].len(), 2);
+    md.apply(MetadataCommand::DeleteIndices { names: vec!["logs".into()], options: None }, NOW).unwrap();
+    assert!(!md.shard_copies.contains_key("uuid-logs"));
+}
+
+#[test]
+fn state_written_before_the_registry_existed_loads() {
+    let mut md = ClusterMetadata::new("u");
+    create(&mut md, "old");
+    let mut json = serde_json::to_value(&md).unwrap();
+    assert!(json.get("nodes").is_none() && json.get("shard_copies").is_none());
+    json.as_object_mut().unwrap().remove("customs");
+    let back: ClusterMetadata = serde_json::from_value(json).unwrap();
+    assert_eq!(back, md);
+    let _ = json!(null);
+}
