@@ -749,6 +749,11 @@ impl IndexSettings {
         self.get_parsed("index.max_result_window").unwrap_or(10_000)
     }
 
+    /// `index.max_rescore_window` (default 10,000).
+    pub fn max_rescore_window(&self) -> u64 {
+        self.get_parsed("index.max_rescore_window").unwrap_or(10_000)
+    }
+
     /// `index.max_inner_result_window` (default 100).
     pub fn max_inner_result_window(&self) -> u64 {
         self.get_parsed("index.max_inner_result_window").unwrap_or(100)

@@ -188,6 +188,31 @@ impl Node {
                 from + size
             ))));
         }
+        if scroll.is_some() && size as u64 > window {
+            return Err(search_failure(EsError::illegal_argument(format!(
+                "Batch size is too large, size must be less than or equal to: [{window}] but was [{size}]. Scroll batch sizes cost as much memory as result windows so they are controlled by the [index.max_result_window] index level setting."
+            ))));
+        }
+        let max_docvalue_fields = {
+            let meta = self.metadata();
+            targets
+                .iter()
+                .filter_map(|t| meta.indices.get(&t.index))
+                .map(|m| {
+                    m.settings
+                        .get_str("index.max_docvalue_fields_search")
+                        .and_then(|v| v.parse::<usize>().ok())
+                        .unwrap_or(100)
+                })
+                .min()
+                .unwrap_or(100)
+        };
+        if req.docvalue_fields.len() > max_docvalue_fields {
+            return Err(search_failure(EsError::illegal_argument(format!(
+                "Trying to retrieve too many docvalue_fields. Must be less than or equal to: [{max_docvalue_fields}] but was [{}]. This limit can be set by changing the [index.max_docvalue_fields_search] index level setting.",
+                req.docvalue_fields.len()
+            ))));
+        }
         if scroll.is_some() && from > 0 {
             return Err(EsError::validation(&["using [from] is not allowed in a scroll context".into()]));
         }
@@ -215,6 +240,10 @@ impl Node {
                 return Err(EsError::validation(&[reason.to_string()]));
             }
         }
+        let rescorers = self.parse_rescore(&req.rescore, &targets)?;
+        if !rescorers.is_empty() && scroll.is_none() && sort.iter().any(|s| s.field != "_score") {
+            return Err(EsError::validation(&["Cannot use [sort] option in conjunction with [rescore].".to_string()]));
+        }
         let aggs = match &req.aggs {
             Some(v) => Some(Arc::new(AggRequest::parse(v)?)),
             None => None,
@@ -229,7 +258,7 @@ impl Node {
             post_filter: req.post_filter.clone(),
             aggs,
             sort,
-            top: (from + size) as usize,
+            top: rescorers.iter().map(|r| r.window).fold((from + size) as usize, usize::max),
             search_after: req.search_after.clone(),
             min_score: req.min_score,
             terminate_after: req.terminate_after.map(|t| t as u64),
@@ -244,7 +273,7 @@ impl Node {
                 .start_scroll(targets, shard_req, highlight, size as usize, keep_alive, max_buckets, started)
                 .await;
         }
-        let (hits, total, max_score, failed, terminated, partial) = match &collapse {
+        let (mut hits, total, mut max_score, failed, terminated, partial) = match &collapse {
             None => run_shards(&targets, &shard_req, None).await,
             Some(field) => run_collapsed(&targets, shard_req.clone(), field, (from + size) as usize).await?,
         };
@@ -253,6 +282,9 @@ impl Node {
             return Err(search_failure(first));
         }
         let aggregations = finalize_aggs(shard_req.aggs.as_deref(), partial, max_buckets)?;
+        if !rescorers.is_empty() {
+            max_score = rescore(&targets, &rescorers, &mut hits, shard_req.now_millis).await?.or(max_score);
+        }
         let mut hits: Vec<(String, ShardHit)> = hits.into_iter().skip(from as usize).take(size as usize).collect();
         if let Some(c) = &req.collapse {
             self.expand_inner_hits(&targets, &shard_req.query, c, &mut hits).await?;
@@ -717,6 +749,174 @@ pub fn inner_hits_specs(collapse: &Value) -> Vec<(String, Value)> {
             (inner_hits_name(spec, collapse), Value::Object(body))
         })
         .collect()
+}
+
+/// One query rescorer (`rescore.query`): the top `window` hits get
+/// `query_weight * score (op) rescore_query_weight * rescore_score`.
+#[derive(Debug, Clone)]
+struct Rescorer {
+    window: usize,
+    query: QueryAst,
+    query_weight: f32,
+    rescore_weight: f32,
+    mode: RescoreMode,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum RescoreMode {
+    Total,
+    Multiply,
+    Avg,
+    Max,
+    Min,
+}
+
+impl Node {
+    fn parse_rescore(&self, rescore: &[Value], targets: &[Target]) -> Result<Vec<Rescorer>, EsError> {
+        let meta = self.metadata();
+        let max_window = targets
+            .iter()
+            .filter_map(|t| meta.indices.get(&t.index).map(|m| m.settings.max_rescore_window()))
+            .min()
+            .unwrap_or(10_000);
+        let num = |v: &Value, what: &str| -> Result<f32, EsError> {
+            v.as_f64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                .map(|f| f as f32)
+                .ok_or_else(|| EsError::parsing(format!("[{what}] must be a number, found [{v}]")))
+        };
+        let mut out = Vec::new();
+        for r in rescore {
+            let obj = r.as_object().ok_or_else(|| EsError::parsing("[rescore] expected an object"))?;
+            let mut window = 10usize;
+            let mut q = None;
+            for (k, v) in obj {
+                match k.as_str() {
+                    "window_size" => {
+                        window = v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())).ok_or_else(|| {
+                            EsError::parsing(format!("[window_size] must be a positive number, found [{v}]"))
+                        })? as usize
+                    }
+                    "query" => q = Some(v),
+                    other => return Err(EsError::parsing(format!("unknown rescorer [{other}]"))),
+                }
+            }
+            if window as u64 > max_window {
+                return Err(EsError::illegal_argument(format!(
+                    "Rescore window [{window}] is too large. It must be less than [{max_window}]. This prevents allocating massive heaps for storing the results to be rescored. This limit can be set by changing the [index.max_rescore_window] index level setting."
+                )));
+            }
+            let q = q
+                .and_then(Value::as_object)
+                .ok_or_else(|| EsError::parsing("[rescore] requires a [query] rescorer"))?;
+            let mut rescorer = Rescorer {
+                window,
+                query: QueryAst::match_all(),
+                query_weight: 1.0,
+                rescore_weight: 1.0,
+                mode: RescoreMode::Total,
+            };
+            let mut has_query = false;
+            for (k, v) in q {
+                match k.as_str() {
+                    "rescore_query" => {
+                        rescorer.query = tern_query::parse_query(v).map_err(EsError::from)?;
+                        has_query = true;
+                    }
+                    "query_weight" => rescorer.query_weight = num(v, k)?,
+                    "rescore_query_weight" => rescorer.rescore_weight = num(v, k)?,
+                    "score_mode" => {
+                        rescorer.mode = match v.as_str().unwrap_or_default() {
+                            "total" => RescoreMode::Total,
+                            "multiply" => RescoreMode::Multiply,
+                            "avg" => RescoreMode::Avg,
+                            "max" => RescoreMode::Max,
+                            "min" => RescoreMode::Min,
+                            other => return Err(EsError::illegal_argument(format!("illegal score_mode [{other}]"))),
+                        }
+                    }
+                    other => return Err(EsError::parsing(format!("[query] rescorer does not support [{other}]"))),
+                }
+            }
+            if !has_query {
+                return Err(EsError::parsing("[query] rescorer requires [rescore_query]"));
+            }
+            out.push(rescorer);
+        }
+        Ok(out)
+    }
+}
+
+/// Applies the rescorers in order to the top of the merged hits (sorted by score): the rescore query
+/// is run over just the window's documents, their scores are combined, and the hits re-sorted.
+/// Returns the new `max_score`.
+async fn rescore(
+    targets: &[Target],
+    rescorers: &[Rescorer],
+    hits: &mut [(String, ShardHit)],
+    now: i64,
+) -> Result<Option<f32>, EsError> {
+    for r in rescorers {
+        let n = r.window.min(hits.len());
+        if n == 0 {
+            continue;
+        }
+        let ids: Vec<&str> = hits[..n].iter().map(|(_, h)| h.doc.id.as_str()).collect();
+        let ids_query = tern_query::parse_query(&serde_json::json!({"ids": {"values": ids}})).map_err(EsError::from)?;
+        let req = ShardSearchRequest {
+            query: QueryAst::Bool(tern_query::ast::BoolQuery {
+                must: vec![r.query.clone()],
+                filter: vec![ids_query],
+                should: Vec::new(),
+                must_not: Vec::new(),
+                minimum_should_match: None,
+                adjust_pure_negative: true,
+                boost: 1.0,
+                name: None,
+            }),
+            filters: Vec::new(),
+            post_filter: None,
+            aggs: None,
+            sort: Vec::new(),
+            top: n,
+            search_after: None,
+            min_score: None,
+            terminate_after: None,
+            track_scores: false,
+            now_millis: now,
+            after_doc_key: None,
+        };
+        let (found, _, _, failed, _, _) = run_shards(targets, &req, None).await;
+        if let Some((_, _, e)) = failed.into_iter().next() {
+            return Err(search_failure(e));
+        }
+        let scores: HashMap<(String, String), f32> =
+            found.into_iter().map(|(index, h)| ((index, h.doc.id), h.score.unwrap_or(0.0))).collect();
+        for (index, h) in hits[..n].iter_mut() {
+            let primary = r.query_weight * h.score.unwrap_or(0.0);
+            let combined = match scores.get(&(index.clone(), h.doc.id.clone())) {
+                None => primary,
+                Some(s) => {
+                    let secondary = r.rescore_weight * s;
+                    match r.mode {
+                        RescoreMode::Total => primary + secondary,
+                        RescoreMode::Multiply => primary * secondary,
+                        RescoreMode::Avg => (primary + secondary) / 2.0,
+                        RescoreMode::Max => primary.max(secondary),
+                        RescoreMode::Min => primary.min(secondary),
+                    }
+                }
+            };
+            h.score = Some(combined);
+        }
+        // As ES's `QueryRescorer.combine`: hits beyond the window count as rescored hits that did not
+        // match the rescore query, then everything is sorted again.
+        for (_, h) in hits[n..].iter_mut() {
+            h.score = h.score.map(|s| s * r.query_weight);
+        }
+        hits.sort_by(|a, b| b.1.score.unwrap_or(0.0).total_cmp(&a.1.score.unwrap_or(0.0)));
+    }
+    Ok(hits.iter().filter_map(|(_, h)| h.score).reduce(f32::max))
 }
 
 /// The field hits are collapsed on, and its concrete path in each index (a field alias resolves to

@@ -83,7 +83,7 @@ fn get_section(ctx: &Ctx, doc: &tern_shard::StoredDoc) -> Option<Value> {
     Some(Value::Object(m))
 }
 
-fn explanation(score: Option<f32>) -> Value {
+pub(crate) fn explanation(score: Option<f32>) -> Value {
     match score {
         Some(s) => json!({
             "value": s,

@@ -179,6 +179,10 @@ pub fn render_search_typed(out: &SearchOutcome, req: &SearchRequest, total_as_in
             m.insert("_primary_term".into(), h.doc.primary_term.into());
         }
         m.insert("_score".into(), if show_score { score_json(h.score) } else { Value::Null });
+        if req.explain == Some(true) {
+            m.insert("_shard".into(), format!("[{index}][{}]", h.shard).into());
+            m.insert("_explanation".into(), crate::api::explain::explanation(h.score));
+        }
         if let Some(r) = &h.doc.routing {
             m.insert("_routing".into(), r.clone().into());
         }
