@@ -78,6 +78,9 @@ pub struct Node {
     shutdown: tokio::sync::watch::Sender<bool>,
 }
 
+/// How often the refresher looks at shards; `refresh_interval` is honoured to within half of it.
+const REFRESH_TICK: Duration = Duration::from_millis(100);
+
 /// A shard with writes older than this is flushed: a durable commit after which the raft log behind it
 /// is purged, which bounds both the in-memory log and replay time after a crash.
 const FLUSH_AFTER: Duration = Duration::from_secs(10);
@@ -463,7 +466,7 @@ impl Node {
         let weak = Arc::downgrade(self);
         let mut shutdown = self.shutdown.subscribe();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            let mut tick = tokio::time::interval(REFRESH_TICK);
             loop {
                 tokio::select! {
                     _ = tick.tick() => {}
@@ -487,7 +490,11 @@ impl Node {
                     let Some(interval) = im.settings.refresh_interval() else {
                         continue;
                     };
-                    if handle.last_refresh.lock().elapsed() < interval || !handle.engine.needs_refresh() {
+                    // Due within half a tick counts as due: otherwise a 1 s interval on a 100 ms tick
+                    // lands on the 11th tick whenever the 10th comes a hair early.
+                    if handle.last_refresh.lock().elapsed() + REFRESH_TICK / 2 < interval
+                        || !handle.engine.needs_refresh()
+                    {
                         continue;
                     }
                     if let Err(e) = handle.refresh().await {

@@ -186,11 +186,14 @@ impl ShardHandle {
 
     /// Refreshes on the blocking pool and publishes the visible seq_no.
     pub async fn refresh(self: &Arc<Self>) -> Result<(), EsError> {
+        // The period is measured from refresh start to refresh start, so `refresh_interval` is not
+        // stretched by the refresh's own duration.
+        let started = Instant::now();
         let me = self.clone();
         let seq = tokio::task::spawn_blocking(move || me.engine.refresh())
             .await
             .map_err(|e| EsError::internal(e.to_string()))??;
-        *self.last_refresh.lock() = Instant::now();
+        *self.last_refresh.lock() = started;
         self.refreshed.send_replace(seq);
         Ok(())
     }
