@@ -208,3 +208,42 @@ def test_highlight_errors(es: Elasticsearch, books: str) -> None:
         "reason": "the field [title] should be indexed with term vector with position offsets "
         "to be used with fast vector highlighter",
     }
+
+
+def test_point_in_time_pages_a_frozen_view_with_search_after(es: Elasticsearch, books: str) -> None:
+    pit = es.open_point_in_time(index=books, keep_alive="1m")
+    # A write after the point in time is not seen through it.
+    es.index(index=books, id="late", document={"title": "Late Arrival", "genre": "fable", "year": 2030}, refresh=True)
+    seen: list[str] = []
+    search_after = None
+    while True:
+        body = {"size": 2, "sort": [{"year": "asc"}], "pit": {"id": pit["id"], "keep_alive": "1m"}}
+        if search_after is not None:
+            body["search_after"] = search_after
+        resp = es.search(body=body)
+        assert resp["pit_id"] == pit["id"]
+        hits = resp["hits"]["hits"]
+        if not hits:
+            break
+        seen.extend(h["_id"] for h in hits)
+        # The implicit `_shard_doc` tiebreaker is the last sort value.
+        assert len(hits[-1]["sort"]) == 2
+        search_after = hits[-1]["sort"]
+    assert len(seen) == len(BOOKS) and len(set(seen)) == len(BOOKS)
+    assert "late" not in seen
+    closed = es.close_point_in_time(id=pit["id"])
+    assert closed["succeeded"] is True and closed["num_freed"] == 1
+
+
+def test_field_collapsing_keeps_the_best_hit_per_value(es: Elasticsearch, books: str) -> None:
+    resp = es.search(
+        index=books,
+        collapse={"field": "genre", "inner_hits": {"name": "by_year", "size": 5, "sort": [{"year": "asc"}]}},
+        sort=[{"year": "desc"}],
+    )
+    hits = resp["hits"]["hits"]
+    assert [h["fields"]["genre"][0] for h in hits] == ["tech", "food", "fable", "nature"]
+    assert resp["hits"]["total"]["value"] == len(BOOKS)
+    fables = hits[2]["inner_hits"]["by_year"]["hits"]
+    assert fables["total"]["value"] == 2
+    assert [h["_source"]["year"] for h in fables["hits"]] == [1990, 2001]

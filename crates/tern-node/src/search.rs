@@ -40,6 +40,8 @@ pub struct SearchOutcome {
     pub shards_failed: Vec<(String, u32, EsError)>,
     pub terminated_early: Option<bool>,
     pub scroll_id: Option<String>,
+    /// The point in time the search ran on (`pit.id`), echoed as `pit_id`.
+    pub pit_id: Option<String>,
     /// Final aggregation results, when the request had `aggs`.
     pub aggregations: Option<AggResults>,
 }
@@ -60,15 +62,27 @@ struct ScrollContext {
 #[derive(Clone, Default)]
 struct Cursor {
     after: Option<Vec<Value>>,
-    after_doc_key: Option<u64>,
+    after_doc_key: Option<i64>,
     exhausted: bool,
 }
 
-/// Open scroll contexts, by id.
+/// Open scroll contexts and points in time, by id.
 #[derive(Default)]
 pub struct SearchContexts {
     scrolls: Mutex<HashMap<String, Arc<tokio::sync::Mutex<ScrollContext>>>>,
+    pits: Mutex<HashMap<String, PitContext>>,
 }
+
+/// A point in time: one pinned searcher per shard, kept while it is used within `keep_alive`.
+struct PitContext {
+    shards: Vec<(Target, tern_shard::search::PinnedSearcher)>,
+    keep_alive: Duration,
+    last_access: Instant,
+}
+
+/// `_shard_doc`, the implicit tiebreaker of point-in-time searches: the shard's position in the
+/// point in time above bit 48, the document's position in the shard below.
+const SHARD_DOC_BITS: u32 = 48;
 
 /// ES's `keep_alive` time values (`1m`, `30s`, `500ms`...).
 pub fn parse_time(v: &str) -> Result<Duration, EsError> {
@@ -173,6 +187,22 @@ impl Node {
         scroll: Option<Duration>,
     ) -> Result<SearchOutcome, EsError> {
         let started = Instant::now();
+        // A point in time brings its own shards (pinned when it was opened).
+        let pit = match &req.pit {
+            Some(p) => {
+                if scroll.is_some() {
+                    return Err(EsError::validation(&[
+                        "using [point in time] is not allowed in a scroll context".into()
+                    ]));
+                }
+                Some(self.pit_shards(p)?)
+            }
+            None => None,
+        };
+        let targets = match &pit {
+            Some((_, shards)) => shards.iter().map(|(t, _)| t.clone()).collect(),
+            None => targets,
+        };
         let from = req.from.unwrap_or(0);
         let size = req.size.unwrap_or(10);
         if from < 0 {
@@ -217,10 +247,43 @@ impl Node {
             return Err(EsError::validation(&["using [from] is not allowed in a scroll context".into()]));
         }
         let mut sort = req.sort.clone();
-        if scroll.is_some() && sort.is_empty() {
+        // `_shard_doc` is resolved here, not by the shards: it is the point in time's tiebreaker.
+        if sort.last().is_some_and(|s| s.field == "_shard_doc") {
+            if pit.is_none() {
+                return Err(EsError::validation(&[
+                    "[_shard_doc] sort field cannot be used without [point in time]".to_string()
+                ]));
+            }
+            sort.pop();
+        }
+        if (scroll.is_some() || pit.is_some()) && sort.is_empty() {
             let mut by_score = SortSpec::new("_score");
             by_score.order = Some(SortOrder::Desc);
             sort.push(by_score);
+        }
+        let mut search_after = req.search_after.clone();
+        let mut pit_run = pit
+            .as_ref()
+            .map(|(_, shards)| PitRun { pinned: shards.iter().map(|(_, p)| p.clone()).collect(), after_keys: None });
+        if let (Some(run), Some(after)) = (&mut pit_run, &mut search_after)
+            && after.len() == sort.len() + 1
+        {
+            let shard_doc = after
+                .pop()
+                .and_then(|v| v.as_i64())
+                .ok_or_else(|| EsError::illegal_argument("the [_shard_doc] value of [search_after] must be a long"))?;
+            let (at, key) = (shard_doc >> SHARD_DOC_BITS, shard_doc & ((1i64 << SHARD_DOC_BITS) - 1));
+            run.after_keys = Some(
+                (0..run.pinned.len() as i64)
+                    .map(|i| {
+                        Some(match i.cmp(&at) {
+                            std::cmp::Ordering::Less => i64::MAX,
+                            std::cmp::Ordering::Equal => key,
+                            std::cmp::Ordering::Greater => -1,
+                        })
+                    })
+                    .collect(),
+            );
         }
         let collapse = match &req.collapse {
             Some(v) => Some(self.parse_collapse(v, &targets)?),
@@ -259,7 +322,7 @@ impl Node {
             aggs,
             sort,
             top: rescorers.iter().map(|r| r.window).fold((from + size) as usize, usize::max),
-            search_after: req.search_after.clone(),
+            search_after,
             min_score: req.min_score,
             terminate_after: req.terminate_after.map(|t| t as u64),
             track_scores: req.track_scores,
@@ -274,12 +337,30 @@ impl Node {
                 .await;
         }
         let (mut hits, total, mut max_score, failed, terminated, partial) = match &collapse {
-            None => run_shards(&targets, &shard_req, None).await,
+            None => run_shards(&targets, &shard_req, pit_run.as_ref()).await,
             Some(field) => run_collapsed(&targets, shard_req.clone(), field, (from + size) as usize).await?,
         };
         if failed.len() == targets.len() && !targets.is_empty() {
             let first = failed[0].2.clone();
             return Err(search_failure(first));
+        }
+        if pit.is_some() {
+            // Each hit's `_shard_doc` joins its sort values, and breaks ties in the merged order.
+            let position: HashMap<(&str, u32), i64> =
+                targets.iter().enumerate().map(|(i, t)| ((t.index.as_str(), t.shard.ident.shard), i as i64)).collect();
+            for (index, h) in hits.iter_mut() {
+                let at = position.get(&(index.as_str(), h.shard)).copied().unwrap_or(0);
+                h.sort
+                    .push(SortValue::I64((at << SHARD_DOC_BITS) | (h.doc_key as i64 & ((1i64 << SHARD_DOC_BITS) - 1))));
+            }
+            let shard_sort = shard_req.sort.clone();
+            let n = shard_sort.len();
+            hits.sort_by(|a, b| {
+                compare_hits(&a.1, &b.1, &shard_sort).then_with(|| match (&a.1.sort.get(n), &b.1.sort.get(n)) {
+                    (Some(SortValue::I64(x)), Some(SortValue::I64(y))) => x.cmp(y),
+                    _ => std::cmp::Ordering::Equal,
+                })
+            });
         }
         let aggregations = finalize_aggs(shard_req.aggs.as_deref(), partial, max_buckets)?;
         if !rescorers.is_empty() {
@@ -302,6 +383,7 @@ impl Node {
             shards_failed: failed,
             terminated_early: req.terminate_after.map(|_| terminated),
             scroll_id: None,
+            pit_id: pit.map(|(id, _)| id),
             aggregations,
         })
     }
@@ -448,7 +530,7 @@ impl Node {
         for (i, h) in &merged {
             let cursor = &mut c.shards[*i].2;
             cursor.after = Some(h.sort.iter().zip(&sort).map(|(v, s)| sort_after_value(v, h, s)).collect());
-            cursor.after_doc_key = Some(h.doc_key);
+            cursor.after_doc_key = Some(h.doc_key as i64);
         }
         if first {
             c.total = total;
@@ -474,6 +556,7 @@ impl Node {
             shards_failed: failed,
             terminated_early: None,
             scroll_id: None,
+            pit_id: None,
             aggregations,
         })
     }
@@ -751,6 +834,69 @@ pub fn inner_hits_specs(collapse: &Value) -> Vec<(String, Value)> {
         .collect()
 }
 
+/// What a point-in-time search gives each shard: its pinned searcher and, after `search_after` with
+/// a `_shard_doc` value, its tiebreak position.
+struct PitRun {
+    pinned: Vec<tern_shard::search::PinnedSearcher>,
+    after_keys: Option<Vec<Option<i64>>>,
+}
+
+impl Node {
+    /// `POST /{index}/_pit`: pins the current view of every target shard.
+    pub fn open_pit(&self, targets: Vec<Target>, keep_alive: Duration) -> (String, u32) {
+        self.expire_pits();
+        let n = targets.len() as u32;
+        let shards = targets
+            .into_iter()
+            .map(|t| {
+                let pinned = t.shard.engine.pin();
+                (t, pinned)
+            })
+            .collect();
+        let id = random_es_id();
+        self.search_contexts
+            .pits
+            .lock()
+            .insert(id.clone(), PitContext { shards, keep_alive, last_access: Instant::now() });
+        (id, n)
+    }
+
+    /// `DELETE /_pit`: how many of `ids` were open.
+    pub fn close_pits(&self, ids: &[String]) -> usize {
+        self.expire_pits();
+        let mut pits = self.search_contexts.pits.lock();
+        ids.iter().filter(|id| pits.remove(id.as_str()).is_some()).count()
+    }
+
+    pub fn open_pit_count(&self) -> usize {
+        self.search_contexts.pits.lock().len()
+    }
+
+    fn expire_pits(&self) {
+        self.search_contexts.pits.lock().retain(|_, p| p.last_access.elapsed() < p.keep_alive);
+    }
+
+    /// The shards of the point in time a search names, extending its `keep_alive`.
+    fn pit_shards(&self, pit: &Value) -> Result<(String, Vec<(Target, tern_shard::search::PinnedSearcher)>), EsError> {
+        let id =
+            pit.get("id").and_then(Value::as_str).ok_or_else(|| EsError::parsing("[pit] requires [id]"))?.to_string();
+        let keep_alive = match pit.get("keep_alive").and_then(Value::as_str) {
+            Some(k) => Some(parse_time(k)?),
+            None => None,
+        };
+        self.expire_pits();
+        let mut pits = self.search_contexts.pits.lock();
+        let ctx = pits.get_mut(&id).ok_or_else(|| {
+            EsError::new(ErrorKind::SearchContextMissing, format!("No search context found for id [{id}]"))
+        })?;
+        ctx.last_access = Instant::now();
+        if let Some(k) = keep_alive {
+            ctx.keep_alive = k;
+        }
+        Ok((id, ctx.shards.clone()))
+    }
+}
+
 /// One query rescorer (`rescore.query`): the top `window` hits get
 /// `query_weight * score (op) rescore_query_weight * rescore_score`.
 #[derive(Debug, Clone)]
@@ -1000,12 +1146,19 @@ async fn run_collapsed(
     }
 }
 
-async fn run_shards(targets: &[Target], req: &ShardSearchRequest, _pinned: Option<()>) -> ShardRun {
-    let jobs = targets.iter().map(|t| {
+async fn run_shards(targets: &[Target], req: &ShardSearchRequest, pit: Option<&PitRun>) -> ShardRun {
+    let jobs = targets.iter().enumerate().map(|(i, t)| {
         let t = t.clone();
         let mut req = req.clone();
         req.filters.extend(t.alias_filters.iter().cloned());
-        tokio::task::spawn_blocking(move || t.shard.engine.search(&req))
+        let pinned = pit.and_then(|p| p.pinned.get(i).cloned());
+        if let Some(keys) = pit.and_then(|p| p.after_keys.as_ref()) {
+            req.after_doc_key = keys.get(i).copied().flatten();
+        }
+        tokio::task::spawn_blocking(move || match pinned {
+            Some(p) => t.shard.engine.search_with(p.searcher(), &req),
+            None => t.shard.engine.search(&req),
+        })
     });
     let results = futures::future::join_all(jobs).await;
     let mut hits: Vec<(String, ShardHit)> = Vec::new();

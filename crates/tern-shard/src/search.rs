@@ -45,9 +45,10 @@ pub struct ShardSearchRequest {
     /// Compute scores even when sorting by fields (`track_scores`).
     pub track_scores: bool,
     pub now_millis: i64,
-    /// Tie-breaker for `search_after` within this shard: only documents after this position
-    /// (`doc_key` of the last hit returned) when all sort values are equal. Used by scroll cursors.
-    pub after_doc_key: Option<u64>,
+    /// Tie-breaker for `search_after` within this shard: when all sort values are equal, only
+    /// documents whose position (`doc_key`) is greater than this; `-1` keeps every tie. Used by
+    /// scroll cursors and point-in-time `_shard_doc` tiebreaks. `None`: ties are dropped.
+    pub after_doc_key: Option<i64>,
     /// Aggregations, collected in the same pass as the hits (over the query and `filters`, not the
     /// `post_filter`).
     pub aggs: Option<Arc<AggRequest>>,
@@ -544,7 +545,7 @@ struct TopCollector {
     min_score: Option<f32>,
     terminate_after: Option<u64>,
     after: Option<Arc<Vec<SortValue>>>,
-    after_doc_key: Option<u64>,
+    after_doc_key: Option<i64>,
     sort: Arc<Vec<SortSpec>>,
 }
 
@@ -576,7 +577,7 @@ struct TopSegment {
     terminate_after: Option<u64>,
     terminated: bool,
     after: Option<Arc<Vec<SortValue>>>,
-    after_doc_key: Option<u64>,
+    after_doc_key: Option<i64>,
     sort: Arc<Vec<SortSpec>>,
     /// Sort values of the last document that did not make the top hits, reused for the next one so
     /// that ranking a document allocates only when it enters the heap.
@@ -758,7 +759,7 @@ impl TopSegment {
             }
         }
         match self.after_doc_key {
-            Some(key) => (((cand.segment as u64) << 32) | cand.doc as u64) > key,
+            Some(key) => ((((cand.segment as u64) << 32) | cand.doc as u64) as i64) > key,
             None => false,
         }
     }

@@ -125,6 +125,8 @@ pub fn register(r: Routes) -> Routes {
         .route("/_count", get(search::count).post(search::count))
         .route("/{index}/_count", get(search::count).post(search::count))
         .route("/_search/scroll", get(search::scroll).post(search::scroll).delete(search::clear_scroll))
+        .route("/{index}/_pit", post(search::open_pit))
+        .route("/_pit", axum::routing::delete(search::close_pit))
         .route("/_search/scroll/{scroll_id}", get(search::scroll).post(search::scroll).delete(search::clear_scroll))
         .route("/{index}/_delete_by_query", post(by_query::delete_by_query))
         .route("/{index}/_update_by_query", post(by_query::update_by_query))

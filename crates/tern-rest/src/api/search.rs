@@ -87,6 +87,7 @@ pub async fn search(
     body: EsBody,
 ) -> ApiResult<Response> {
     ctx.params.check(SEARCH_PARAMS)?;
+    let has_index = index.is_some();
     let expr = indices_of(index);
     let opts = ctx.params.indices_options(IndicesOptions::strict_expand_open_forbid_closed())?;
     let req = build_request(&ctx, &body).map_err(|e| ctx.error(e))?;
@@ -110,7 +111,16 @@ pub async fn search(
         ))));
     }
     let typed_keys = ctx.params.bool("typed_keys", false)?;
-    let targets = node.search_targets(&expr, &opts).map_err(|e| ctx.error(e))?;
+    let targets = if req.pit.is_some() {
+        if has_index {
+            return Err(ctx.error(EsError::validation(&[
+                "[indices] cannot be used with point in time. Do not specify any index with point in time.".into(),
+            ])));
+        }
+        Vec::new()
+    } else {
+        node.search_targets(&expr, &opts).map_err(|e| ctx.error(e))?
+    };
     let out = node.search(targets, &req, scroll).await.map_err(|e| ctx.error(e))?;
     ctx.ok(render_search_typed(&out, &req, rest_total_as_int, typed_keys))
 }
@@ -146,6 +156,7 @@ fn render_inner_hits(
             shards_failed: Vec::new(),
             terminated_early: None,
             scroll_id: None,
+            pit_id: None,
             aggregations: None,
         };
         let rendered = render_search_typed(&outcome, &inner_req, total_as_int, typed_keys);
@@ -209,14 +220,17 @@ pub fn render_search_typed(out: &SearchOutcome, req: &SearchRequest, total_as_in
                 .collect();
             m.insert("highlight".into(), Value::Object(fields));
         }
-        if !req.sort.is_empty() {
+        // A point-in-time search sorts by `_score` when asked for no order, and always ends with
+        // the `_shard_doc` tiebreaker: its sort values show both.
+        if !req.sort.is_empty() || out.pit_id.is_some() {
             let values: Vec<Value> = h
                 .sort
                 .iter()
-                .zip(&req.sort)
-                .map(|(v, s)| match s.field.as_str() {
-                    "_score" => score_json(h.score),
-                    "_doc" => Value::from(h.doc_key as i64),
+                .enumerate()
+                .map(|(i, v)| match req.sort.get(i).map(|s| s.field.as_str()) {
+                    Some("_score") => score_json(h.score),
+                    None if i + 1 < h.sort.len() => score_json(h.score),
+                    Some("_doc") => Value::from(h.doc_key as i64),
                     _ => v.to_json(),
                 })
                 .collect();
@@ -256,6 +270,9 @@ pub fn render_search_typed(out: &SearchOutcome, req: &SearchRequest, total_as_in
     );
     hits_obj.insert("hits".into(), Value::Array(hits));
     let mut body = Map::new();
+    if let Some(id) = &out.pit_id {
+        body.insert("pit_id".into(), id.clone().into());
+    }
     if let Some(id) = &out.scroll_id {
         body.insert("_scroll_id".into(), id.clone().into());
     }
@@ -451,4 +468,38 @@ fn glob_match(pattern: &str, s: &str) -> bool {
                 || rest.char_indices().map(|(i, _)| i).chain([rest.len()]).any(|i| glob_match(tail, &rest[i..]))
         }
     }
+}
+
+/// `POST /{index}/_pit?keep_alive=`: opens a point in time over the index's shards.
+pub async fn open_pit(State(node): State<Arc<Node>>, Path(index): Path<String>, ctx: Ctx) -> ApiResult<Response> {
+    ctx.params.check(&[
+        "keep_alive",
+        "ignore_unavailable",
+        "expand_wildcards",
+        "allow_no_indices",
+        "routing",
+        "preference",
+        "allow_partial_search_results",
+        "max_concurrent_shard_requests",
+    ])?;
+    let Some(keep_alive) = ctx.params.get("keep_alive") else {
+        return Err(ctx.error(EsError::validation(&["[keep_alive] is not specified".into()])));
+    };
+    let keep_alive = parse_time(keep_alive)?;
+    let opts = ctx.params.indices_options(IndicesOptions::strict_expand_open_forbid_closed())?;
+    let targets = node.search_targets(&indices_of(Some(Path(index))), &opts).map_err(|e| ctx.error(e))?;
+    let (id, shards) = node.open_pit(targets, keep_alive);
+    ctx.ok(json!({"id": id, "_shards": {"total": shards, "successful": shards, "skipped": 0, "failed": 0}}))
+}
+
+/// `DELETE /_pit` with `{"id": "..."}`.
+pub async fn close_pit(State(node): State<Arc<Node>>, ctx: Ctx, body: EsBody) -> ApiResult<Response> {
+    ctx.params.check(&[])?;
+    let body = body.required_json().map_err(|e| ctx.error(e))?;
+    let Some(id) = body.get("id").and_then(Value::as_str) else {
+        return Err(ctx.error(EsError::validation(&["[id] is required".into()])));
+    };
+    let freed = node.close_pits(&[id.to_string()]);
+    let status = if freed > 0 { axum::http::StatusCode::OK } else { axum::http::StatusCode::NOT_FOUND };
+    ctx.json(status, json!({"succeeded": true, "num_freed": freed}))
 }
