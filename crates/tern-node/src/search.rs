@@ -754,29 +754,14 @@ impl Node {
                 let inner = tern_query::parse_search_request(spec).map_err(EsError::from)?;
                 let from = inner.from.unwrap_or(0).max(0) as usize;
                 let size = inner.size.unwrap_or(3).max(0) as usize;
-                let req = ShardSearchRequest {
-                    query: QueryAst::Bool(tern_query::ast::BoolQuery {
-                        must: vec![query.clone()],
-                        filter: vec![group_filter.clone()],
-                        should: Vec::new(),
-                        must_not: Vec::new(),
-                        minimum_should_match: None,
-                        adjust_pure_negative: true,
-                        boost: 1.0,
-                        name: None,
-                    }),
-                    filters: Vec::new(),
-                    post_filter: None,
-                    aggs: None,
-                    sort: inner.sort.clone(),
-                    top: from + size,
-                    search_after: None,
-                    min_score: None,
-                    terminate_after: None,
-                    track_scores: inner.track_scores,
-                    now_millis: now_millis(),
-                    after_doc_key: None,
-                };
+                let req = restricted_request(
+                    query,
+                    group_filter.clone(),
+                    inner.sort.clone(),
+                    from + size,
+                    inner.track_scores,
+                    now_millis(),
+                );
                 let second = collapse.get("inner_hits").and_then(|ih| {
                     let one = if let Some(a) = ih.as_array() {
                         a.iter().find(|s| inner_hits_name(s, collapse) == *name)
@@ -1009,29 +994,7 @@ async fn rescore(
         }
         let ids: Vec<&str> = hits[..n].iter().map(|(_, h)| h.doc.id.as_str()).collect();
         let ids_query = tern_query::parse_query(&serde_json::json!({"ids": {"values": ids}})).map_err(EsError::from)?;
-        let req = ShardSearchRequest {
-            query: QueryAst::Bool(tern_query::ast::BoolQuery {
-                must: vec![r.query.clone()],
-                filter: vec![ids_query],
-                should: Vec::new(),
-                must_not: Vec::new(),
-                minimum_should_match: None,
-                adjust_pure_negative: true,
-                boost: 1.0,
-                name: None,
-            }),
-            filters: Vec::new(),
-            post_filter: None,
-            aggs: None,
-            sort: Vec::new(),
-            top: n,
-            search_after: None,
-            min_score: None,
-            terminate_after: None,
-            track_scores: false,
-            now_millis: now,
-            after_doc_key: None,
-        };
+        let req = restricted_request(&r.query, ids_query, Vec::new(), n, false, now);
         let (found, _, _, failed, _, _) = run_shards(targets, &req, None).await;
         if let Some((_, _, e)) = failed.into_iter().next() {
             return Err(search_failure(e));
@@ -1063,6 +1026,36 @@ async fn rescore(
         hits.sort_by(|a, b| b.1.score.unwrap_or(0.0).total_cmp(&a.1.score.unwrap_or(0.0)));
     }
     Ok(hits.iter().filter_map(|(_, h)| h.score).reduce(f32::max))
+}
+
+/// A follow-up search over the same shards: `query` restricted to what `filter` matches, scored by
+/// `query` alone (a collapsed group's inner hits, a rescore window).
+fn restricted_request(
+    query: &QueryAst,
+    filter: QueryAst,
+    sort: Vec<SortSpec>,
+    top: usize,
+    track_scores: bool,
+    now: i64,
+) -> ShardSearchRequest {
+    ShardSearchRequest {
+        query: QueryAst::Bool(tern_query::ast::BoolQuery {
+            must: vec![query.clone()],
+            filter: vec![filter],
+            ..Default::default()
+        }),
+        filters: Vec::new(),
+        post_filter: None,
+        aggs: None,
+        sort,
+        top,
+        search_after: None,
+        min_score: None,
+        terminate_after: None,
+        track_scores,
+        now_millis: now,
+        after_doc_key: None,
+    }
 }
 
 /// The field hits are collapsed on, and its concrete path in each index (a field alias resolves to

@@ -646,22 +646,7 @@ impl TestCluster {
     /// settings on each.
     pub fn start(n: usize, extra: &[&str]) -> TestCluster {
         let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
-        let seeds = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect::<Vec<_>>().join(",");
-        let masters = (1..=n).map(|i| format!("node-{i}")).collect::<Vec<_>>().join(",");
-        let mut nodes = Vec::new();
-        for (i, port) in ports.iter().enumerate() {
-            let mut settings: Vec<String> = vec![
-                format!("node.name=node-{}", i + 1),
-                "cluster.name=tern-it-cluster".into(),
-                "transport.host=127.0.0.1".into(),
-                format!("transport.port={port}"),
-                format!("discovery.seed_hosts={seeds}"),
-                format!("cluster.initial_master_nodes={masters}"),
-            ];
-            settings.extend(extra.iter().map(|s| s.to_string()));
-            let refs: Vec<&str> = settings.iter().map(String::as_str).collect();
-            nodes.push(TestProcess::start(&refs));
-        }
+        let nodes = (0..n).map(|i| Self::spawn_node(i, ports[i], &ports, n, extra)).collect();
         TestCluster { alive: vec![true; n], nodes, transport_ports: ports }
     }
 
@@ -670,9 +655,19 @@ impl TestCluster {
     /// master-eligible, else as a learner). Returns its index.
     pub fn add_node(&mut self, extra: &[&str]) -> usize {
         let port = free_port();
-        let seeds = self.transport_ports.iter().map(|p| format!("127.0.0.1:{p}")).collect::<Vec<_>>().join(",");
-        let masters = (1..=self.nodes.len()).map(|i| format!("node-{i}")).collect::<Vec<_>>().join(",");
         let i = self.nodes.len();
+        let node = Self::spawn_node(i, port, &self.transport_ports, i, extra);
+        self.nodes.push(node);
+        self.alive.push(true);
+        self.transport_ports.push(port);
+        i
+    }
+
+    /// Node `node-{i+1}` on transport `port`, seeded with `seed_ports`; the first `masters` nodes
+    /// are the initial master nodes.
+    fn spawn_node(i: usize, port: u16, seed_ports: &[u16], masters: usize, extra: &[&str]) -> TestProcess {
+        let seeds = seed_ports.iter().map(|p| format!("127.0.0.1:{p}")).collect::<Vec<_>>().join(",");
+        let masters = (1..=masters).map(|m| format!("node-{m}")).collect::<Vec<_>>().join(",");
         let mut settings: Vec<String> = vec![
             format!("node.name=node-{}", i + 1),
             "cluster.name=tern-it-cluster".into(),
@@ -683,10 +678,7 @@ impl TestCluster {
         ];
         settings.extend(extra.iter().map(|s| s.to_string()));
         let refs: Vec<&str> = settings.iter().map(String::as_str).collect();
-        self.nodes.push(TestProcess::start(&refs));
-        self.alive.push(true);
-        self.transport_ports.push(port);
-        i
+        TestProcess::start(&refs)
     }
 
     /// Node `i` (0-based).
