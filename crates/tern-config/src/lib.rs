@@ -48,6 +48,7 @@ const KNOWN_KEYS: &[&str] = &[
     "http.compression",
     "transport.port",
     "transport.host",
+    "transport.publish_host",
     "discovery.seed_hosts",
     "discovery.type",
     "cluster.initial_master_nodes",

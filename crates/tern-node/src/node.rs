@@ -137,8 +137,15 @@ impl Node {
                 Err(e) => bind_error = Some(e),
             }
         }
+        // The address other nodes dial: the bound one, unless a publish host says how this node is
+        // reached (a container bound on 0.0.0.0 is reached by its service name).
+        let publish_host =
+            settings.get_str("transport.publish_host").or_else(|| settings.get_str("network.publish_host"));
         let transport_address = match &transport {
-            Some(server) => server.local_addr().to_string(),
+            Some(server) => match &publish_host {
+                Some(h) => format!("{h}:{}", server.local_addr().port()),
+                None => server.local_addr().to_string(),
+            },
             None if multi_node => {
                 return Err(EsError::internal(format!(
                     "cannot bind the transport on {transport_host}:{}-{}: {bind_error:?}",
