@@ -341,13 +341,19 @@ fn auto_sync_patterns_and_metadata_sync() {
 
 /// One leader index of a few MB, copied at 1 MB/s: the rate holds within 10%, and a follower killed
 /// mid-copy resumes with what it had staged instead of starting over, while the leader keeps
-/// writing (and merging) during the copy.
+/// writing during the copy. Merges are held off on the leader until the resume is checked: a merge
+/// that rewrites the staged segment legitimately restarts its copy (the pinned commit surviving
+/// merges is `commit_files.rs`'s `a_pinned_commit_survives_merges_on_the_source`); then the
+/// leader merges again while the follower keeps syncing.
 #[test]
 fn throttled_copy_resumes_after_kill_and_survives_leader_merges() {
     let leader = Cluster::start("leader");
     let mut follower = Cluster::start("follower");
     connect(&follower, "leader1", &leader);
-    leader.put_ok("/big", json!({"settings": {"number_of_shards": 1, "number_of_replicas": 0}}));
+    leader.put_ok(
+        "/big",
+        json!({"settings": {"number_of_shards": 1, "number_of_replicas": 0, "index.merge.enabled": false}}),
+    );
     // High-entropy text, so the commit stays several MB after tantivy's compression.
     let mut seed: u64 = 0x2545F4914F6CDD1D;
     let mut word = || {
@@ -368,7 +374,7 @@ fn throttled_copy_resumes_after_kill_and_survives_leader_merges() {
     leader.post_ok("/big/_flush", json!({}));
     follower.put_ok("/_cluster/settings", json!({"persistent": {"remote_sync.max_bytes_per_sec": "1mb", "remote_sync.chunk_size": "1mb", "remote_sync.max_concurrent_file_chunks": 4}}));
     follower.put_ok("/start_remote_sync", json!({"remote_cluster": "leader1", "remote_index": "big", "local_index": "big", "settings": {"index.remote_sync.sync_interval": "1s"}}));
-    // The leader writes, commits and merges while the copy of its pinned commit is in flight.
+    // The leader writes and commits while the copy of its pinned commit is in flight.
     for round in 0..8 {
         index_docs(&leader, "big", 200_000 + round * 10, 10);
         leader.refresh("big");
@@ -384,7 +390,7 @@ fn throttled_copy_resumes_after_kill_and_survives_leader_merges() {
     });
     assert!(total_bytes > 3 << 20, "the index is big enough to measure ({total_bytes} bytes)");
     follower.process.kill9();
-    // The leader keeps writing; its merges must not break the commit being copied.
+    // The leader keeps writing while the follower is down.
     for round in 0..5 {
         index_docs(&leader, "big", 100_000 + round * 10, 10);
         leader.refresh("big");
@@ -406,6 +412,13 @@ fn throttled_copy_resumes_after_kill_and_survives_leader_merges() {
     assert!(resumed["total_paused_times"].as_u64().unwrap_or(0) > 0, "the throttle paused: {resumed}");
     let rate = fetched as f64 / t0.as_secs_f64();
     assert!(rate <= 1.1 * 1048576.0, "throttle exceeded: {rate:.0} B/s");
+    wait_converged(&leader, "big", &follower, "big");
+    // Merges on the leader (new files replacing old ones) while the follower keeps syncing.
+    leader.put_ok("/big/_settings", json!({"index.merge.enabled": true}));
+    for round in 0..10 {
+        index_docs(&leader, "big", 300_000 + round * 10, 10);
+        leader.refresh("big");
+    }
     wait_converged(&leader, "big", &follower, "big");
 
     // Throttle precision on a clean copy: the bytes that landed after the first chunk, over the time
