@@ -165,60 +165,40 @@ impl Highlight {
     }
 }
 
-const HIGHLIGHT: ObjectParser = ObjectParser {
-    name: "highlight",
-    fields: &[
-        "pre_tags",
-        "post_tags",
-        "order",
-        "highlight_filter",
-        "fragment_size",
-        "number_of_fragments",
-        "require_field_match",
-        "boundary_scanner",
-        "boundary_max_scan",
-        "boundary_chars",
-        "boundary_scanner_locale",
-        "type",
-        "fragmenter",
-        "no_match_size",
-        "force_source",
-        "phrase_limit",
-        "max_analyzed_offset",
-        "options",
-        "highlight_query",
-        "tags_schema",
-        "encoder",
-        "fields",
-    ],
-};
+/// The options a highlight request shares with each of its fields (ES's `AbstractHighlighterBuilder`),
+/// followed by the ones only the request or only a field has.
+macro_rules! highlight_options {
+    ($($own:literal),* $(,)?) => {
+        &[
+            "pre_tags",
+            "post_tags",
+            "order",
+            "highlight_filter",
+            "fragment_size",
+            "number_of_fragments",
+            "require_field_match",
+            "boundary_scanner",
+            "boundary_max_scan",
+            "boundary_chars",
+            "boundary_scanner_locale",
+            "type",
+            "fragmenter",
+            "no_match_size",
+            "force_source",
+            "phrase_limit",
+            "max_analyzed_offset",
+            "options",
+            "highlight_query",
+            $($own),*
+        ]
+    };
+}
 
-const HIGHLIGHT_FIELD: ObjectParser = ObjectParser {
-    name: "highlight_field",
-    fields: &[
-        "pre_tags",
-        "post_tags",
-        "order",
-        "highlight_filter",
-        "fragment_size",
-        "number_of_fragments",
-        "require_field_match",
-        "boundary_scanner",
-        "boundary_max_scan",
-        "boundary_chars",
-        "boundary_scanner_locale",
-        "type",
-        "fragmenter",
-        "no_match_size",
-        "force_source",
-        "phrase_limit",
-        "max_analyzed_offset",
-        "options",
-        "highlight_query",
-        "fragment_offset",
-        "matched_fields",
-    ],
-};
+const HIGHLIGHT: ObjectParser =
+    ObjectParser { name: "highlight", fields: highlight_options!("tags_schema", "encoder", "fields") };
+
+const HIGHLIGHT_FIELD: ObjectParser =
+    ObjectParser { name: "highlight_field", fields: highlight_options!("fragment_offset", "matched_fields") };
 
 const NAMED_FIELDS_SHAPE: &str = "[fields] can be a single object with any number of fields or an array where each entry is an object with a single field";
 
