@@ -457,6 +457,26 @@ impl Node {
         self.shards.read().get(&(index_uuid.to_string(), shard)).cloned()
     }
 
+    /// The nodes holding a started data copy of a shard (this node's own copy included), in a
+    /// stable order: the copies a read may go to and a write may be sent through. Empty on a lone
+    /// node, whose copies are all local.
+    pub fn copy_nodes(
+        &self,
+        meta: &tern_cluster::ClusterMetadata,
+        index_uuid: &str,
+        _shard: u32,
+    ) -> Vec<tern_cluster::DiscoveryNode> {
+        if self.cluster.is_none() {
+            return Vec::new();
+        }
+        meta.shard_copies
+            .get(index_uuid)
+            .map(|copies| {
+                copies.iter().filter(|n| meta.nodes.contains_key(&n.id) || n.id == self.info.node_id).cloned().collect()
+            })
+            .unwrap_or_default()
+    }
+
     pub(crate) fn index_shards(&self, index_uuid: &str) -> Vec<Arc<ShardHandle>> {
         let mut v: Vec<Arc<ShardHandle>> =
             self.shards.read().iter().filter(|((u, _), _)| u == index_uuid).map(|(_, h)| h.clone()).collect();
