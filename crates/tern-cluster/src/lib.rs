@@ -32,6 +32,7 @@
 //! ES's own test vectors.
 
 pub mod alias;
+pub mod allocation;
 pub mod cluster_settings;
 pub mod error;
 pub mod metadata;
@@ -44,6 +45,7 @@ pub mod template;
 pub mod wildcard;
 
 pub use alias::{AliasAction, AliasMetadata};
+pub use allocation::{NodeDecision, ShardAllocation};
 pub use cluster_settings::{AutoCreateIndex, cluster_setting_defaults, is_known_cluster_setting};
 pub use error::{BlockDescription, ClusterError};
 pub use metadata::{

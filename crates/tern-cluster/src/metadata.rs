@@ -277,6 +277,20 @@ pub enum MetadataCommand {
     NodeLeft {
         node_id: String,
     },
+    /// A shard group's primary caught a new copy up and made it a voter.
+    ShardStarted {
+        index_uuid: String,
+        shard: u32,
+        node_id: String,
+    },
+    /// A copy became its shard group's leader in raft term `term`: it is the primary, and the
+    /// index's primary term of the shard follows the raft term.
+    PrimaryElected {
+        index_uuid: String,
+        shard: u32,
+        node_id: String,
+        term: u64,
+    },
 }
 
 /// A member of the cluster as the node registry records it.
@@ -366,6 +380,16 @@ pub enum MetadataOutcome {
     NodeLeft {
         node_id: String,
     },
+    ShardStarted {
+        index_uuid: String,
+        shard: u32,
+        node_id: String,
+    },
+    PrimaryElected {
+        index_uuid: String,
+        shard: u32,
+        node_id: String,
+    },
 }
 
 /// The result of composing a create-index request with the matching templates.
@@ -400,12 +424,11 @@ pub struct ClusterMetadata {
     /// The node registry of a multi-node cluster, by node id (empty on a single node).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub nodes: BTreeMap<String, DiscoveryNode>,
-    /// Where the copies of each index's shards live in a multi-node cluster: index uuid -> the
-    /// nodes (as the registry knew them then) that hold a copy of every shard of the index, chosen
-    /// when the index is created from the data nodes in the registry. Each shard's raft group has
-    /// exactly these nodes as its initial voters. Absent on a single node.
+    /// Where the copies of each shard live in a multi-node cluster: index uuid -> one allocation
+    /// per shard, kept in step by [`ClusterMetadata::allocate`] (see `allocation.rs`). Empty on a
+    /// lone node.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub shard_copies: BTreeMap<String, Vec<DiscoveryNode>>,
+    pub routing_table: BTreeMap<String, Vec<crate::allocation::ShardAllocation>>,
 }
 
 fn split_names(names: &[String]) -> Vec<String> {
@@ -423,7 +446,7 @@ impl ClusterMetadata {
         let mut next = self.clone();
         let outcome = next.apply_to_copy(cmd, now_millis)?;
         next.validate_alias_invariants()?;
-        next.place_shard_copies();
+        next.allocate();
         next.version = self.version;
         if next != *self {
             next.version = self.version + 1;
@@ -478,21 +501,26 @@ impl ClusterMetadata {
                 self.nodes.remove(&node_id);
                 Ok(MetadataOutcome::NodeLeft { node_id })
             }
-        }
-    }
-
-    /// Keeps `shard_copies` in step with the indices: a new index of a multi-node cluster gets a
-    /// copy on every data node of the registry; a deleted index loses its entry.
-    fn place_shard_copies(&mut self) {
-        let indices = &self.indices;
-        self.shard_copies.retain(|uuid, _| indices.values().any(|im| &im.uuid == uuid));
-        let data_nodes: Vec<DiscoveryNode> = self.nodes.values().filter(|n| n.is_data()).cloned().collect();
-        if data_nodes.is_empty() {
-            return;
-        }
-        for im in self.indices.values() {
-            if !self.shard_copies.contains_key(&im.uuid) {
-                self.shard_copies.insert(im.uuid.clone(), data_nodes.clone());
+            MetadataCommand::ShardStarted { index_uuid, shard, node_id } => {
+                if let Some(s) = self.routing_table.get_mut(&index_uuid).and_then(|v| v.get_mut(shard as usize))
+                    && s.copies.contains(&node_id)
+                {
+                    s.started.insert(node_id.clone());
+                }
+                Ok(MetadataOutcome::ShardStarted { index_uuid, shard, node_id })
+            }
+            MetadataCommand::PrimaryElected { index_uuid, shard, node_id, term } => {
+                if let Some(s) = self.routing_table.get_mut(&index_uuid).and_then(|v| v.get_mut(shard as usize))
+                    && s.copies.contains(&node_id)
+                {
+                    s.primary = Some(node_id.clone());
+                }
+                if let Some(im) = self.indices.values_mut().find(|im| im.uuid == index_uuid)
+                    && let Some(t) = im.primary_terms.get_mut(shard as usize)
+                {
+                    *t = (*t).max(term);
+                }
+                Ok(MetadataOutcome::PrimaryElected { index_uuid, shard, node_id })
             }
         }
     }

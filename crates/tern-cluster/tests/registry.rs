@@ -1,5 +1,4 @@
-//! The node registry and shard placement of a multi-node cluster, and loading state written before
-//! they existed.
+//! The node registry of a multi-node cluster, and loading state written before it existed.
 
 use std::collections::BTreeMap;
 
@@ -62,30 +61,11 @@ fn the_cluster_uuid_is_set_once() {
 }
 
 #[test]
-fn a_new_index_gets_a_copy_on_every_data_node_and_loses_it_when_deleted() {
-    let mut md = ClusterMetadata::new("c");
-    // A lone node has no registry and no placement.
-    create(&mut md, "solo");
-    assert!(md.shard_copies.is_empty());
-    for (n, roles) in [(1, vec!["master", "data"]), (2, vec!["master"]), (3, vec!["data_hot"])] {
-        md.apply(MetadataCommand::NodeJoined { node: node(n, &roles) }, NOW).unwrap();
-    }
-    create(&mut md, "logs");
-    let copies: Vec<&str> = md.shard_copies["uuid-logs"].iter().map(|n| n.id.as_str()).collect();
-    assert_eq!(copies, ["id-1", "id-3"]);
-    // Placement is fixed at creation: later registry changes do not move copies.
-    md.apply(MetadataCommand::NodeLeft { node_id: "id-3".into() }, NOW).unwrap();
-    assert_eq!(md.shard_copies["uuid-logs"].len(), 2);
-    md.apply(MetadataCommand::DeleteIndices { names: vec!["logs".into()], options: None }, NOW).unwrap();
-    assert!(!md.shard_copies.contains_key("uuid-logs"));
-}
-
-#[test]
 fn state_written_before_the_registry_existed_loads() {
     let mut md = ClusterMetadata::new("u");
     create(&mut md, "old");
     let mut json = serde_json::to_value(&md).unwrap();
-    assert!(json.get("nodes").is_none() && json.get("shard_copies").is_none());
+    assert!(json.get("nodes").is_none() && json.get("routing_table").is_none());
     json.as_object_mut().unwrap().remove("customs");
     let back: ClusterMetadata = serde_json::from_value(json).unwrap();
     assert_eq!(back, md);

@@ -15,6 +15,7 @@ use tern_common::{ErrorKind, EsError};
 use tern_shard::StoredDoc;
 use tern_shard::ops::{DocOp, DocOpKind, OpSuccess, ShardCommand, ShardReply, UpdateSpec, WriteCondition};
 
+use crate::forward::WriteTarget;
 use crate::node::{Node, now_millis, random_es_id};
 use crate::shard::ShardHandle;
 
@@ -83,7 +84,7 @@ struct Routed {
     index: String,
     id: String,
     shard: u32,
-    handle: Arc<ShardHandle>,
+    target: WriteTarget,
     copies: CopiesInfo,
     op: DocOp,
 }
@@ -135,16 +136,16 @@ impl Node {
         // One command per shard, operations in request order.
         let mut by_shard: BTreeMap<(String, u32), Vec<usize>> = BTreeMap::new();
         for (i, r) in routed.iter().enumerate() {
-            by_shard.entry((r.handle.ident.index_uuid.clone(), r.shard)).or_default().push(i);
+            by_shard.entry((r.target.ident().index_uuid.clone(), r.shard)).or_default().push(i);
         }
         let now = now_millis();
         let proposals = by_shard.values().map(|idxs| {
-            let handle = routed[idxs[0]].handle.clone();
+            let target = routed[idxs[0]].target.clone();
             let cmd = ShardCommand::Ops { now_millis: now, ops: idxs.iter().map(|&i| routed[i].op.clone()).collect() };
-            async move { (handle.propose(&cmd).await, handle) }
+            async move { (self.propose_to(&target, &cmd).await, target) }
         });
         let replies = futures::future::join_all(proposals).await;
-        let mut touched: Vec<(Arc<ShardHandle>, i64)> = Vec::new();
+        let mut touched: Vec<(WriteTarget, i64)> = Vec::new();
         for ((_, idxs), (reply, handle)) in by_shard.iter().zip(replies) {
             let mut max_seq = -1;
             let per_op: Vec<Result<OpSuccess, EsError>> = match reply {
@@ -170,20 +171,29 @@ impl Node {
             }
             touched.push((handle, max_seq));
         }
-        let handles: Vec<Arc<ShardHandle>> = touched.iter().map(|(h, _)| h.clone()).collect();
+        let handles: Vec<Arc<ShardHandle>> = touched.iter().filter_map(|(t, _)| t.local().cloned()).collect();
         self.publish_dynamic_mappings(&handles).await;
         let forced = match refresh {
             RefreshPolicy::None => false,
             RefreshPolicy::Immediate => {
-                for (h, _) in &touched {
-                    if let Err(e) = h.refresh().await {
+                for (t, _) in &touched {
+                    let ident = t.ident();
+                    if let Err(e) = self.refresh_shard_copies(&ident.index_uuid, ident.shard).await {
                         tracing::warn!(error = %e.reason, "refresh after write failed");
                     }
                 }
                 true
             }
             RefreshPolicy::WaitFor => {
-                for (h, seq) in &touched {
+                for (t, seq) in &touched {
+                    let h = match t {
+                        WriteTarget::Local(h) => h,
+                        // Waiting on another node's refresh listeners: refresh its copies instead.
+                        WriteTarget::Remote(ident) => {
+                            let _ = self.refresh_shard_copies(&ident.index_uuid, ident.shard).await;
+                            continue;
+                        }
+                    };
                     let meta = self.metadata();
                     let disabled = meta
                         .indices
@@ -244,20 +254,19 @@ impl Node {
         }
         let n = im.settings.number_of_shards();
         let shard = shard_id(routing.as_deref().unwrap_or(&id), n, im.settings.routing_num_shards());
-        let handle = self.shard(&im.uuid, shard).ok_or_else(|| {
-            err(EsError::new(ErrorKind::UnavailableShards, format!("[{index}][{shard}] primary shard is not active")))
-        })?;
+        let target = self.write_target(&index, &im.uuid, shard).map_err(err)?;
         let kind = match req.kind {
             WriteKind::Index { source, create } => DocOpKind::Index { source, create },
             WriteKind::Delete => DocOpKind::Delete,
             WriteKind::Update(spec) => DocOpKind::Update(spec),
         };
-        let copies = match meta.shard_copies.get(&im.uuid) {
-            // In a cluster: the group's copies, and those on nodes in the registry (raft replicates
-            // to every reachable copy; a majority holds the entry when the write is acknowledged).
-            Some(holders) if self.is_clustered() => {
-                let live = holders.iter().filter(|n| meta.nodes.contains_key(&n.id)).count() as u32;
-                CopiesInfo { total: holders.len() as u32, successful: live.max(1), failed: 0 }
+        let copies = match meta.shard_allocation(&im.uuid, shard) {
+            // In a cluster: the wanted copies, and the started ones on nodes in the registry (raft
+            // replicates to every reachable copy; a majority holds the entry when it is acknowledged).
+            Some(alloc) if self.is_clustered() => {
+                let live = alloc.copies.iter().filter(|n| alloc.is_started(n) && meta.nodes.contains_key(*n)).count();
+                let total = meta.wanted_copies(im).max(alloc.copies.len());
+                CopiesInfo { total: total as u32, successful: live.max(1) as u32, failed: 0 }
             }
             _ => CopiesInfo { total: 1 + im.settings.number_of_replicas(), successful: 1, failed: 0 },
         };
@@ -266,7 +275,7 @@ impl Node {
             index: index.clone(),
             id: id.clone(),
             shard,
-            handle,
+            target,
             copies,
             op: DocOp { id, routing, kind, cond: req.cond, auto_id },
         })

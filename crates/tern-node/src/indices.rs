@@ -131,8 +131,8 @@ impl Node {
 
     pub(crate) async fn push_mapping_to_shards(&self, uuid: &str, mapping: &Value) -> Result<(), EsError> {
         let cmd = ShardCommand::SetMapping { mapping_json: mapping.to_string() };
-        for handle in self.index_shards(uuid) {
-            if let ShardReply::Rejected(f) = handle.propose(&cmd).await? {
+        for target in self.index_write_targets(uuid) {
+            if let ShardReply::Rejected(f) = self.propose_to(&target, &cmd).await? {
                 return Err(f.to_es());
             }
         }
@@ -176,10 +176,10 @@ impl Node {
                 continue;
             }
             let others: Vec<_> =
-                self.index_shards(&uuid).into_iter().filter(|h| h.ident.shard != handle.ident.shard).collect();
+                self.index_write_targets(&uuid).into_iter().filter(|t| t.ident().shard != handle.ident.shard).collect();
             let cmd = ShardCommand::SetMapping { mapping_json: json.to_string() };
             for other in others {
-                if let Err(e) = other.propose(&cmd).await {
+                if let Err(e) = self.propose_to(&other, &cmd).await {
                     tracing::warn!(error = %e.reason, "propagating a dynamic mapping failed");
                 }
             }

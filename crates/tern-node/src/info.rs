@@ -939,30 +939,51 @@ impl Node {
             .collect()
     }
 
-    /// An index's routing in a multi-node cluster: one copy of each shard on every node that
-    /// `shard_copies` names; the primary is the shard group's leader as this node knows it (the
-    /// first copy when this node holds none), and a copy is started while its node is in the
-    /// registry.
+    /// An index's routing in a multi-node cluster, from the replicated routing table: a copy is
+    /// started once its group's leader reported it caught up, initializing before, and unassigned
+    /// while its node is out of the registry; wanted copies with no node are unassigned replicas.
+    /// The primary is the copy the group's leader last reported (the local group's leader when this
+    /// node holds a copy and knows better).
     fn cluster_index_routing(&self, meta: &ClusterMetadata, im: &IndexMetadata) -> IndexRouting {
-        let copies = meta.shard_copies.get(&im.uuid).cloned().unwrap_or_default();
+        let wanted = meta.wanted_copies(im);
         let shards = (0..im.number_of_shards())
             .map(|shard| {
-                let leader = self.shard(&im.uuid, shard).and_then(|h| h.group.current_leader());
-                let primary_raft_id = leader.or_else(|| copies.first().map(|c| c.raft_id));
-                let mut out: Vec<ShardRouting> = copies
+                let alloc = meta.shard_allocation(&im.uuid, shard).cloned().unwrap_or_default();
+                let local_leader = self
+                    .shard(&im.uuid, shard)
+                    .and_then(|h| h.group.current_leader())
+                    .and_then(|raft| {
+                        if raft == self.raft_id {
+                            Some(self.info.node_id.clone())
+                        } else {
+                            meta.node_by_raft_id(raft).map(|n| n.id.clone())
+                        }
+                    })
+                    .filter(|id| alloc.copies.contains(id));
+                let primary = local_leader
+                    .or_else(|| alloc.primary.clone().filter(|p| alloc.copies.contains(p)))
+                    .or_else(|| alloc.copies.iter().find(|c| alloc.is_started(c)).cloned());
+                let mut out: Vec<ShardRouting> = alloc
+                    .copies
                     .iter()
                     .map(|c| {
-                        let alive = meta.nodes.contains_key(&c.id) || c.id == self.info.node_id;
-                        let started = im.state == IndexState::Close || alive;
+                        let present = meta.nodes.contains_key(c) || *c == self.info.node_id;
+                        let state = if !present {
+                            ShardState::Unassigned
+                        } else if alloc.is_started(c) || im.state == IndexState::Close {
+                            ShardState::Started
+                        } else {
+                            ShardState::Initializing
+                        };
                         ShardRouting {
                             index: im.name.clone(),
                             index_uuid: im.uuid.clone(),
                             shard,
-                            primary: Some(c.raft_id) == primary_raft_id,
-                            state: if started { ShardState::Started } else { ShardState::Unassigned },
-                            node_id: started.then(|| c.id.clone()),
-                            allocation_id: Some(stable_id(&[&im.uuid, &shard.to_string(), &c.id])),
-                            unassigned: (!started).then_some(UnassignedInfo {
+                            primary: primary.as_ref() == Some(c),
+                            state,
+                            node_id: present.then(|| c.clone()),
+                            allocation_id: Some(stable_id(&[&im.uuid, &shard.to_string(), c])),
+                            unassigned: (!present).then_some(UnassignedInfo {
                                 reason: "NODE_LEFT",
                                 at_millis: im.creation_date,
                                 details: None,
@@ -970,6 +991,32 @@ impl Node {
                         }
                     })
                     .collect();
+                for _ in out.len()..wanted {
+                    out.push(ShardRouting {
+                        index: im.name.clone(),
+                        index_uuid: im.uuid.clone(),
+                        shard,
+                        primary: out.is_empty(),
+                        state: ShardState::Unassigned,
+                        node_id: None,
+                        allocation_id: None,
+                        unassigned: Some(UnassignedInfo {
+                            reason: if alloc.initial.is_empty() {
+                                "INDEX_CREATED"
+                            } else if alloc
+                                .initial
+                                .iter()
+                                .any(|n| !alloc.copies.contains(n) && alloc.witness.as_ref() != Some(n))
+                            {
+                                "NODE_LEFT"
+                            } else {
+                                "REPLICA_ADDED"
+                            },
+                            at_millis: im.creation_date,
+                            details: None,
+                        }),
+                    });
+                }
                 // The primary first, as ES lists copies.
                 out.sort_by_key(|c| !c.primary);
                 out
@@ -1262,5 +1309,76 @@ mod tests {
         if let Some(fs) = fs_stats(&std::env::temp_dir()) {
             assert!(fs.available_bytes <= fs.total_bytes);
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Allocation explain
+// ---------------------------------------------------------------------------------------------
+
+/// What `_cluster/allocation/explain` reports about one shard copy.
+#[derive(Debug, Clone)]
+pub struct AllocationExplanation {
+    pub copy: ShardRouting,
+    /// Every node's decision for placing this copy (for an unassigned copy).
+    pub decisions: Vec<tern_cluster::NodeDecision>,
+    /// The node holding the copy, when assigned.
+    pub current_node: Option<tern_cluster::DiscoveryNode>,
+}
+
+impl Node {
+    /// Explains one shard copy: the given one, or the first unassigned copy in the cluster.
+    pub fn explain_allocation(&self, target: Option<(String, u32, bool)>) -> Result<AllocationExplanation, EsError> {
+        let meta = self.metadata();
+        let routing = self.routing_table(&meta, None);
+        let copy = match &target {
+            Some((index, shard, primary)) => {
+                let im = meta.indices.get(index).ok_or_else(|| EsError::index_not_found(index))?;
+                let r = routing.iter().find(|r| r.index == im.name).ok_or_else(|| EsError::index_not_found(index))?;
+                let copies = r.shards.get(*shard as usize).ok_or_else(|| {
+                    EsError::illegal_argument(format!("No shard was specified in the explain API request, so this request explains a randomly chosen unassigned shard. There are no unassigned shards in this cluster, so this request cannot be completed. Specify the index, shard and primary parameters to explain a specific shard. [shard {shard} does not exist in index [{index}]]"))
+                })?;
+                // A replica: an unassigned one first (the one worth explaining), else any.
+                copies
+                    .iter()
+                    .filter(|c| c.primary == *primary)
+                    .min_by_key(|c| c.state != ShardState::Unassigned)
+                    .cloned()
+                    .ok_or_else(|| {
+                        EsError::illegal_argument(format!(
+                            "unable to find a replica shard assignment for [{index}][{shard}]: the index has no replicas"
+                        ))
+                    })?
+            }
+            None => routing
+                .iter()
+                .flat_map(|r| r.shards.iter().flatten())
+                .find(|c| c.state == ShardState::Unassigned)
+                .cloned()
+                .ok_or_else(|| {
+                    EsError::illegal_argument(
+                        "No shard was specified in the explain API request, so this request explains a randomly chosen unassigned shard. There are no unassigned shards in this cluster, so this request cannot be completed. Specify the index, shard and primary parameters to explain a specific shard.",
+                    )
+                })?,
+        };
+        let im = meta.indices.get(&copy.index).cloned().ok_or_else(|| EsError::index_not_found(&copy.index))?;
+        let decisions = if self.is_clustered() {
+            meta.explain_allocation(&im, copy.shard)
+        } else {
+            // A lone node: the only node holds the primary; a replica can never go to it.
+            let node = self.local_discovery_node();
+            let refusal = Some((
+                "same_shard",
+                format!(
+                    "a copy of this shard is already allocated to this node [[{}][{}], node[{}]]",
+                    im.name, copy.shard, node.id
+                ),
+            ));
+            vec![tern_cluster::NodeDecision { node, refusal }]
+        };
+        let current_node = copy.node_id.as_ref().and_then(|id| {
+            if *id == self.info.node_id { Some(self.local_discovery_node()) } else { meta.nodes.get(id).cloned() }
+        });
+        Ok(AllocationExplanation { copy, decisions, current_node })
     }
 }

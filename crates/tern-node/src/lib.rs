@@ -15,11 +15,13 @@ pub mod by_query;
 pub mod cluster;
 pub mod commit_copy;
 pub mod documents;
+pub mod forward;
 pub mod indices;
 pub mod info;
 pub mod node;
 pub mod persist;
 pub mod search;
 pub mod shard;
+pub mod witness;
 
 pub use node::{Node, NodeInfo, NodeOptions};

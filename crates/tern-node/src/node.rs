@@ -53,6 +53,16 @@ struct NodeIdentity {
 
 pub(crate) type ShardKey = (String, u32);
 
+/// What a node holds of one shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardRole {
+    /// A data copy (every shard on a lone node).
+    Copy,
+    /// The log-only voter of a two-copy group.
+    Witness,
+    None,
+}
+
 pub struct Node {
     pub info: NodeInfo,
     pub settings: Settings,
@@ -73,6 +83,8 @@ pub struct Node {
     /// Serializes metadata changes (the single-node stand-in for the master's task queue).
     pub(crate) metadata_lock: tokio::sync::Mutex<()>,
     pub(crate) shards: RwLock<HashMap<ShardKey, Arc<ShardHandle>>>,
+    /// The shard groups this node is the witness of (log-only voters, see `witness.rs`).
+    pub(crate) witnesses: RwLock<HashMap<ShardKey, Arc<crate::witness::WitnessHandle>>>,
     pub(crate) group_settings: GroupSettings,
     pub(crate) search_contexts: crate::search::SearchContexts,
     shutdown: tokio::sync::watch::Sender<bool>,
@@ -239,6 +251,7 @@ impl Node {
             cluster,
             _transport: lone_transport,
             shard_lifecycle: tokio::sync::Mutex::new(()),
+            witnesses: RwLock::new(HashMap::new()),
             metadata_lock: tokio::sync::Mutex::new(()),
             shards: RwLock::new(HashMap::new()),
             group_settings: GroupSettings::default(),
@@ -320,25 +333,99 @@ impl Node {
         self.shutdown.subscribe()
     }
 
-    /// Opens the index's shard copies this node holds (every shard on a lone node).
+    /// Opens the index's shard copies (and witnesses) the routing table assigns to this node
+    /// (every shard on a lone node).
     pub(crate) async fn open_index_shards(&self, meta: &IndexMetadata) -> Result<(), EsError> {
         let _guard = self.shard_lifecycle.lock().await;
-        if !self.hosts_index(&self.metadata(), &meta.uuid) {
-            return Ok(());
-        }
-        let n = meta.settings.number_of_shards();
+        let md = self.metadata();
         let mut opened = Vec::new();
-        for shard in 0..n {
-            if self.shards.read().contains_key(&(meta.uuid.clone(), shard)) {
-                continue;
+        let mut witnesses = Vec::new();
+        for shard in 0..meta.settings.number_of_shards() {
+            let key = (meta.uuid.clone(), shard);
+            match self.shard_role(&md, &meta.uuid, shard) {
+                ShardRole::Copy if !self.shards.read().contains_key(&key) => opened.push(self.start_shard(meta, shard)),
+                ShardRole::Witness if !self.witnesses.read().contains_key(&key) => {
+                    witnesses.push(self.start_witness(meta, shard))
+                }
+                _ => {}
             }
-            opened.push(self.start_shard(meta, shard));
         }
         for r in futures::future::join_all(opened).await {
             let handle = r?;
             self.shards.write().insert((meta.uuid.clone(), handle.ident.shard), handle);
         }
+        for r in futures::future::join_all(witnesses).await {
+            let handle = r?;
+            self.witnesses.write().insert((meta.uuid.clone(), handle.ident.shard), handle);
+        }
         Ok(())
+    }
+
+    /// What this node holds of a shard.
+    pub(crate) fn shard_role(&self, meta: &tern_cluster::ClusterMetadata, index_uuid: &str, shard: u32) -> ShardRole {
+        if self.cluster.is_none() {
+            return ShardRole::Copy;
+        }
+        match meta.shard_allocation(index_uuid, shard) {
+            Some(a) if a.copies.contains(&self.info.node_id) => ShardRole::Copy,
+            Some(a) if a.witness.as_deref() == Some(self.info.node_id.as_str()) => ShardRole::Witness,
+            _ => ShardRole::None,
+        }
+    }
+
+    /// How a copy starts its shard's raft group: the copies that created the group initialize it
+    /// with its first voters (a no-op once initialized); any later copy or witness joins, and the
+    /// group's leader adds it. A copy re-added after it was dropped is not started, so it joins too
+    /// and never re-initializes a group that has moved on.
+    fn bootstrap_of(&self, meta: &tern_cluster::ClusterMetadata, index_uuid: &str, shard: u32) -> Bootstrap {
+        let me = &self.info.node_id;
+        let Some(alloc) = meta.shard_allocation(index_uuid, shard) else {
+            return Bootstrap::Join;
+        };
+        if !(alloc.initial.contains(me) && alloc.is_started(me)) {
+            return Bootstrap::Join;
+        }
+        let voters = alloc
+            .initial
+            .iter()
+            .filter_map(|id| if id == me { Some(self.local_discovery_node()) } else { meta.nodes.get(id).cloned() })
+            .map(|n| (n.raft_id, n.transport_address))
+            .collect();
+        Bootstrap::Initialize(voters)
+    }
+
+    /// Starts this node's witness of a shard group.
+    async fn start_witness(
+        &self,
+        meta: &IndexMetadata,
+        shard: u32,
+    ) -> Result<Arc<crate::witness::WitnessHandle>, EsError> {
+        let cluster = self.cluster.as_ref().ok_or_else(|| EsError::internal("a witness needs a cluster"))?;
+        let ident = ShardIdent { index: meta.name.clone(), index_uuid: meta.uuid.clone(), shard };
+        let file = self.index_dir(&meta.uuid).map(|d| d.join(format!("{shard}.witness")));
+        let handler = Arc::new(crate::witness::WitnessStateMachine::open(file)?);
+        let group_id = Self::group_id(&meta.uuid, shard);
+        // Campaign after the data copies, and keep a long log: a lagging copy catches up from a
+        // leading witness's log, which has no files to send instead.
+        let settings = GroupSettings {
+            election_timeout_min_ms: self.group_settings.election_timeout_min_ms * 2,
+            election_timeout_max_ms: self.group_settings.election_timeout_max_ms * 2,
+            snapshot_every_logs: self.group_settings.snapshot_every_logs * 10,
+            logs_kept_after_snapshot: self.group_settings.logs_kept_after_snapshot * 10,
+            ..self.group_settings.clone()
+        };
+        let group = RaftGroup::start(
+            group_id,
+            self.raft_id,
+            self.wal.log_store(group_id, durability_of(meta)),
+            handler,
+            &settings,
+            &cluster.raft,
+            Bootstrap::Join,
+        )
+        .await
+        .map_err(EsError::from)?;
+        Ok(crate::witness::WitnessHandle::new(ident, group))
     }
 
     /// Opens one shard's engine and starts its raft group; raft replays the log tail after the
@@ -363,15 +450,7 @@ impl Node {
         let log = self.wal.log_store(group_id, durability_of(meta));
         let handler = Arc::new(ShardStateMachine { engine: engine.clone() });
         if let Some(cluster) = &self.cluster {
-            // Every holder of a copy initializes the group with the same voters, recorded in the
-            // metadata when the index was created; on a restart this is a no-op.
-            let copies = self.metadata().shard_copies.get(&meta.uuid).cloned().ok_or_else(|| {
-                EsError::new(
-                    tern_common::ErrorKind::NoShardAvailable,
-                    format!("[{}][{shard}] has no copy on this node", meta.name),
-                )
-            })?;
-            let voters = copies.iter().map(|n| (n.raft_id, n.transport_address.clone())).collect();
+            let bootstrap = self.bootstrap_of(&self.metadata(), &meta.uuid, shard);
             let started = RaftGroup::start(
                 group_id,
                 self.raft_id,
@@ -379,7 +458,7 @@ impl Node {
                 handler.clone(),
                 &self.group_settings,
                 &cluster.raft,
-                Bootstrap::Initialize(voters),
+                bootstrap,
             )
             .await;
             let group = match started {
@@ -418,19 +497,52 @@ impl Node {
         Ok(Arc::new(ShardHandle::new(ident, engine, group)))
     }
 
-    /// Stops an index's shards; with `delete`, also removes their files and raft logs.
+    /// Stops an index's shards (copies and witnesses); with `delete`, also removes their files and
+    /// raft logs.
     pub(crate) async fn close_index_shards(&self, index_uuid: &str, delete: bool) {
         let _guard = self.shard_lifecycle.lock().await;
-        let handles: Vec<(ShardKey, Arc<ShardHandle>)> = {
-            let mut shards = self.shards.write();
-            let keys: Vec<ShardKey> = shards.keys().filter(|(u, _)| u == index_uuid).cloned().collect();
-            keys.into_iter().filter_map(|k| shards.remove(&k).map(|h| (k, h))).collect()
+        let keys: Vec<ShardKey> = {
+            let shards = self.shards.read();
+            let witnesses = self.witnesses.read();
+            let mut keys: Vec<ShardKey> =
+                shards.keys().chain(witnesses.keys()).filter(|(u, _)| u == index_uuid).cloned().collect();
+            keys.sort();
+            keys.dedup();
+            keys
         };
-        for ((uuid, shard), handle) in handles {
-            if !delete && let Err(e) = handle.flush().await {
+        for (uuid, shard) in keys {
+            self.stop_shard(&uuid, shard, delete, false).await;
+        }
+        if delete
+            && let Some(dir) = self.index_dir(index_uuid)
+            && let Err(e) = std::fs::remove_dir_all(&dir)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(dir = %dir.display(), error = %e, "removing index files failed");
+        }
+    }
+
+    /// Stops one shard's copy or witness on this node (the routing table moved it elsewhere); with
+    /// `delete`, also removes its files and raft log. With `to_witness`, a data copy keeps its raft
+    /// log for the witness this node becomes.
+    pub(crate) async fn close_shard(&self, index_uuid: &str, shard: u32, delete: bool, to_witness: bool) {
+        let _guard = self.shard_lifecycle.lock().await;
+        self.stop_shard(index_uuid, shard, delete, to_witness).await;
+    }
+
+    async fn stop_shard(&self, uuid: &str, shard: u32, delete: bool, to_witness: bool) {
+        let key = (uuid.to_string(), shard);
+        let handle = self.shards.write().remove(&key);
+        let witness = self.witnesses.write().remove(&key);
+        let mut witness_marker = None;
+        if let Some(handle) = handle {
+            if (!delete || to_witness)
+                && let Err(e) = handle.flush().await
+            {
                 tracing::warn!(index_uuid = %uuid, shard, error = %e.reason, "flush before close failed");
             }
             handle.group.shutdown().await;
+            witness_marker = handle.engine.committed_marker();
             // Drop the tantivy writer (and its directory lock) now, not when the last handle goes.
             let engine = handle.engine.clone();
             match tokio::task::spawn_blocking(move || engine.release()).await {
@@ -440,16 +552,40 @@ impl Node {
                 }
                 Err(e) => tracing::warn!(index_uuid = %uuid, shard, error = %e, "releasing the shard failed"),
             }
-            if delete && let Err(e) = self.wal.drop_group(Self::group_id(&uuid, shard)).await {
+        }
+        if let Some(w) = witness {
+            w.group.shutdown().await;
+        }
+        if to_witness {
+            // The copy becomes the group's witness: the raft log stays (this node's vote rests on
+            // it), the witness starts from the engine's last durable marker, the index files go.
+            if let (Some(dir), Some(marker)) = (self.index_dir(uuid), witness_marker) {
+                let file = dir.join(format!("{shard}.witness"));
+                if let Err(e) = crate::persist::write_atomic(&file, marker.as_bytes()) {
+                    tracing::warn!(file = %file.display(), error = %e, "recording the witness marker failed");
+                }
+            }
+            if let Some(dir) = self.shard_path(uuid, shard)
+                && let Err(e) = std::fs::remove_dir_all(&dir)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(dir = %dir.display(), error = %e, "removing shard files failed");
+            }
+            return;
+        }
+        if delete {
+            if let Err(e) = self.wal.drop_group(Self::group_id(uuid, shard)).await {
                 tracing::warn!(index_uuid = %uuid, shard, error = %e, "dropping raft log failed");
             }
-        }
-        if delete
-            && let Some(dir) = self.index_dir(index_uuid)
-            && let Err(e) = std::fs::remove_dir_all(&dir)
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            tracing::warn!(dir = %dir.display(), error = %e, "removing index files failed");
+            if let Some(dir) = self.shard_path(uuid, shard)
+                && let Err(e) = std::fs::remove_dir_all(&dir)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(dir = %dir.display(), error = %e, "removing shard files failed");
+            }
+            if let Some(dir) = self.index_dir(uuid) {
+                let _ = std::fs::remove_file(dir.join(format!("{shard}.witness")));
+            }
         }
     }
 
@@ -464,17 +600,22 @@ impl Node {
         &self,
         meta: &tern_cluster::ClusterMetadata,
         index_uuid: &str,
-        _shard: u32,
+        shard: u32,
     ) -> Vec<tern_cluster::DiscoveryNode> {
         if self.cluster.is_none() {
             return Vec::new();
         }
-        meta.shard_copies
-            .get(index_uuid)
-            .map(|copies| {
-                copies.iter().filter(|n| meta.nodes.contains_key(&n.id) || n.id == self.info.node_id).cloned().collect()
+        let Some(alloc) = meta.shard_allocation(index_uuid, shard) else {
+            return Vec::new();
+        };
+        alloc
+            .copies
+            .iter()
+            .filter(|id| alloc.is_started(id))
+            .filter_map(|id| {
+                if *id == self.info.node_id { Some(self.local_discovery_node()) } else { meta.nodes.get(id).cloned() }
             })
-            .unwrap_or_default()
+            .collect()
     }
 
     pub(crate) fn index_shards(&self, index_uuid: &str) -> Vec<Arc<ShardHandle>> {

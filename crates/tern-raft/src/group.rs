@@ -195,6 +195,9 @@ pub struct GroupMetrics {
     pub membership: GroupMembership,
     /// On the leader: how long ago a quorum last acknowledged it (`None` elsewhere).
     pub quorum_acked_ago: Option<Duration>,
+    /// On the leader: the last log index each other member holds (absent while unknown), to tell
+    /// when a new copy has caught up.
+    pub matched: BTreeMap<u64, u64>,
 }
 
 impl GroupMetrics {
@@ -226,6 +229,11 @@ impl GroupMetrics {
             purged: m.purged.as_ref().map(LogPosition::from),
             membership,
             quorum_acked_ago: m.last_quorum_acked.as_ref().map(|at| at.elapsed()),
+            matched: m
+                .replication
+                .as_ref()
+                .map(|r| r.iter().filter_map(|(id, log)| log.as_ref().map(|l| (*id, l.index))).collect())
+                .unwrap_or_default(),
         }
     }
 
@@ -448,6 +456,17 @@ impl<H: ApplyHandler> RaftGroup<H> {
     pub async fn change_membership(&self, voters: BTreeSet<u64>, retain: bool) -> Result<(), GroupError> {
         self.await_first_quorum_ack().await;
         self.raft.change_membership(voters, retain).await.map(|_| ()).map_err(|e| GroupError::from_write(self.id, e))
+    }
+
+    /// Removes members that are not voters (learners left behind by a membership change) from
+    /// the group, so the leader stops replicating to them. Leader only.
+    pub async fn remove_members(&self, ids: BTreeSet<u64>) -> Result<(), GroupError> {
+        self.await_first_quorum_ack().await;
+        self.raft
+            .change_membership(openraft::ChangeMembers::RemoveNodes(ids), false)
+            .await
+            .map(|_| ())
+            .map_err(|e| GroupError::from_write(self.id, e))
     }
 
     /// Asks the leader to hand leadership to `to` (a voter). Returns at once.

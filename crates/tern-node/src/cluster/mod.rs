@@ -24,15 +24,17 @@
 //! - **Metadata writes.** [`Cluster::submit`] sends a command to the master (or proposes it when
 //!   this node is the master) and waits until this node has applied the entry, so a caller reads
 //!   its own write from the local copy.
-//! - **Shards.** When an index is created in a multi-node cluster, the pure state machine records
-//!   the data nodes of the registry as the holders of its shards (`shard_copies`); each of them runs
-//!   every shard of the index as one raft group with those nodes as voters (every holder initializes
-//!   the group with the same voter set). Writes arriving on a node that does not lead the shard's
-//!   group are forwarded to the leader over the `shard` method.
+//! - **Shards.** The pure state machine allocates every shard's copies (and a witness for a
+//!   two-copy group) in its routing table (`tern_cluster::allocation`). Each shard is one raft
+//!   group: the copies that created it initialize it, later ones join. The group's leader (the
+//!   primary) brings the membership in line with the table ([`Node::shard_group_duties`]): new
+//!   copies join as learners, vote once caught up and are reported started; dropped copies leave.
+//!   A node opens and closes its copies as the table says ([`Node::reconcile_shards`]). Writes
+//!   reach the leader from anywhere (`forward.rs`, and the `shard` method from a follower copy).
 
 pub mod state_machine;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -46,7 +48,7 @@ use tern_transport::{
     HandlerError, HandlerErrorKind, HandlerFuture, InboundRequest, ServiceHandler, TransportError, TransportServer,
 };
 
-use crate::node::{Node, now_millis, random_uuid};
+use crate::node::{Node, ShardRole, now_millis, random_uuid};
 use crate::persist::JsonFile;
 use state_machine::{MetadataEntry, MetadataStateMachine, decode_reply};
 
@@ -59,6 +61,8 @@ pub const FAILURES_BEFORE_LEFT: u32 = 3;
 /// How long a metadata write or a forwarded shard write waits for a master / leader.
 pub const MASTER_TIMEOUT: Duration = Duration::from_secs(30);
 const TICK: Duration = Duration::from_millis(250);
+/// How many log entries a new copy may trail its leader by and still be made a voter.
+const CATCH_UP_SLACK: u64 = 64;
 const PING_TIMEOUT: Duration = Duration::from_millis(1000);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -380,7 +384,7 @@ impl Node {
         let mut applied = self.cluster.as_ref().map(|c| c.applied_watch()).expect("cluster");
         let mut shutdown = self.shutdown_watch();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
             loop {
                 tokio::select! {
                     _ = tick.tick() => {}
@@ -389,6 +393,7 @@ impl Node {
                 }
                 let Some(node) = weak.upgrade() else { break };
                 node.reconcile_shards().await;
+                node.shard_group_duties().await;
             }
         });
     }
@@ -580,11 +585,13 @@ impl Node {
 
     /// Proposes a shard command forwarded by another node on this node's copy (its leader).
     async fn handle_forwarded_shard_write(&self, group_id: u64, payload: Bytes) -> Result<Bytes, HandlerError> {
-        let handle = self
-            .all_shards()
-            .into_iter()
-            .find(|h| h.group.id == group_id)
-            .ok_or_else(|| HandlerError::unknown_target(format!("no shard group {group_id} on this node")))?;
+        let Some(handle) = self.all_shards().into_iter().find(|h| h.group.id == group_id) else {
+            // A leading witness takes no writes; it hands over to a data copy within a tick.
+            if self.witnesses.read().values().any(|w| w.group.id == group_id) {
+                return Err(HandlerError::unavailable("a witness leads the shard group; retry on its next leader"));
+            }
+            return Err(HandlerError::unknown_target(format!("no shard group {group_id} on this node")));
+        };
         if !handle.group.is_leader() {
             return Err(HandlerError::unavailable("not the primary"));
         }
@@ -612,22 +619,26 @@ impl Node {
         postcard::to_stdvec(&index).map(Bytes::from).map_err(|e| HandlerError::internal(e.to_string()))
     }
 
-    /// Opens the shard copies the metadata assigns to this node and closes those it no longer does.
+    /// Opens the shard copies and witnesses the routing table assigns to this node and closes
+    /// those it no longer does.
     pub(crate) async fn reconcile_shards(&self) {
         let meta = self.metadata();
         for im in meta.indices.values().filter(|im| im.is_open()) {
-            if !self.hosts_index(&meta, &im.uuid) {
-                continue;
-            }
-            let open = self.index_shards(&im.uuid).len() as u32;
-            if open < im.number_of_shards()
-                && let Err(e) = self.open_index_shards(im).await
-            {
+            let wanted = (0..im.number_of_shards()).any(|shard| {
+                let key = (im.uuid.clone(), shard);
+                match self.shard_role(&meta, &im.uuid, shard) {
+                    ShardRole::Copy => !self.shards.read().contains_key(&key),
+                    ShardRole::Witness => !self.witnesses.read().contains_key(&key),
+                    ShardRole::None => false,
+                }
+            });
+            if wanted && let Err(e) = self.open_index_shards(im).await {
                 tracing::warn!(index = %im.name, error = %e.reason, "opening a shard copy failed");
             }
         }
-        let local: Vec<String> = {
-            let mut v: Vec<String> = self.shards.read().keys().map(|(u, _)| u.clone()).collect();
+        let local: Vec<(String, u32)> = {
+            let mut v: Vec<(String, u32)> =
+                self.shards.read().keys().chain(self.witnesses.read().keys()).cloned().collect();
             v.sort();
             v.dedup();
             v
@@ -636,21 +647,158 @@ impl Node {
         // index is in the local metadata, so an index missing from this newer state was deleted
         // (the older snapshot above may predate an index created meanwhile).
         let meta = self.metadata();
-        for uuid in local {
+        let mut gone_indices: Vec<String> = Vec::new();
+        for (uuid, shard) in local {
             match meta.indices.values().find(|im| im.uuid == uuid) {
-                None => self.close_index_shards(&uuid, true).await,
-                Some(im) if !im.is_open() => self.close_index_shards(&uuid, false).await,
-                Some(_) => {}
+                None => gone_indices.push(uuid),
+                Some(im) if !im.is_open() => gone_indices.push(uuid),
+                Some(_) => {
+                    let role = self.shard_role(&meta, &uuid, shard);
+                    let key = (uuid.clone(), shard);
+                    let stale_copy = role != ShardRole::Copy && self.shards.read().contains_key(&key);
+                    let stale_witness = role != ShardRole::Witness && self.witnesses.read().contains_key(&key);
+                    if stale_witness && role == ShardRole::Copy {
+                        // The witness becomes a copy in place: it keeps the raft log (its vote rests on
+                        // it) and the new index replays it.
+                        tracing::info!(index_uuid = %uuid, shard, "this node's witness becomes a data copy");
+                        self.close_shard(&uuid, shard, false, false).await;
+                        if let Some(dir) = self.index_dir(&uuid) {
+                            let _ = std::fs::remove_file(dir.join(format!("{shard}.witness")));
+                        }
+                    } else if stale_copy || stale_witness {
+                        tracing::info!(index_uuid = %uuid, shard, ?role, "the routing table moved this shard copy away; removing it");
+                        self.close_shard(&uuid, shard, true, stale_copy && role == ShardRole::Witness).await;
+                    }
+                }
+            }
+        }
+        gone_indices.dedup();
+        for uuid in gone_indices {
+            let deleted = !meta.indices.values().any(|im| im.uuid == uuid);
+            self.close_index_shards(&uuid, deleted).await;
+        }
+    }
+
+    /// The work of a shard group's leader and witness, every tick: a leading witness hands over to
+    /// a data copy; a leading copy brings the group's membership in line with the routing table
+    /// (new copies join as learners, become voters once caught up and are reported started; copies
+    /// the table dropped leave the group).
+    pub(crate) async fn shard_group_duties(&self) {
+        let meta = self.metadata();
+        let raft_of = |id: &String| -> Option<(u64, String)> {
+            if *id == self.info.node_id {
+                return Some((self.raft_id, self.info.transport_address.clone()));
+            }
+            meta.nodes.get(id).map(|n| (n.raft_id, n.transport_address.clone()))
+        };
+        let witnesses: Vec<_> = self.witnesses.read().values().cloned().collect();
+        for w in witnesses {
+            let Some(alloc) = meta.shard_allocation(&w.ident.index_uuid, w.ident.shard) else { continue };
+            let data: Vec<u64> = alloc.copies.iter().filter_map(|c| raft_of(c).map(|(r, _)| r)).collect();
+            w.hand_over(&data).await;
+        }
+        for h in self.all_shards() {
+            let m = h.group.metrics();
+            if !m.is_leader() || m.membership.joint {
+                continue;
+            }
+            let Some(alloc) = meta.shard_allocation(&h.ident.index_uuid, h.ident.shard).cloned() else { continue };
+            let term_known = meta
+                .indices
+                .values()
+                .find(|im| im.uuid == h.ident.index_uuid)
+                .and_then(|im| im.primary_terms.get(h.ident.shard as usize))
+                .is_some_and(|t| *t >= m.term);
+            if (alloc.primary.as_deref() != Some(self.info.node_id.as_str()) || !term_known)
+                && alloc.copies.contains(&self.info.node_id)
+                && let Some(c) = &self.cluster
+            {
+                let cmd = MetadataCommand::PrimaryElected {
+                    index_uuid: h.ident.index_uuid.clone(),
+                    shard: h.ident.shard,
+                    node_id: self.info.node_id.clone(),
+                    term: m.term,
+                };
+                if let Err(e) = c.submit(cmd).await {
+                    tracing::debug!(index = %h.ident.index, error = %e.reason, "recording the primary failed");
+                }
+            }
+            if let Err(e) = self.reconcile_group(&h, &alloc, &m, &raft_of).await {
+                tracing::debug!(index = %h.ident.index, shard = h.ident.shard, error = %e.reason, "shard group membership change deferred");
             }
         }
     }
 
-    /// Whether this node holds copies of the index's shards.
-    pub(crate) fn hosts_index(&self, meta: &ClusterMetadata, index_uuid: &str) -> bool {
-        if self.cluster.is_none() {
-            return true;
+    async fn reconcile_group(
+        &self,
+        h: &Arc<crate::shard::ShardHandle>,
+        alloc: &tern_cluster::ShardAllocation,
+        m: &tern_raft::GroupMetrics,
+        raft_of: &(dyn Fn(&String) -> Option<(u64, String)> + Sync),
+    ) -> Result<(), EsError> {
+        let Some(c) = &self.cluster else { return Ok(()) };
+        let me = &self.info.node_id;
+        // Members the table wants: every copy and the witness.
+        let mut members: BTreeMap<u64, (String, String)> = BTreeMap::new();
+        for id in alloc.copies.iter().chain(alloc.witness.iter()) {
+            if let Some((raft, addr)) = raft_of(id) {
+                members.insert(raft, (id.clone(), addr));
+            }
         }
-        meta.shard_copies.get(index_uuid).is_some_and(|copies| copies.iter().any(|n| n.id == self.info.node_id))
+        for (raft, (_, addr)) in &members {
+            if !m.membership.nodes.contains_key(raft) {
+                h.group.add_learner(*raft, addr, false).await.map_err(EsError::from)?;
+                return Ok(());
+            }
+        }
+        // The voters: the members that already vote, and those that caught up (a copy or witness
+        // votes only once it holds nearly the whole log, so adding it never stalls commits).
+        let last = m.last_log_index.unwrap_or(0);
+        let mut voters: BTreeSet<u64> = BTreeSet::new();
+        let mut newly_started: Vec<String> = Vec::new();
+        for (raft, (id, _)) in &members {
+            let caught_up = *raft == self.raft_id || m.matched.get(raft).is_some_and(|i| i + CATCH_UP_SLACK >= last);
+            let votes = m.membership.voters.contains(raft) || caught_up;
+            if votes {
+                voters.insert(*raft);
+            }
+            if votes && alloc.copies.contains(id) && !alloc.is_started(id) {
+                newly_started.push(id.clone());
+            }
+        }
+        if !alloc.copies.contains(me) {
+            // This copy is leaving: hand leadership to a started copy that holds the whole log.
+            if let Some(to) = alloc
+                .copies
+                .iter()
+                .filter(|id| alloc.is_started(id))
+                .filter_map(|id| raft_of(id).map(|(r, _)| r))
+                .find(|r| m.matched.get(r).is_some_and(|i| *i >= last))
+            {
+                h.group.transfer_leader(to).await.map_err(EsError::from)?;
+            }
+            return Ok(());
+        }
+        let stale: BTreeSet<u64> = m.membership.nodes.keys().filter(|r| !members.contains_key(r)).copied().collect();
+        if voters != m.membership.voters || !stale.is_empty() {
+            tracing::info!(index = %h.ident.index, shard = h.ident.shard, ?voters, ?stale, "changing shard group membership");
+            h.group.change_membership(voters.clone(), false).await.map_err(EsError::from)?;
+            if !stale.is_empty() {
+                h.group.remove_members(stale).await.map_err(EsError::from)?;
+            }
+        }
+        for id in newly_started {
+            let raft = raft_of(&id).map(|(r, _)| r);
+            if raft.is_some_and(|r| voters.contains(&r)) {
+                let cmd = MetadataCommand::ShardStarted {
+                    index_uuid: h.ident.index_uuid.clone(),
+                    shard: h.ident.shard,
+                    node_id: id,
+                };
+                c.submit(cmd).await?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -707,6 +855,8 @@ impl ServiceHandler for ClusterRpc {
                 }
                 "propose" => node.handle_forwarded_proposal(request.body).await,
                 "shard" => node.handle_forwarded_shard_write(request.group, request.body).await,
+                "write" => node.handle_forwarded_write(request.group, request.body).await,
+                "refresh" => node.handle_refresh(request.group).await,
                 "read_index" => node.handle_read_index(request.group),
                 other => Err(HandlerError::bad_request(format!("unknown cluster method [{other}]"))),
             }

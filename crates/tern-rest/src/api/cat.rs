@@ -557,7 +557,7 @@ fn push_owned(t: &mut Table, cells: Vec<(String, Cell)>) {
     t.push(borrowed);
 }
 
-fn iso_millis(ms: i64) -> Option<String> {
+pub(crate) fn iso_millis(ms: i64) -> Option<String> {
     chrono::DateTime::from_timestamp_millis(ms).map(|d| d.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
 }
 

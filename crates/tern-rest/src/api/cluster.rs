@@ -806,6 +806,104 @@ pub async fn stats(
     }))
 }
 
+// ---------------------------------------------------------------------------------------------
+// Allocation explain
+// ---------------------------------------------------------------------------------------------
+
+/// `GET|POST /_cluster/allocation/explain`: why a shard copy is (or is not) where it is.
+pub async fn allocation_explain(State(node): State<Arc<Node>>, ctx: Ctx, body: EsBody) -> ApiResult<Response> {
+    ctx.params.check(&["include_yes_decisions", "include_disk_info"])?;
+    let include_yes = ctx.params.bool("include_yes_decisions", false)?;
+    ctx.params.bool("include_disk_info", false)?;
+    let req = body.json().map_err(|e| ctx.error(e))?;
+    let target = match &req {
+        None => None,
+        Some(v) => {
+            let obj =
+                v.as_object().ok_or_else(|| ctx.error(EsError::illegal_argument("request body must be an object")))?;
+            for key in obj.keys() {
+                if !matches!(key.as_str(), "index" | "shard" | "primary" | "current_node") {
+                    return Err(ctx.error(EsError::new(
+                        ErrorKind::XContentParse,
+                        format!("[cluster_allocation_explain_request] unknown field [{key}]"),
+                    )));
+                }
+            }
+            let index = obj.get("index").and_then(Value::as_str);
+            let shard = obj.get("shard").and_then(Value::as_u64);
+            let primary = obj.get("primary").and_then(Value::as_bool);
+            match (index, shard, primary) {
+                (Some(i), Some(s), Some(p)) => Some((i.to_string(), s as u32, p)),
+                _ => {
+                    return Err(ctx.error(EsError::illegal_argument(
+                        "the request must either specify all of [index, shard, primary] or none of them, to explain the first unassigned shard",
+                    )))
+                }
+            }
+        }
+    };
+    let ex = node.explain_allocation(target).map_err(|e| ctx.error(e))?;
+    let c = &ex.copy;
+    let mut out = Map::new();
+    out.insert("index".into(), json!(c.index));
+    out.insert("shard".into(), json!(c.shard));
+    out.insert("primary".into(), json!(c.primary));
+    out.insert("current_state".into(), json!(c.state.as_str().to_ascii_lowercase()));
+    let node_json = |n: &tern_cluster::DiscoveryNode| json!({"id": n.id, "name": n.name, "transport_address": n.transport_address, "attributes": n.attributes});
+    if let Some(u) = &c.unassigned {
+        out.insert(
+            "unassigned_info".into(),
+            json!({"reason": u.reason, "at": crate::api::cat::iso_millis(u.at_millis), "last_allocation_status": "no_attempt"}),
+        );
+        let any_yes = ex.decisions.iter().any(|d| d.refusal.is_none());
+        out.insert("can_allocate".into(), json!(if any_yes { "yes" } else { "no" }));
+        out.insert(
+            "allocate_explanation".into(),
+            json!(if any_yes {
+                "Elasticsearch can allocate the shard."
+            } else {
+                "Elasticsearch isn't allowed to allocate this shard to any of the nodes in the cluster. Choose a node to which you expect this shard to be allocated, find this node in the node-by-node explanation, and address the reasons which prevent Elasticsearch from allocating this shard there."
+            }),
+        );
+        let decisions: Vec<Value> = ex
+            .decisions
+            .iter()
+            .enumerate()
+            .map(|(rank, d)| {
+                let mut deciders = Vec::new();
+                match &d.refusal {
+                    Some((decider, why)) => deciders.push(json!({"decider": decider, "decision": "NO", "explanation": why})),
+                    None if include_yes => deciders.push(json!({"decider": "filter", "decision": "YES", "explanation": "node passes include/exclude/require filters"})),
+                    None => {}
+                }
+                json!({
+                    "node_id": d.node.id,
+                    "node_name": d.node.name,
+                    "transport_address": d.node.transport_address,
+                    "node_attributes": d.node.attributes,
+                    "roles": d.node.roles,
+                    "node_decision": if d.refusal.is_some() { "no" } else { "yes" },
+                    "weight_ranking": rank + 1,
+                    "deciders": deciders,
+                })
+            })
+            .collect();
+        out.insert("node_allocation_decisions".into(), Value::Array(decisions));
+    } else if let Some(n) = &ex.current_node {
+        let mut current = node_json(n);
+        current["weight_ranking"] = json!(1);
+        out.insert("current_node".into(), current);
+        out.insert("can_remain_on_current_node".into(), json!("yes"));
+        out.insert("can_rebalance_cluster".into(), json!("yes"));
+        out.insert("can_rebalance_to_other_node".into(), json!("no"));
+        out.insert(
+            "rebalance_explanation".into(),
+            json!("Elasticsearch cannot rebalance this shard to another node since there is no node to which allocation is permitted which would improve the cluster balance. If you expect this shard to be rebalanced to another node, find this node in the node-by-node explanation and address the reasons which prevent Elasticsearch from rebalancing this shard there."),
+        );
+    }
+    ctx.json(StatusCode::OK, Value::Object(out))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

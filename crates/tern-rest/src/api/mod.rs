@@ -68,6 +68,7 @@ pub fn register(r: Routes) -> Routes {
             get(indices::legacy_template).put(indices::legacy_template).delete(indices::legacy_template),
         )
         .route("/_cluster/health", get(cluster::health))
+        .route("/_cluster/allocation/explain", get(cluster::allocation_explain).post(cluster::allocation_explain))
         .route("/_cluster/health/{index}", get(cluster::health))
         .route("/_cluster/state", get(cluster::state))
         .route("/_cluster/state/{metric}", get(cluster::state))
