@@ -85,6 +85,8 @@ pub struct Node {
     pub(crate) shards: RwLock<HashMap<ShardKey, Arc<ShardHandle>>>,
     /// The shard groups this node is the witness of (log-only voters, see `witness.rs`).
     pub(crate) witnesses: RwLock<HashMap<ShardKey, Arc<crate::witness::WitnessHandle>>>,
+    /// Copies the routing table dropped while their group still counted them, and since when.
+    pub(crate) stale_copies: parking_lot::Mutex<HashMap<ShardKey, Instant>>,
     pub(crate) group_settings: GroupSettings,
     pub(crate) search_contexts: crate::search::SearchContexts,
     shutdown: tokio::sync::watch::Sender<bool>,
@@ -252,6 +254,7 @@ impl Node {
             _transport: lone_transport,
             shard_lifecycle: tokio::sync::Mutex::new(()),
             witnesses: RwLock::new(HashMap::new()),
+            stale_copies: parking_lot::Mutex::new(HashMap::new()),
             metadata_lock: tokio::sync::Mutex::new(()),
             shards: RwLock::new(HashMap::new()),
             group_settings: GroupSettings::default(),

@@ -281,6 +281,10 @@ impl<H: ApplyHandler> RaftGroup<H> {
             max_in_snapshot_log_to_keep: if multi_node { settings.logs_kept_after_snapshot } else { 0 },
             purge_batch_size: 1,
             enable_pre_vote: multi_node.then_some(true),
+            // A member that comes back with an emptied log (a shard copy the routing table dropped and
+            // gave back, recreated empty) is caught up again instead of stopping replication with a
+            // panic; its old acknowledgements no longer count, as with any failed member.
+            allow_log_reversion: multi_node.then_some(true),
             ..Default::default()
         };
         config.validate().map(Arc::new).map_err(|e| GroupError::Start { group: id, reason: e.to_string() })

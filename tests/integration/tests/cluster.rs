@@ -386,7 +386,8 @@ fn failover_times_over_five_rounds() {
 
 /// Nodes that were not initial master nodes join a formed cluster: a master-eligible one becomes a
 /// voter of the metadata group (the cluster keeps a master when two of the first three are gone),
-/// a data-only one follows as a learner and holds copies of new indices.
+/// a data-only one follows as a learner and holds copies of new indices; a node without a copy of
+/// an index serves it through the nodes that hold one.
 #[test]
 fn nodes_join_a_formed_cluster() {
     let mut c = TestCluster::start(3, &[]);
@@ -396,22 +397,23 @@ fn nodes_join_a_formed_cluster() {
     let data_only = c.add_node(&["node.roles=data"]);
     c.wait_formed(CLUSTER_TIMEOUT);
     wait_until(CLUSTER_TIMEOUT, "node-4 to see the older index", |_| has_index(&c, fourth, "before").then_some(()));
-    // The late nodes hold no copy of the older index: they answer its requests with errors, and
-    // keep running.
-    for path in ["/before/_search", "/before/_count", "/before/_doc/1"] {
-        let r = c.node(fourth).client().send("GET", path, Body::Empty, &[]);
-        println!("GET {path} on a node without copies: {} {}", r.status, r.text);
-    }
-    let r = c.node(fourth).client().send("PUT", "/before/_doc/1", Body::Json(json!({"a": 1})), &[]);
-    println!("PUT on a node without copies: {} {}", r.status, r.text);
-    assert!(r.status >= 400, "{}", r.text);
+    // A node without a copy of an index serves it all the same: writes, GETs and searches go to
+    // the nodes that hold copies.
+    let (status, body) = c.node(fourth).put("/before/_doc/1", json!({"a": 1}));
+    assert_eq!(status, 201, "{body}");
+    let (status, doc) = c.node(fourth).get("/before/_doc/1", ());
+    assert_eq!((status, doc["_source"]["a"].clone()), (200, json!(1)), "{doc}");
+    wait_count(&c, fourth, "before", 1);
     let (_, nodes) = c.node(data_only).get("/_cat/nodes?format=json&h=name,node.role,master", ());
     assert_eq!(nodes.as_array().map(Vec::len), Some(5), "{nodes}");
-    // A new index has a copy on every data node, the late ones included; writes through the
+    // A new index is spread over the data nodes, the late ones included; writes through the
     // data-only node are readable everywhere.
-    c.node(fourth).put_ok("/after", json!({"settings": {"number_of_shards": 2}}));
+    c.node(fourth).put_ok("/after", json!({"settings": {"number_of_shards": 5, "number_of_replicas": 1}}));
     let (_, shards) = c.node(0).get("/_cat/shards/after?format=json&h=shard,node", ());
-    assert_eq!(shards.as_array().map(Vec::len), Some(10), "{shards}");
+    let rows = shards.as_array().cloned().unwrap_or_default();
+    assert_eq!(rows.len(), 10, "{shards}");
+    let holders: std::collections::BTreeSet<&str> = rows.iter().filter_map(|r| r["node"].as_str()).collect();
+    assert_eq!(holders.len(), 5, "every data node holds copies: {shards}");
     let acked = bulk(&c, data_only, "after", 0..50);
     assert_eq!(acked.len(), 50);
     for i in 0..5 {
@@ -439,4 +441,120 @@ fn nodes_join_a_formed_cluster() {
     c.wait_formed(CLUSTER_TIMEOUT);
     let (status, body) = c.node(fourth).put("/while-one-is-down", json!({}));
     assert_eq!(status, 200, "{body}");
+}
+
+/// `_cat/shards` rows of `index` as node `i` renders them: (shard, prirep, state, node, docs).
+fn cat_shards(c: &TestCluster, i: usize, index: &str) -> Vec<(String, String, String, String, Option<u64>)> {
+    let (status, rows) = c.node(i).get(&format!("/_cat/shards/{index}?format=json&h=shard,prirep,state,node,docs"), ());
+    if status != 200 {
+        return Vec::new();
+    }
+    rows.as_array()
+        .map(|rows| {
+            rows.iter()
+                .map(|r| {
+                    let s = |k: &str| r[k].as_str().unwrap_or("").to_string();
+                    (s("shard"), s("prirep"), s("state"), s("node"), s("docs").parse().ok())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn health_of(c: &TestCluster, i: usize) -> Value {
+    c.node(i).get("/_cluster/health", ()).1
+}
+
+fn wait_health(c: &TestCluster, i: usize, status: &str) -> Value {
+    wait_until(CLUSTER_TIMEOUT, &format!("{status} health on node-{}", i + 1), |last| {
+        let h = health_of(c, i);
+        *last = h.to_string();
+        (h["status"] == status).then_some(h)
+    })
+}
+
+#[test]
+fn replicas_are_honoured_survive_a_node_loss_and_change_at_runtime() {
+    let mut c = TestCluster::start(3, &[]);
+    c.wait_formed(CLUSTER_TIMEOUT);
+    c.node(0).put_ok("/alloc", json!({"settings": {"number_of_shards": 3, "number_of_replicas": 1}}));
+    let h = wait_health(&c, 1, "green");
+    assert_eq!(h["active_shards"], 6, "{h}");
+    // Two copies per shard, never on one node, three shards' copies spread two per node.
+    let rows = cat_shards(&c, 2, "alloc");
+    assert_eq!(rows.len(), 6, "{rows:?}");
+    let mut per_node = std::collections::BTreeMap::<String, usize>::new();
+    for s in ["0", "1", "2"] {
+        let nodes: Vec<&str> = rows.iter().filter(|r| r.0 == s).map(|r| r.3.as_str()).collect();
+        assert_eq!(nodes.len(), 2, "{rows:?}");
+        assert_ne!(nodes[0], nodes[1], "{rows:?}");
+        for n in nodes {
+            *per_node.entry(n.to_string()).or_default() += 1;
+        }
+    }
+    assert_eq!(per_node.values().copied().collect::<Vec<_>>(), vec![2, 2, 2], "{per_node:?}");
+    // Every node takes writes, for shards it holds and shards it does not.
+    for i in 0..3 {
+        let acked = bulk(&c, i, "alloc", (i as u32 * 100)..(i as u32 * 100 + 100));
+        assert_eq!(acked.len(), 100);
+    }
+    // Losing the node with the most primaries keeps every shard writable (the witness votes).
+    let rows = cat_shards(&c, 0, "alloc");
+    let victim_name = {
+        let mut primaries = std::collections::BTreeMap::<String, usize>::new();
+        for r in rows.iter().filter(|r| r.1 == "p") {
+            *primaries.entry(r.3.clone()).or_default() += 1;
+        }
+        primaries.into_iter().max_by_key(|(_, n)| *n).map(|(n, _)| n).expect("a primary")
+    };
+    let victim = c.index_of(&victim_name);
+    c.kill9(victim);
+    let survivor = c.alive()[0];
+    let started = Instant::now();
+    let acked = bulk(&c, survivor, "alloc", 300..400);
+    assert_eq!(acked.len(), 100, "writes through node-{} after losing {victim_name}", survivor + 1);
+    println!("writes after losing {victim_name}: first bulk acknowledged after {:?}", started.elapsed());
+    let h = wait_health(&c, survivor, "yellow");
+    assert_eq!(h["unassigned_shards"], 2, "the victim held two copies: {h}");
+    let (_, ex) = c.node(survivor).get("/_cluster/allocation/explain", ());
+    assert_eq!(ex["current_state"], "unassigned", "{ex}");
+    assert_eq!(ex["unassigned_info"]["reason"], "NODE_LEFT", "{ex}");
+    // The node comes back: its copies catch up from the raft log and the cluster turns green.
+    c.restart(victim);
+    c.wait_formed(CLUSTER_TIMEOUT);
+    wait_health(&c, survivor, "green");
+    let _ = c.node(0).client().try_send("POST", "/alloc/_refresh", Body::Empty, &[]);
+    wait_until(CLUSTER_TIMEOUT, "the returned node's copies to hold every document", |last| {
+        for i in 0..3 {
+            let _ = c.node(i).client().try_send("POST", "/alloc/_refresh", Body::Empty, &[]);
+        }
+        // Each node renders its own copies' document counts.
+        let mut per_shard = std::collections::BTreeMap::<String, Vec<u64>>::new();
+        for i in 0..3 {
+            let me = format!("node-{}", i + 1);
+            for r in cat_shards(&c, i, "alloc").into_iter().filter(|r| r.3 == me) {
+                per_shard.entry(r.0.clone()).or_default().push(r.4.unwrap_or(0));
+            }
+        }
+        *last = format!("{per_shard:?}");
+        let total: u64 = per_shard.values().map(|v| v.first().copied().unwrap_or(0)).sum();
+        let agree = per_shard.values().all(|v| v.len() == 2 && v[0] == v[1]);
+        (agree && total == 400).then_some(())
+    });
+    // More replicas: three copies of every shard (the witnesses become copies in place); fewer:
+    // one copy each.
+    c.node(1).put_ok("/alloc/_settings", json!({"index": {"number_of_replicas": 2}}));
+    wait_until(CLUSTER_TIMEOUT, "three copies per shard", |last| {
+        let h = health_of(&c, 0);
+        *last = h.to_string();
+        (h["status"] == "green" && h["active_shards"] == 9).then_some(())
+    });
+    c.node(1).put_ok("/alloc/_settings", json!({"index": {"number_of_replicas": 0}}));
+    wait_until(CLUSTER_TIMEOUT, "one copy per shard", |last| {
+        let h = health_of(&c, 2);
+        *last = h.to_string();
+        (h["status"] == "green" && h["active_shards"] == 3).then_some(())
+    });
+    let acked = bulk(&c, 2, "alloc", 400..450);
+    assert_eq!(acked.len(), 50);
 }

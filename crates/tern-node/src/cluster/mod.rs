@@ -61,6 +61,8 @@ pub const FAILURES_BEFORE_LEFT: u32 = 3;
 /// How long a metadata write or a forwarded shard write waits for a master / leader.
 pub const MASTER_TIMEOUT: Duration = Duration::from_secs(30);
 const TICK: Duration = Duration::from_millis(250);
+/// How long a copy the routing table dropped stays while its group still counts its vote.
+const STALE_COPY_GRACE: Duration = Duration::from_secs(30);
 /// How many log entries a new copy may trail its leader by and still be made a voter.
 const CATCH_UP_SLACK: u64 = 64;
 const PING_TIMEOUT: Duration = Duration::from_millis(1000);
@@ -665,6 +667,9 @@ impl Node {
                         if let Some(dir) = self.index_dir(&uuid) {
                             let _ = std::fs::remove_file(dir.join(format!("{shard}.witness")));
                         }
+                    } else if stale_copy && role == ShardRole::None && self.keep_stale_copy(&uuid, shard) {
+                        // Still a voter of its group: the table may give it back at once (a node
+                        // that left and returned), and then its log spares a full copy.
                     } else if stale_copy || stale_witness {
                         tracing::info!(index_uuid = %uuid, shard, ?role, "the routing table moved this shard copy away; removing it");
                         self.close_shard(&uuid, shard, true, stale_copy && role == ShardRole::Witness).await;
@@ -677,6 +682,25 @@ impl Node {
             let deleted = !meta.indices.values().any(|im| im.uuid == uuid);
             self.close_index_shards(&uuid, deleted).await;
         }
+    }
+
+    /// Whether a copy the routing table dropped is kept a little longer: while its group still
+    /// counts it as a voter, for up to [`STALE_COPY_GRACE`].
+    fn keep_stale_copy(&self, uuid: &str, shard: u32) -> bool {
+        let key = (uuid.to_string(), shard);
+        let voter =
+            self.shard(uuid, shard).is_some_and(|h| h.group.metrics().membership.voters.contains(&self.raft_id));
+        let mut stale = self.stale_copies.lock();
+        if !voter {
+            stale.remove(&key);
+            return false;
+        }
+        let since = *stale.entry(key.clone()).or_insert_with(Instant::now);
+        if since.elapsed() < STALE_COPY_GRACE {
+            return true;
+        }
+        stale.remove(&key);
+        false
     }
 
     /// The work of a shard group's leader and witness, every tick: a leading witness hands over to
