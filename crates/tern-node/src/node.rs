@@ -410,9 +410,11 @@ impl Node {
         let group_id = Self::group_id(&meta.uuid, shard);
         // Campaign after the data copies, and keep a long log: a lagging copy catches up from a
         // leading witness's log, which has no files to send instead.
+        // A little later only: the witness's election timeout is also the lease during which it
+        // refuses to vote for a new leader, so doubling it would double every failover.
         let settings = GroupSettings {
-            election_timeout_min_ms: self.group_settings.election_timeout_min_ms * 2,
-            election_timeout_max_ms: self.group_settings.election_timeout_max_ms * 2,
+            election_timeout_min_ms: self.group_settings.election_timeout_min_ms * 5 / 4,
+            election_timeout_max_ms: self.group_settings.election_timeout_max_ms * 5 / 4,
             snapshot_every_logs: self.group_settings.snapshot_every_logs * 10,
             logs_kept_after_snapshot: self.group_settings.logs_kept_after_snapshot * 10,
             ..self.group_settings.clone()

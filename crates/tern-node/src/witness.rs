@@ -4,9 +4,10 @@
 //! node loss" needs a third vote. The witness stores the group's log and votes, but holds no index:
 //! applying an entry only advances its marker. It may still win an election (its log can be the
 //! most complete one after a crash, and refusing it would leave the group without a leader); while
-//! it leads it accepts no writes and hands leadership to the first data copy that has caught up,
-//! which the node's group duties check every tick. It campaigns later than data copies (doubled
-//! election timeouts), so in the common case a data copy wins outright.
+//! it leads it accepts no writes and hands leadership to the first data copy that has caught up, the
+//! moment one has (a watcher on the group's metrics). It campaigns a little later than data copies
+//! (election timeouts ×1.25: not more, since the timeout is also the lease during which it refuses
+//! to vote for a new leader), so in the common case a data copy wins outright.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -91,27 +92,55 @@ pub struct WitnessHandle {
 }
 
 impl WitnessHandle {
+    /// Wraps a started witness group and watches it: the moment it leads and a data copy holds
+    /// the whole log, leadership goes to that copy (a write waits for this, so a tick is too slow).
     pub fn new(ident: ShardIdent, group: RaftGroup<WitnessStateMachine>) -> Arc<WitnessHandle> {
-        Arc::new(WitnessHandle { ident, group })
+        let handle = Arc::new(WitnessHandle { ident, group });
+        let weak = Arc::downgrade(&handle);
+        tokio::spawn(async move {
+            loop {
+                let Some(h) = weak.upgrade() else { break };
+                let me = h.group.node_id;
+                let ready = h
+                    .group
+                    .wait_for(std::time::Duration::from_secs(1), "a data copy to hand leadership to", |m| {
+                        m.is_leader() && caught_up_voter(m, me).is_some()
+                    })
+                    .await;
+                if let Ok(m) = ready
+                    && let Some(to) = caught_up_voter(&m, me)
+                    && let Err(e) = h.group.transfer_leader(to).await
+                {
+                    tracing::warn!(index = %h.ident.index, shard = h.ident.shard, error = %e, "witness hand-over failed");
+                }
+                if h.group.metrics().role == tern_raft::GroupRole::Shutdown {
+                    break;
+                }
+                drop(h);
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        });
+        handle
     }
 
-    /// While leading, hands leadership to a data copy that holds the whole log (the group cannot
-    /// take writes while a witness leads). `data_voters` are the raft ids of the data copies.
+    /// While leading, hands leadership to a data copy that holds the whole log (the tick's
+    /// fallback to the watcher above). `data_voters` are the raft ids of the data copies.
     pub async fn hand_over(&self, data_voters: &[u64]) {
         let m = self.group.metrics();
         if !m.is_leader() {
             return;
         }
-        let last = m.last_log_index.unwrap_or(0);
-        let target = data_voters
-            .iter()
-            .copied()
-            .filter(|id| m.membership.voters.contains(id))
-            .find(|id| m.matched.get(id).is_some_and(|i| *i >= last));
+        let target = caught_up_voter(&m, self.group.node_id).filter(|v| data_voters.contains(v));
         if let Some(to) = target
             && let Err(e) = self.group.transfer_leader(to).await
         {
             tracing::warn!(index = %self.ident.index, shard = self.ident.shard, error = %e, "witness hand-over failed");
         }
     }
+}
+
+/// A voter other than the witness itself (so a data copy) holding the leader's whole log.
+fn caught_up_voter(m: &tern_raft::GroupMetrics, witness: u64) -> Option<u64> {
+    let last = m.last_log_index.unwrap_or(0);
+    m.membership.voters.iter().copied().filter(|v| *v != witness).find(|v| m.matched.get(v).is_some_and(|i| *i >= last))
 }
