@@ -21,5 +21,6 @@ pub mod node;
 pub mod persist;
 pub mod search;
 pub mod shard;
+pub mod shard_rpc;
 
 pub use node::{Node, NodeInfo, NodeOptions};

@@ -361,6 +361,7 @@ impl Node {
             return;
         };
         cluster.server.register(CLUSTER_SERVICE, Arc::new(ClusterRpc { node: Arc::downgrade(self) }));
+        crate::shard_rpc::register(self);
         let weak = Arc::downgrade(self);
         let mut shutdown = self.shutdown_watch();
         tokio::spawn(async move {
