@@ -411,10 +411,15 @@ pub(crate) async fn highlight_local(
 }
 
 /// Refreshes a local copy; a follower first applies what its primary committed, so the refresh
-/// covers every write acknowledged before it.
+/// covers every write acknowledged before it. A follower that cannot reach a primary (the group
+/// lost it) refreshes what it has, as an ES replica refreshes without its primary.
 pub(crate) async fn refresh_local(handle: &Arc<ShardHandle>, clustered: bool) -> Result<(), EsError> {
-    if clustered && !handle.group.is_leader() {
-        handle.read_barrier(GET_BARRIER_TIMEOUT).await?;
+    if clustered
+        && !handle.group.is_leader()
+        && let Err(e) = handle.try_read_barrier(GET_BARRIER_TIMEOUT).await
+    {
+        tracing::debug!(index = %handle.ident.index, shard = handle.ident.shard, error = %e.reason,
+            "refreshing a follower copy without catching up with the primary");
     }
     handle.refresh().await
 }
