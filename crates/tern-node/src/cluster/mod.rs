@@ -382,6 +382,7 @@ impl Node {
             return;
         };
         cluster.server.register(CLUSTER_SERVICE, Arc::new(ClusterRpc { node: Arc::downgrade(self) }));
+        crate::shard_rpc::register(self);
         let weak = Arc::downgrade(self);
         let mut shutdown = self.shutdown_watch();
         tokio::spawn(async move {
@@ -895,7 +896,6 @@ impl ServiceHandler for ClusterRpc {
                 "propose" => node.handle_forwarded_proposal(request.body).await,
                 "shard" => node.handle_forwarded_shard_write(request.group, request.body).await,
                 "write" => node.handle_forwarded_write(request.group, request.body).await,
-                "refresh" => node.handle_refresh(request.group).await,
                 "read_index" => node.handle_read_index(request.group),
                 other => Err(HandlerError::bad_request(format!("unknown cluster method [{other}]"))),
             }
