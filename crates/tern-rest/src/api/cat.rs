@@ -653,7 +653,8 @@ pub async fn indices(
     let names = meta.resolve_indices(&index_expr(&path, "index"), &opts).map_err(|e| ctx.error(EsError::from(e)))?;
     let n2 = node.clone();
     let (m2, names2) = (meta.clone(), names.clone());
-    let stats = blocking(move || n2.indices_stats(&m2, &names2)).await.map_err(|e| ctx.error(e))?;
+    let remote = node.remote_copy_stats(&meta, &names).await;
+    let stats = blocking(move || n2.indices_stats(&m2, &names2, &remote)).await.map_err(|e| ctx.error(e))?;
     let mut t = Table::new(indices_columns());
     for ix in &stats {
         if health_filter.is_some_and(|h| h != ix.health) {
@@ -806,7 +807,8 @@ pub async fn shards(
     let names = meta.resolve_indices(&index_expr(&path, "index"), &opts).map_err(|e| ctx.error(EsError::from(e)))?;
     let n2 = node.clone();
     let m2 = meta.clone();
-    let stats = blocking(move || n2.indices_stats(&m2, &names)).await.map_err(|e| ctx.error(e))?;
+    let remote = node.remote_copy_stats(&meta, &names).await;
+    let stats = blocking(move || n2.indices_stats(&m2, &names, &remote)).await.map_err(|e| ctx.error(e))?;
     let ip = node.publish_ip();
     let now = tern_node::node::now_millis();
     let registry = node.cluster_nodes();
