@@ -19,6 +19,7 @@ pub mod indices;
 pub mod info;
 pub mod node;
 pub mod persist;
+pub mod recovery;
 pub mod search;
 pub mod shard;
 

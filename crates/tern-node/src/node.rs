@@ -195,6 +195,7 @@ impl Node {
             version: ES_VERSION,
         };
         let (shutdown, _) = tokio::sync::watch::channel(false);
+        let group_settings = crate::recovery::group_settings(&settings);
         let mut cluster = None;
         let mut lone_transport = None;
         if multi_node && let Some(server) = transport {
@@ -241,7 +242,7 @@ impl Node {
             shard_lifecycle: tokio::sync::Mutex::new(()),
             metadata_lock: tokio::sync::Mutex::new(()),
             shards: RwLock::new(HashMap::new()),
-            group_settings: GroupSettings::default(),
+            group_settings,
             search_contexts: Default::default(),
             shutdown,
         });
@@ -361,7 +362,7 @@ impl Node {
         engine.set_merges_enabled(meta.settings.merges_enabled());
         let group_id = Self::group_id(&meta.uuid, shard);
         let log = self.wal.log_store(group_id, durability_of(meta));
-        let handler = Arc::new(ShardStateMachine { engine: engine.clone() });
+        let handler = Arc::new(ShardStateMachine::new(engine.clone()));
         if let Some(cluster) = &self.cluster {
             // Every holder of a copy initializes the group with the same voters, recorded in the
             // metadata when the index was created; on a restart this is a no-op.

@@ -361,6 +361,7 @@ impl Node {
             return;
         };
         cluster.server.register(CLUSTER_SERVICE, Arc::new(ClusterRpc { node: Arc::downgrade(self) }));
+        crate::recovery::register(self, &cluster.server);
         let weak = Arc::downgrade(self);
         let mut shutdown = self.shutdown_watch();
         tokio::spawn(async move {
