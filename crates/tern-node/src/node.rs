@@ -362,7 +362,7 @@ impl Node {
         engine.set_merges_enabled(meta.settings.merges_enabled());
         let group_id = Self::group_id(&meta.uuid, shard);
         let log = self.wal.log_store(group_id, durability_of(meta));
-        let handler = Arc::new(ShardStateMachine::new(engine.clone()));
+        let handler = Arc::new(ShardStateMachine::new(engine.clone(), self.cluster.is_some()));
         if let Some(cluster) = &self.cluster {
             // Every holder of a copy initializes the group with the same voters, recorded in the
             // metadata when the index was created; on a restart this is a no-op.

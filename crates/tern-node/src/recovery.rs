@@ -1,9 +1,9 @@
 //! Peer recovery: a shard copy that fell behind its raft group's purged log becomes a copy of the
 //! leader's last snapshot commit, file by file, as ES's peer recovery (phase 1) does.
 //!
-//! A shard's raft snapshot is a durable engine commit, pinned on the copy that built it until the
+//! A shard's raft snapshot is a durable engine commit, held on the copy that built it until the
 //! next snapshot ([`ShardStateMachine::persist`](crate::shard::ShardStateMachine)), so merges cannot
-//! delete its files. openraft sends a lagging follower only the snapshot's marker (its raft
+//! delete its files; the first copy that asks for it has its files checksummed (pinned). openraft sends a lagging follower only the snapshot's marker (its raft
 //! position); before the follower hands it to openraft, its handler fetches the commit's files from
 //! the sender through the [`RECOVERY_SERVICE`] ([`fetch_snapshot_files`]):
 //!
@@ -215,16 +215,21 @@ impl RecoveryService {
         self.node.upgrade().ok_or_else(|| HandlerError::unavailable("the node is shutting down"))
     }
 
-    fn start(&self, group: u64) -> Result<StartResponse, HandlerError> {
+    async fn start(&self, group: u64) -> Result<StartResponse, HandlerError> {
         let node = self.node()?;
         let handle = node
             .all_shards()
             .into_iter()
             .find(|h| h.group.id == group)
             .ok_or_else(|| HandlerError::unknown_target(format!("no copy of raft group {group} on this node")))?;
-        let pin = handle.group.handler().snapshot_commit().ok_or_else(|| {
-            HandlerError::unavailable(format!("the copy of raft group {group} on this node has no snapshot yet"))
-        })?;
+        // The first copy asking for a snapshot has its files checksummed: off the async runtime.
+        let pin = tokio::task::spawn_blocking(move || handle.group.handler().snapshot_commit())
+            .await
+            .map_err(|e| HandlerError::internal(e.to_string()))?
+            .map_err(|e| HandlerError::internal(e.reason))?
+            .ok_or_else(|| {
+                HandlerError::unavailable(format!("the copy of raft group {group} on this node has no snapshot yet"))
+            })?;
         let session = self.next_session.fetch_add(1, Ordering::Relaxed);
         let manifest = pin.manifest().clone();
         let mut sessions = self.sessions.lock();
@@ -260,7 +265,7 @@ impl ServiceHandler for RecoveryRpc {
         let service = self.0.clone();
         Box::pin(async move {
             match request.method.as_str() {
-                method::START => encode(&service.start(request.group)?),
+                method::START => encode(&service.start(request.group).await?),
                 method::CHUNK => encode(&service.chunk(decode(&request.body)?).await?),
                 method::FINISH => {
                     service.sessions.lock().remove(&decode::<u64>(&request.body)?);

@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 use tern_common::ErrorKind;
 use tern_common::EsError;
 use tern_raft::{ApplyHandler, GroupError, LocalSnapshot, RaftGroup, SnapshotSource};
-use tern_shard::commit_files::{CommitManifest, PinnedCommit};
+use tern_shard::commit_files::{CommitManifest, HeldCommit, PinnedCommit};
 use tern_shard::ops::{OpFailure, ShardCommand, ShardReply};
 use tern_shard::{ShardEngine, ShardIdent};
 use tern_transport::{HandlerErrorKind, TransportClient, TransportError};
@@ -35,9 +35,13 @@ struct Fetch {
 
 pub struct ShardStateMachine {
     pub engine: Arc<ShardEngine>,
+    /// Whether snapshots are pinned for other copies (a copy in a cluster); a lone node's shard has
+    /// nobody to send them to and skips the checksums a pin computes.
+    pin_snapshots: bool,
     /// The commit of the last raft snapshot (built here or installed), whose files a lagging copy
-    /// fetches: pinned so merges cannot delete them until the next snapshot replaces it.
-    snapshot_pin: Mutex<Option<Arc<PinnedCommit>>>,
+    /// fetches: held so merges cannot delete them until the next snapshot replaces it, and pinned
+    /// (checksummed) the first time a copy asks for it.
+    snapshot: Mutex<Option<(HeldCommit, Option<Arc<PinnedCommit>>)>>,
     /// The fetch of the leader's snapshot, outliving the RPC that started it (see
     /// [`ApplyHandler::fetch_snapshot`]).
     fetch: Mutex<Option<Fetch>>,
@@ -46,18 +50,35 @@ pub struct ShardStateMachine {
 }
 
 impl ShardStateMachine {
-    pub fn new(engine: Arc<ShardEngine>) -> ShardStateMachine {
+    /// The handler of a shard copy; `clustered` when other copies may need its snapshots.
+    pub fn new(engine: Arc<ShardEngine>, clustered: bool) -> ShardStateMachine {
         ShardStateMachine {
             engine,
-            snapshot_pin: Mutex::new(None),
+            pin_snapshots: clustered,
+            snapshot: Mutex::new(None),
             fetch: Mutex::new(None),
             recovery: Mutex::new(None),
         }
     }
 
-    /// The commit of the group's last snapshot on this copy, if it has one on disk.
-    pub fn snapshot_commit(&self) -> Option<Arc<PinnedCommit>> {
-        self.snapshot_pin.lock().clone()
+    /// The commit of the group's last snapshot on this copy, if it has one on disk, pinned for
+    /// copying. Blocking: the first call for a snapshot reads its new files for their checksums.
+    pub fn snapshot_commit(&self) -> Result<Option<Arc<PinnedCommit>>, EsError> {
+        let Some((held, pinned)) = self.snapshot.lock().clone() else {
+            return Ok(None);
+        };
+        if let Some(pin) = pinned {
+            return Ok(Some(pin));
+        }
+        let pin = Arc::new(self.engine.pin_held(&held)?);
+        let mut snapshot = self.snapshot.lock();
+        // Unless a newer snapshot replaced it meanwhile, later calls reuse this pin.
+        if let Some((current, slot)) = snapshot.as_mut()
+            && current.marker() == held.marker()
+        {
+            *slot = Some(pin.clone());
+        }
+        Ok(Some(pin))
     }
 
     /// Where the files of a snapshot being fetched are staged: next to the shard's directory, so
@@ -99,13 +120,17 @@ impl ApplyHandler for ShardStateMachine {
         self.engine.committed_marker()
     }
 
-    /// A snapshot is a durable commit, pinned (replacing the previous snapshot's pin) so that its
-    /// files stay while a lagging copy fetches them.
+    /// A snapshot is a durable commit, held (replacing the previous snapshot's) so that its files
+    /// stay while a lagging copy fetches them.
     fn persist(&self) -> Result<Option<String>, String> {
-        match self.engine.flush_and_pin().map_err(|e| e.reason)? {
-            Some(pin) => {
-                let marker = pin.manifest().marker();
-                *self.snapshot_pin.lock() = Some(Arc::new(pin));
+        if !self.pin_snapshots {
+            self.engine.flush().map_err(|e| e.reason)?;
+            return Ok(self.engine.committed_marker());
+        }
+        match self.engine.flush_and_hold().map_err(|e| e.reason)? {
+            Some(held) => {
+                let marker = held.marker();
+                *self.snapshot.lock() = Some((held, None));
                 Ok(marker)
             }
             None => Ok(self.engine.committed_marker()),
@@ -113,7 +138,7 @@ impl ApplyHandler for ShardStateMachine {
     }
 
     fn can_install_snapshot(&self) -> bool {
-        self.engine.path().is_some()
+        self.pin_snapshots && self.engine.path().is_some()
     }
 
     /// Fetches the files of the leader's snapshot commit that this copy lacks into the staging
@@ -152,7 +177,7 @@ impl ApplyHandler for ShardStateMachine {
         outcome.map(|_| ())
     }
 
-    /// Switches the engine, in place, to the fetched commit with the snapshot's marker, and pins it
+    /// Switches the engine, in place, to the fetched commit with the snapshot's marker, and holds it
     /// as this copy's snapshot (this copy may lead the group next and send it on).
     fn install_snapshot(&self, snapshot: &LocalSnapshot) -> Result<(), String> {
         let fetched = {
@@ -174,10 +199,10 @@ impl ApplyHandler for ShardStateMachine {
         if let Err(e) = std::fs::remove_dir_all(&staging) {
             tracing::warn!(dir = %staging.display(), error = %e, "removing the recovery staging directory failed");
         }
-        match self.engine.pin_commit() {
-            Ok(pin) => *self.snapshot_pin.lock() = Some(Arc::new(pin)),
+        match self.engine.hold_commit() {
+            Ok(held) => *self.snapshot.lock() = held.map(|h| (h, None)),
             Err(e) => {
-                tracing::warn!(shard = ?self.engine.ident(), error = %e.reason, "pinning the installed snapshot failed")
+                tracing::warn!(shard = ?self.engine.ident(), error = %e.reason, "holding the installed snapshot failed")
             }
         }
         if let Some(r) = &recovery {

@@ -99,6 +99,22 @@ impl ChecksumCache {
     }
 }
 
+/// A commit whose files tantivy keeps while this value exists, not read yet: what a raft snapshot
+/// holds on every copy, cheaply. [`crate::ShardEngine::pin_held`] turns it into a [`PinnedCommit`]
+/// (reading files for their checksums) once some copy actually needs it.
+#[derive(Clone)]
+pub struct HeldCommit {
+    pub(crate) meta: IndexMeta,
+}
+
+impl HeldCommit {
+    /// The raft position recorded in the commit's payload.
+    pub fn marker(&self) -> Option<String> {
+        let payload: serde_json::Value = serde_json::from_str(self.meta.payload.as_deref()?).ok()?;
+        payload.get("marker")?.as_str().map(String::from)
+    }
+}
+
 /// A commit held alive for copying: while this value exists, tantivy keeps its files.
 pub struct PinnedCommit {
     /// Holding the tracked segment metas is what protects the files from garbage collection.
@@ -333,7 +349,8 @@ impl Staging {
                 else {
                     continue;
                 };
-                if !wanted.get(name).is_some_and(|f| offset.checked_add(len).is_some_and(|end| end <= f.length)) {
+                let within = |f: &&CommitFile| offset.checked_add(len).is_some_and(|end| end <= f.length);
+                if !wanted.get(name).is_some_and(within) {
                     continue;
                 }
                 let Ok(f) = File::open(dir.join(name)) else { continue };

@@ -35,7 +35,7 @@ use tern_common::{ErrorKind, EsError};
 use tern_mapping::{IndexedValue, Mapping};
 
 use crate::analysis::{Analyzer, AnalyzerRegistry};
-use crate::commit_files::{ChecksumCache, CommitManifest, PinnedCommit};
+use crate::commit_files::{ChecksumCache, CommitManifest, HeldCommit, PinnedCommit};
 use crate::mapping_ext::MappingExt;
 use crate::ops::*;
 use crate::schema::{Fields, TEXT_SLOTS, TextTarget, build_schema};
@@ -803,25 +803,34 @@ impl ShardEngine {
         PinnedCommit::new(meta, dir, num_docs, &self.checksums)
     }
 
-    /// Commits (what [`Self::flush`] does) and pins that very commit, for the raft snapshot of a
+    /// Commits (what [`Self::flush`] does) and holds that very commit, for the raft snapshot of a
     /// shard with several copies: a copy that fell behind the purged log fetches its files, which
-    /// must outlive merges until the next snapshot replaces it. `None` for an in-memory shard. The
-    /// checksums of files new since the last pin are computed here (reading them), outside the
-    /// write lock.
-    pub fn flush_and_pin(&self) -> Result<Option<PinnedCommit>, EsError> {
-        let meta = {
-            let mut st = self.state.lock();
-            self.commit_locked(&mut st, false)?;
-            self.counters.flush_total.fetch_add(1, Ordering::Relaxed);
-            if self.path.is_none() {
-                return Ok(None);
-            }
-            // Read under the lock: this is the commit just made, not one a refresh made since.
-            self.index.load_metas().map_err(engine_err)?
-        };
-        let dir = self.path.as_deref().expect("checked above");
-        let num_docs = meta.segments.iter().map(|s| s.num_docs() as u64).sum();
-        PinnedCommit::new(meta, dir, num_docs, &self.checksums).map(Some)
+    /// must outlive merges until the next snapshot replaces it. `None` for an in-memory shard.
+    /// Nothing is read here (see [`Self::pin_held`]): a node restarting with a purged log builds a
+    /// snapshot of every shard before it starts.
+    pub fn flush_and_hold(&self) -> Result<Option<HeldCommit>, EsError> {
+        let mut st = self.state.lock();
+        self.commit_locked(&mut st, false)?;
+        self.counters.flush_total.fetch_add(1, Ordering::Relaxed);
+        // Read under the lock: this is the commit just made, not one a refresh made since.
+        self.hold_commit()
+    }
+
+    /// Holds the last commit (`None` for an in-memory shard).
+    pub fn hold_commit(&self) -> Result<Option<HeldCommit>, EsError> {
+        if self.path.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(HeldCommit { meta: self.index.load_metas().map_err(engine_err)? }))
+    }
+
+    /// Pins a held commit for copying: lists its files with their checksums (reading files not
+    /// seen before). Blocking.
+    pub fn pin_held(&self, held: &HeldCommit) -> Result<PinnedCommit, EsError> {
+        let dir =
+            self.path.as_deref().ok_or_else(|| EsError::illegal_argument("an in-memory shard has no files to copy"))?;
+        let num_docs = held.meta.segments.iter().map(|s| s.num_docs() as u64).sum();
+        PinnedCommit::new(held.meta.clone(), dir, num_docs, &self.checksums)
     }
 
     /// Replaces this shard's whole state, in place, with the commit of `manifest` whose files this

@@ -183,7 +183,9 @@ fn a_running_copy_installs_the_leaders_snapshot_in_place() {
         1,
         "1-999".into(),
     );
-    let pinned = leader.flush_and_pin().unwrap().expect("an on-disk shard pins");
+    let held = leader.flush_and_hold().unwrap().expect("an on-disk shard holds its snapshot commit");
+    let pinned = leader.pin_held(&held).unwrap();
+    assert_eq!(held.marker(), pinned.manifest().marker());
     let marker = pinned.manifest().marker();
     assert_eq!(marker.as_deref(), Some("1-30"));
     assert_eq!(leader.committed_marker(), marker, "the pinned commit is the snapshot just made");
