@@ -383,6 +383,7 @@ impl Node {
         };
         cluster.server.register(CLUSTER_SERVICE, Arc::new(ClusterRpc { node: Arc::downgrade(self) }));
         crate::shard_rpc::register(self);
+        crate::recovery::register(self, &cluster.server);
         let weak = Arc::downgrade(self);
         let mut shutdown = self.shutdown_watch();
         tokio::spawn(async move {
