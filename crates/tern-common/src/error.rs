@@ -1,7 +1,7 @@
 use serde_json::{Map, Value};
 
 /// The ES exception types tern can answer with, each bound to the HTTP status ES uses for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum ErrorKind {
     IndexNotFound,
     ResourceAlreadyExists,
@@ -240,9 +240,88 @@ impl EsError {
     }
 }
 
+/// An [`EsError`] as it travels between nodes: a shard that fails on another node answers the
+/// coordinator with the same error a local shard would have returned, so the response does not
+/// depend on where the shard ran. Metadata values are JSON text because compact binary encodings
+/// (postcard) cannot decode a `serde_json::Value`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct WireError {
+    kind: ErrorKind,
+    reason: String,
+    metadata_json: String,
+    caused_by: Option<Box<WireError>>,
+    status_override: Option<u16>,
+    type_override: Option<String>,
+}
+
+impl From<&EsError> for WireError {
+    fn from(e: &EsError) -> Self {
+        WireError {
+            kind: e.kind,
+            reason: e.reason.clone(),
+            metadata_json: if e.metadata.is_empty() {
+                String::new()
+            } else {
+                Value::Object(e.metadata.clone()).to_string()
+            },
+            caused_by: e.caused_by.as_deref().map(|c| Box::new(WireError::from(c))),
+            status_override: e.status_override,
+            type_override: e.type_override.map(String::from),
+        }
+    }
+}
+
+impl From<WireError> for EsError {
+    fn from(w: WireError) -> Self {
+        let metadata = match serde_json::from_str::<Value>(&w.metadata_json) {
+            Ok(Value::Object(m)) => m,
+            _ => Map::new(),
+        };
+        EsError {
+            kind: w.kind,
+            reason: w.reason,
+            metadata,
+            caused_by: w.caused_by.map(|c| Box::new(EsError::from(*c))),
+            status_override: w.status_override,
+            type_override: w.type_override.as_deref().and_then(intern_type),
+        }
+    }
+}
+
+/// The `&'static str` of an overridden error type that came over the wire. The types are the
+/// handful of ES exception names tern's code spells out, so the interned set stays small; past a
+/// bound (a peer sending arbitrary names) the override is dropped and the kind's type shows.
+fn intern_type(t: &str) -> Option<&'static str> {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+    static TYPES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let mut set = TYPES.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(known) = set.get(t) {
+        return Some(known);
+    }
+    if set.len() >= 256 {
+        return None;
+    }
+    let leaked: &'static str = Box::leak(t.to_string().into_boxed_str());
+    set.insert(leaked);
+    Some(leaked)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wire_error_round_trips() {
+        let e = EsError::new(ErrorKind::SearchPhaseExecution, "all shards failed")
+            .with("phase", "query")
+            .with("grouped", true)
+            .with_status(404)
+            .caused_by(EsError::illegal_argument("bad").with_type("too_many_buckets_exception").with("max_buckets", 3));
+        let back = EsError::from(WireError::from(&e));
+        assert_eq!(back, e);
+        assert_eq!(back.to_body(), e.to_body());
+    }
 
     #[test]
     fn index_not_found_renders_like_es() {

@@ -7,4 +7,4 @@
 
 mod error;
 
-pub use error::{ErrorKind, EsError, EsResult};
+pub use error::{ErrorKind, EsError, EsResult, WireError};

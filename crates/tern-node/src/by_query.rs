@@ -328,9 +328,7 @@ impl Node {
                     return true;
                 }
                 let n = im.settings.number_of_shards();
-                values
-                    .iter()
-                    .any(|r| tern_cluster::shard_id(r, n, im.settings.routing_num_shards()) == t.shard.ident.shard)
+                values.iter().any(|r| tern_cluster::shard_id(r, n, im.settings.routing_num_shards()) == t.shard)
             })
             .collect())
     }

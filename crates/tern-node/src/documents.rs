@@ -17,7 +17,9 @@ use tern_shard::ops::{DocOp, DocOpKind, OpSuccess, ShardCommand, ShardReply, Upd
 
 use crate::forward::WriteTarget;
 use crate::node::{Node, now_millis, random_es_id};
+use crate::search::ShardCopy;
 use crate::shard::ShardHandle;
+use crate::shard_rpc::{ReadError, RemoteShard, get_local};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RefreshPolicy {
@@ -281,13 +283,17 @@ impl Node {
         })
     }
 
-    /// Realtime (or refreshed-only) GET of one document.
-    pub fn get_document(
+    /// Realtime (or refreshed-only) GET of one document, from a copy of its shard chosen by
+    /// `preference` (see [`crate::search::Preference`]): this node's or another node's. A copy
+    /// that cannot serve (its node is gone, a follower that cannot reach its primary for a realtime
+    /// read) is replaced by the next one.
+    pub async fn get_document(
         &self,
         target: &str,
         id: &str,
         routing: Option<&str>,
         realtime: bool,
+        preference: Option<&str>,
     ) -> Result<(String, Option<StoredDoc>), EsError> {
         let meta = self.metadata();
         let index = single_index(&meta, target)?;
@@ -304,20 +310,34 @@ impl Node {
                 .with("index", index.clone()));
         }
         let shard = shard_id(routing.unwrap_or(id), im.settings.number_of_shards(), im.settings.routing_num_shards());
-        let handle = self.shard(&im.uuid, shard).ok_or_else(|| {
-            EsError::new(ErrorKind::NoShardAvailable, format!("[{index}][{shard}] shard is not available"))
-        })?;
-        if realtime && self.is_clustered() && !handle.group.is_leader() {
-            // A follower's copy may lag the primary by a heartbeat: catch up to the primary's
-            // commit index first (this API is synchronous; the node runs on a multi-thread runtime).
-            if let Ok(rt) = tokio::runtime::Handle::try_current()
-                && rt.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
-            {
-                tokio::task::block_in_place(|| rt.block_on(handle.read_barrier(std::time::Duration::from_secs(10))))?;
+        let preference = crate::search::Preference::parse(preference.unwrap_or_default())?;
+        let copies = self.read_copies(&meta, &index, &im.uuid, shard, &preference)?;
+        let clustered = self.is_clustered();
+        let mut last = None;
+        for copy in copies {
+            let read = match &copy {
+                ShardCopy::Local(h) => get_local(h, id, realtime, clustered).await,
+                ShardCopy::Remote(c) => match &self.cluster {
+                    Some(cluster) => {
+                        RemoteShard { client: cluster.raft.client(), copy: c, index_uuid: &im.uuid, shard }
+                            .get(id, realtime)
+                            .await
+                    }
+                    None => continue,
+                },
+            };
+            match read {
+                Ok(doc) => return Ok((index, doc)),
+                Err(ReadError::Shard(e)) => return Err(e),
+                Err(ReadError::Copy(e)) => {
+                    tracing::debug!(index = %index, shard, error = %e.reason, "GET on a shard copy failed; trying the next");
+                    last = Some(e);
+                }
             }
         }
-        let doc = if realtime { handle.engine.get(id) } else { handle.engine.get_refreshed(id) };
-        Ok((index, doc))
+        Err(last.unwrap_or_else(|| {
+            EsError::new(ErrorKind::NoShardAvailable, format!("[{index}][{shard}] shard is not available"))
+        }))
     }
 }
 

@@ -10,7 +10,9 @@ use tern_mapping::Mapping;
 use tern_shard::ops::{ShardCommand, ShardReply};
 
 use crate::node::{Node, random_uuid};
+use crate::search::ShardCopy;
 use crate::shard::ShardHandle;
+use crate::shard_rpc::{ReadError, RemoteCopy, RemoteShard, refresh_local};
 
 /// Per-shard outcome of a broadcast operation (`_refresh`, `_flush`), rendered as `_shards`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -300,50 +302,131 @@ impl Node {
         Ok(())
     }
 
-    /// The open shards of the indices an expression names.
-    pub(crate) fn shards_of(&self, expr: &[String], opts: &IndicesOptions) -> Result<Vec<Arc<ShardHandle>>, EsError> {
+    /// `_refresh`: every started copy of every shard, local or on other nodes.
+    pub async fn refresh(&self, expr: &[String], opts: &IndicesOptions) -> Result<ShardsSummary, EsError> {
+        self.broadcast(expr, opts, Broadcast::Refresh).await
+    }
+
+    /// `_flush`: every started copy of every shard, local or on other nodes.
+    pub async fn flush(&self, expr: &[String], opts: &IndicesOptions) -> Result<ShardsSummary, EsError> {
+        self.broadcast(expr, opts, Broadcast::Flush).await
+    }
+
+    /// Refreshes every started copy of one shard (a follower copy after catching up with its
+    /// primary), so a write acknowledged before the call is searchable on whichever copy a search
+    /// reads: what `refresh=true` needs. Fails with the first copy's failure, after trying all.
+    pub(crate) async fn refresh_shard_copies(&self, index_uuid: &str, shard: u32) -> Result<(), EsError> {
         let meta = self.metadata();
-        let names = meta.resolve_indices(expr, opts).map_err(EsError::from)?;
-        let mut out = Vec::new();
-        for name in names {
-            if let Some(im) = meta.indices.get(&name) {
-                if !im.is_open() {
-                    if opts.ignore_unavailable {
-                        continue;
-                    }
-                    return Err(EsError::new(ErrorKind::IndexClosed, "closed")
-                        .with("index", name.clone())
-                        .with("index_uuid", im.uuid.clone()));
+        let index = meta.indices.values().find(|m| m.uuid == index_uuid).map(|m| m.name.clone()).unwrap_or_default();
+        let copies = self.broadcast_copies(&meta, index_uuid, shard);
+        let results = futures::future::join_all(
+            copies.iter().map(|c| self.broadcast_one(&index, index_uuid, shard, c, Broadcast::Refresh)),
+        )
+        .await;
+        results.into_iter().find_map(Result::err).map_or(Ok(()), Err)
+    }
+
+    /// The copies a broadcast reaches: every started copy in a cluster, the open local copy on a
+    /// lone node.
+    fn broadcast_copies(&self, meta: &tern_cluster::ClusterMetadata, index_uuid: &str, shard: u32) -> Vec<ShardCopy> {
+        let nodes = self.copy_nodes(meta, index_uuid, shard);
+        if nodes.is_empty() {
+            return self.shard(index_uuid, shard).map(ShardCopy::Local).into_iter().collect();
+        }
+        nodes
+            .into_iter()
+            .filter_map(|n| {
+                if n.id == self.info.node_id {
+                    self.shard(index_uuid, shard).map(ShardCopy::Local)
+                } else {
+                    Some(ShardCopy::Remote(RemoteCopy {
+                        node_id: n.id,
+                        node_name: n.name,
+                        address: n.transport_address,
+                    }))
                 }
-                out.extend(self.index_shards(&im.uuid));
+            })
+            .collect()
+    }
+
+    async fn broadcast_one(
+        &self,
+        index: &str,
+        index_uuid: &str,
+        shard: u32,
+        copy: &ShardCopy,
+        op: Broadcast,
+    ) -> Result<(), EsError> {
+        let clustered = self.is_clustered();
+        match copy {
+            ShardCopy::Local(h) => match op {
+                Broadcast::Refresh => refresh_local(h, clustered).await,
+                Broadcast::Flush => h.flush().await,
+            },
+            ShardCopy::Remote(c) => {
+                let Some(cluster) = &self.cluster else {
+                    return Err(EsError::new(ErrorKind::NoShardAvailable, format!("[{index}][{shard}] not clustered")));
+                };
+                let remote = RemoteShard { client: cluster.raft.client(), copy: c, index_uuid, shard };
+                match op {
+                    Broadcast::Refresh => remote.refresh().await,
+                    Broadcast::Flush => remote.flush().await,
+                }
+                .map_err(ReadError::into_es)
             }
         }
-        Ok(out)
     }
 
-    pub async fn refresh(&self, expr: &[String], opts: &IndicesOptions) -> Result<ShardsSummary, EsError> {
-        let shards = self.shards_of(expr, opts)?;
-        let results = futures::future::join_all(shards.iter().map(|h| h.refresh())).await;
-        Ok(summarize(&shards, results))
-    }
-
-    pub async fn flush(&self, expr: &[String], opts: &IndicesOptions) -> Result<ShardsSummary, EsError> {
-        let shards = self.shards_of(expr, opts)?;
-        let results = futures::future::join_all(shards.iter().map(|h| h.flush())).await;
-        Ok(summarize(&shards, results))
+    /// Runs a broadcast on every copy of the indices' shards. `_shards.total` counts the copies
+    /// each shard should have (`1 + number_of_replicas`, or more when more are started); copies that
+    /// are not started count in the total only, as ES counts unassigned ones.
+    async fn broadcast(&self, expr: &[String], opts: &IndicesOptions, op: Broadcast) -> Result<ShardsSummary, EsError> {
+        let meta = self.metadata();
+        let names = meta.resolve_indices(expr, opts).map_err(EsError::from)?;
+        let clustered = self.is_clustered();
+        let mut summary = ShardsSummary::default();
+        let mut jobs = Vec::new();
+        for name in names {
+            let Some(im) = meta.indices.get(&name) else { continue };
+            if !im.is_open() {
+                if opts.ignore_unavailable {
+                    continue;
+                }
+                return Err(EsError::new(ErrorKind::IndexClosed, "closed")
+                    .with("index", name.clone())
+                    .with("index_uuid", im.uuid.clone()));
+            }
+            for shard in 0..im.settings.number_of_shards() {
+                let copies = self.broadcast_copies(&meta, &im.uuid, shard);
+                summary.total += if clustered {
+                    (copies.len() as u32).max(1 + im.settings.number_of_replicas())
+                } else {
+                    copies.len() as u32
+                };
+                for copy in copies {
+                    let (name, uuid) = (name.clone(), im.uuid.clone());
+                    jobs.push(async move {
+                        let r = self.broadcast_one(&name, &uuid, shard, &copy, op).await;
+                        (name, shard, r)
+                    });
+                }
+            }
+        }
+        for (index, shard, r) in futures::future::join_all(jobs).await {
+            match r {
+                Ok(()) => summary.successful += 1,
+                Err(e) => {
+                    summary.failed += 1;
+                    summary.failures.push((index, shard, e));
+                }
+            }
+        }
+        Ok(summary)
     }
 }
 
-fn summarize(shards: &[Arc<ShardHandle>], results: Vec<Result<(), EsError>>) -> ShardsSummary {
-    let mut s = ShardsSummary { total: shards.len() as u32, ..Default::default() };
-    for (h, r) in shards.iter().zip(results) {
-        match r {
-            Ok(()) => s.successful += 1,
-            Err(e) => {
-                s.failed += 1;
-                s.failures.push((h.ident.index.clone(), h.ident.shard, e));
-            }
-        }
-    }
-    s
+#[derive(Debug, Clone, Copy)]
+enum Broadcast {
+    Refresh,
+    Flush,
 }

@@ -22,6 +22,7 @@ pub mod node;
 pub mod persist;
 pub mod search;
 pub mod shard;
+pub mod shard_rpc;
 pub mod witness;
 
 pub use node::{Node, NodeInfo, NodeOptions};

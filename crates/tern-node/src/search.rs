@@ -4,29 +4,172 @@
 //! the request's sort and slices `from..from+size`. Scrolls pin one tantivy searcher per shard (a
 //! point-in-time view that keeps its segments alive) and page through it with per-shard cursors, so
 //! `helpers.scan` sees every document exactly once even while writes continue.
+//!
+//! In a cluster a target shard is read from one of its copies, local or on another node (see
+//! [`Preference`] for the choice and `crate::shard_rpc` for the remote calls). A copy that cannot
+//! answer (its node is gone, it has not opened the shard) is replaced by the next one; the shard
+//! fails only when every copy did. Follow-up work on the hits (highlighting, rescoring, inner hits)
+//! goes to the copy that answered the query phase, and a scroll or point in time stays on the copy
+//! it pinned (its cursors are positions in that copy's segments).
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use serde_json::Value;
-use tern_cluster::IndicesOptions;
+use tern_cluster::{ClusterMetadata, IndicesOptions};
 use tern_common::{ErrorKind, EsError};
 use tern_query::{Highlight, QueryAst, SearchRequest, SortOrder, SortSpec};
 use tern_shard::aggs::{AggPartial, AggRequest, AggResults, FinalizeOptions};
-use tern_shard::highlight::{HighlightSettings, ShardHighlighter};
-use tern_shard::search::{InnerHitsResult, ShardHit, ShardSearchRequest, SortValue, compare_hits};
+use tern_shard::highlight::HighlightSettings;
+use tern_shard::search::{
+    InnerHitsResult, PinnedSearcher, ShardHit, ShardSearchRequest, ShardSearchResult, SortValue, compare_hits,
+};
+use tern_transport::TransportClient;
 
 use crate::node::{Node, now_millis, random_es_id};
 use crate::shard::ShardHandle;
+use crate::shard_rpc::{
+    ReadError, ReaderContexts, RemoteCopy, RemoteReader, RemoteShard, count_local, highlight_local, search_barrier,
+    search_local,
+};
 
-/// One target shard of a search with the filters its index's aliases impose.
+/// One target shard of a read: its index, the copies it may be read from in the order they are
+/// tried, and the filters its index's aliases impose.
 #[derive(Clone)]
 pub struct Target {
     pub index: String,
-    pub shard: Arc<ShardHandle>,
+    pub index_uuid: String,
+    pub shard: u32,
+    /// The chosen copy first; the others are tried in turn when it cannot answer.
+    pub copies: Vec<ShardCopy>,
     pub alias_filters: Vec<QueryAst>,
+}
+
+impl Target {
+    /// This node's copy of the shard, if it is among the copies.
+    pub fn local(&self) -> Option<&Arc<ShardHandle>> {
+        self.copies.iter().find_map(|c| match c {
+            ShardCopy::Local(h) => Some(h),
+            ShardCopy::Remote(_) => None,
+        })
+    }
+
+    fn no_copy(&self) -> EsError {
+        EsError::new(
+            ErrorKind::NoShardAvailable,
+            format!("[{}][{}] no shard copy is available", self.index, self.shard),
+        )
+        .with("index_uuid", self.index_uuid.clone())
+        .with("shard", self.shard.to_string())
+        .with("index", self.index.clone())
+    }
+}
+
+/// A copy of a shard a read can go to.
+#[derive(Clone)]
+pub enum ShardCopy {
+    /// This node's copy: read in process, nothing serialized.
+    Local(Arc<ShardHandle>),
+    Remote(RemoteCopy),
+}
+
+/// ES 8's `preference`: which copies of each shard a read may use, and in which order.
+///
+/// Without one, reads spread over the started copies round robin (ES uses adaptive replica
+/// selection; round robin is its simple stand-in). `_local` tries this node's copy first,
+/// `_only_local` uses nothing else, `_only_nodes:`/`_prefer_nodes:` restrict to or favour nodes
+/// by id or name (wildcards allowed), `_shards:0,2` reads only those shards (and may precede
+/// another preference after `|`), and any other string picks the same copies every time it is
+/// used, so a user's repeated searches see one consistent view.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Preference {
+    shards: Option<Vec<u32>>,
+    kind: PreferenceKind,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+enum PreferenceKind {
+    #[default]
+    Any,
+    Local,
+    OnlyLocal,
+    OnlyNodes(Vec<String>),
+    PreferNodes(Vec<String>),
+    Custom(String),
+}
+
+impl Preference {
+    pub fn parse(v: &str) -> Result<Preference, EsError> {
+        let mut out = Preference::default();
+        let mut rest = v;
+        if let Some(after) = v.strip_prefix("_shards:") {
+            let (list, tail) = match after.split_once('|') {
+                Some((l, t)) => (l, Some(t)),
+                None => (after, None),
+            };
+            let mut shards = Vec::new();
+            for s in list.split(',') {
+                let n = s.trim().parse::<u32>().map_err(|_| {
+                    EsError::illegal_argument(format!("failed to parse preference [{v}]: [{s}] is not a shard number"))
+                })?;
+                shards.push(n);
+            }
+            out.shards = Some(shards);
+            match tail {
+                Some(t) => rest = t,
+                None => return Ok(out),
+            }
+        }
+        let nodes = |arg: &str| arg.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+        out.kind = if rest.is_empty() {
+            PreferenceKind::Any
+        } else if !rest.starts_with('_') {
+            PreferenceKind::Custom(rest.to_string())
+        } else {
+            let (name, arg) = rest.split_once(':').unwrap_or((rest, ""));
+            match name {
+                "_local" => PreferenceKind::Local,
+                "_only_local" => PreferenceKind::OnlyLocal,
+                "_only_nodes" => PreferenceKind::OnlyNodes(nodes(arg)),
+                "_prefer_nodes" => PreferenceKind::PreferNodes(nodes(arg)),
+                _ => return Err(EsError::illegal_argument(format!("no Preference for [{name}]"))),
+            }
+        };
+        Ok(out)
+    }
+
+    fn parse_opt(v: Option<&str>) -> Result<Preference, EsError> {
+        v.map(Preference::parse).transpose().map(Option::unwrap_or_default)
+    }
+
+    fn wants_shard(&self, shard: u32) -> bool {
+        self.shards.as_ref().is_none_or(|s| s.contains(&shard))
+    }
+}
+
+/// Whether a node matches one of `_only_nodes`/`_prefer_nodes`' specs (id or name, wildcards,
+/// `_local`).
+fn node_matches(specs: &[String], node: &tern_cluster::DiscoveryNode, local_id: &str) -> bool {
+    specs.iter().any(|s| {
+        (s == "_local" && node.id == local_id)
+            || tern_cluster::wildcard::wildcard_match(s, &node.id)
+            || tern_cluster::wildcard::wildcard_match(s, &node.name)
+    })
+}
+
+/// A stable position for a custom preference string (FNV-1a): the same string picks the same copy
+/// of a shard on every coordinating node.
+fn preference_hash(s: &str, shard: u32) -> usize {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in s.bytes().chain(shard.to_le_bytes()) {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h as usize
 }
 
 #[derive(Debug, Clone, Default)]
@@ -46,13 +189,23 @@ pub struct SearchOutcome {
     pub aggregations: Option<AggResults>,
 }
 
+/// A pinned view of one shard copy: the searcher itself when the copy is local, a reader context
+/// on the copy's node otherwise.
+#[derive(Clone)]
+pub(crate) enum Reader {
+    Local(PinnedSearcher),
+    Remote(Arc<RemoteReader>),
+}
+
 struct ScrollContext {
     request: ShardSearchRequest,
     /// The request's `highlight`, applied to every page.
     highlight: Option<Arc<Highlight>>,
     /// `search.max_buckets` when the scroll started (its first page carries the aggregations).
     max_buckets: usize,
-    shards: Vec<(Target, tern_shard::search::PinnedSearcher, Cursor)>,
+    shards: Vec<(Target, Reader, Cursor)>,
+    /// Shards none of whose copies could open a reader: failed on the first page.
+    failed_open: Vec<(String, u32, EsError)>,
     size: usize,
     keep_alive: Duration,
     last_access: Instant,
@@ -66,16 +219,19 @@ struct Cursor {
     exhausted: bool,
 }
 
-/// Open scroll contexts and points in time, by id.
+/// Open scroll contexts and points in time, by id; the reader contexts this node keeps for other
+/// coordinators; the round-robin position of copy selection.
 #[derive(Default)]
 pub struct SearchContexts {
     scrolls: Mutex<HashMap<String, Arc<tokio::sync::Mutex<ScrollContext>>>>,
     pits: Mutex<HashMap<String, PitContext>>,
+    pub(crate) readers: ReaderContexts,
+    round_robin: AtomicUsize,
 }
 
-/// A point in time: one pinned searcher per shard, kept while it is used within `keep_alive`.
+/// A point in time: one pinned reader per shard, kept while it is used within `keep_alive`.
 struct PitContext {
-    shards: Vec<(Target, tern_shard::search::PinnedSearcher)>,
+    shards: Vec<(Target, Reader)>,
     keep_alive: Duration,
     last_access: Instant,
 }
@@ -113,6 +269,17 @@ pub fn parse_time(v: &str) -> Result<Duration, EsError> {
 impl Node {
     /// Resolves a search's index expression into target shards with alias filters.
     pub fn search_targets(&self, expr: &[String], opts: &IndicesOptions) -> Result<Vec<Target>, EsError> {
+        self.search_targets_with(expr, opts, None)
+    }
+
+    /// [`Self::search_targets`] with a `preference` choosing the copies (and maybe the shards).
+    pub fn search_targets_with(
+        &self,
+        expr: &[String],
+        opts: &IndicesOptions,
+        preference: Option<&str>,
+    ) -> Result<Vec<Target>, EsError> {
+        let preference = Preference::parse_opt(preference)?;
         let meta = self.metadata();
         let names = meta.resolve_indices(expr, opts).map_err(EsError::from)?;
         let mut targets = Vec::new();
@@ -147,12 +314,184 @@ impl Node {
                     name: None,
                 }));
             }
-            for shard in self.index_shards(&im.uuid) {
-                *shard.last_search.lock() = Some(Instant::now());
-                targets.push(Target { index: name.clone(), shard, alias_filters: alias_filters.clone() });
+            for shard in 0..im.settings.number_of_shards() {
+                if !preference.wants_shard(shard) {
+                    continue;
+                }
+                let copies = self.read_copies(&meta, &name, &im.uuid, shard, &preference)?;
+                // A lone node reads the shards it has open; in a cluster a shard without a copy
+                // is a target that fails, as ES reports an unassigned shard.
+                if copies.is_empty() && !self.is_clustered() {
+                    continue;
+                }
+                targets.push(Target {
+                    index: name.clone(),
+                    index_uuid: im.uuid.clone(),
+                    shard,
+                    copies,
+                    alias_filters: alias_filters.clone(),
+                });
             }
         }
         Ok(targets)
+    }
+
+    /// The copies of one shard a read may use, in the order to try them (see [`Preference`]).
+    /// On a lone node, the local copy if it is open.
+    pub(crate) fn read_copies(
+        &self,
+        meta: &ClusterMetadata,
+        index: &str,
+        index_uuid: &str,
+        shard: u32,
+        preference: &Preference,
+    ) -> Result<Vec<ShardCopy>, EsError> {
+        let mut nodes = self.copy_nodes(meta, index_uuid, shard);
+        if nodes.is_empty() {
+            return Ok(self.shard(index_uuid, shard).map(ShardCopy::Local).into_iter().collect());
+        }
+        let me = self.info.node_id.as_str();
+        let start = match &preference.kind {
+            PreferenceKind::Custom(s) => preference_hash(s, shard),
+            _ => self.search_contexts.round_robin.fetch_add(1, Ordering::Relaxed),
+        };
+        let n = nodes.len();
+        nodes.rotate_left(start % n);
+        match &preference.kind {
+            PreferenceKind::Local => nodes.sort_by_key(|c| c.id != me),
+            PreferenceKind::OnlyLocal => nodes.retain(|c| c.id == me),
+            PreferenceKind::PreferNodes(specs) => nodes.sort_by_key(|c| !node_matches(specs, c, me)),
+            PreferenceKind::OnlyNodes(specs) => {
+                nodes.retain(|c| node_matches(specs, c, me));
+                if nodes.is_empty() {
+                    return Err(EsError::illegal_argument(format!(
+                        "no data nodes with criteria [{}] found for shard: [{index}][{shard}]",
+                        specs.join(",")
+                    )));
+                }
+            }
+            PreferenceKind::Any | PreferenceKind::Custom(_) => {}
+        }
+        Ok(nodes
+            .into_iter()
+            .filter_map(|c| {
+                if c.id == me {
+                    // Listed but not open here yet: not a copy this node can read.
+                    self.shard(index_uuid, shard).map(ShardCopy::Local)
+                } else {
+                    Some(ShardCopy::Remote(RemoteCopy {
+                        node_id: c.id,
+                        node_name: c.name,
+                        address: c.transport_address,
+                    }))
+                }
+            })
+            .collect())
+    }
+
+    fn read_client(&self) -> Result<&TransportClient, ReadError> {
+        self.cluster.as_ref().map(|c| c.raft.client()).ok_or_else(|| {
+            ReadError::Copy(EsError::new(ErrorKind::NoShardAvailable, "this node is not part of a cluster"))
+        })
+    }
+
+    /// Calls on one remote copy of a target's shard.
+    fn remote<'a>(&'a self, t: &'a Target, copy: &'a RemoteCopy) -> Result<RemoteShard<'a>, ReadError> {
+        Ok(RemoteShard { client: self.read_client()?, copy, index_uuid: &t.index_uuid, shard: t.shard })
+    }
+
+    /// Runs `read` on a target's copies in order until one answers or fails with the shard's own
+    /// error; a copy that cannot serve (`ReadError::Copy`) passes to the next. Returns the outcome
+    /// and the position of the copy it came from.
+    async fn on_copies<T, F, Fut>(&self, t: &Target, mut read: F) -> (Result<T, EsError>, usize)
+    where
+        F: FnMut(ShardCopy) -> Fut,
+        Fut: Future<Output = Result<T, ReadError>>,
+    {
+        let mut last = None;
+        for (i, copy) in t.copies.iter().enumerate() {
+            match read(copy.clone()).await {
+                Ok(v) => return (Ok(v), i),
+                Err(ReadError::Shard(e)) => return (Err(e), i),
+                Err(ReadError::Copy(e)) => {
+                    tracing::debug!(index = %t.index, shard = t.shard, error = %e.reason, "shard copy failed; trying the next");
+                    last = Some(e);
+                }
+            }
+        }
+        (Err(last.unwrap_or_else(|| t.no_copy())), t.copies.len().saturating_sub(1))
+    }
+
+    /// The query phase on one target: on its pinned reader when it has one (no other copy can
+    /// continue a pinned view), else on the first copy that answers.
+    async fn query_target(
+        &self,
+        t: &Target,
+        req: ShardSearchRequest,
+        reader: Option<(&Reader, Option<Duration>)>,
+    ) -> (Result<ShardSearchResult, EsError>, usize) {
+        let clustered = self.is_clustered();
+        if let Some((reader, keep_alive)) = reader {
+            let r = match (reader, t.copies.first()) {
+                (Reader::Local(p), Some(ShardCopy::Local(h))) => {
+                    search_local(h.clone(), req, Some(p.clone()), clustered).await
+                }
+                (Reader::Remote(r), _) => {
+                    r.remote().search(req, Some((r.id, keep_alive))).await.map_err(ReadError::into_es)
+                }
+                (Reader::Local(_), _) => Err(t.no_copy()),
+            };
+            return (r, 0);
+        }
+        self.on_copies(t, |copy| {
+            let req = req.clone();
+            async move {
+                match copy {
+                    ShardCopy::Local(h) => search_local(h, req, None, clustered).await.map_err(ReadError::Shard),
+                    ShardCopy::Remote(c) => self.remote(t, &c)?.search(req, None).await,
+                }
+            }
+        })
+        .await
+    }
+
+    /// Pins a view of a target for a scroll or point in time, on the first copy that can; the
+    /// target then names that copy alone.
+    async fn open_reader(&self, mut t: Target, keep_alive: Duration) -> Result<(Target, Reader), (Target, EsError)> {
+        let clustered = self.is_clustered();
+        let (r, used) = self
+            .on_copies(&t, |copy| {
+                let t = &t;
+                async move {
+                    match copy {
+                        ShardCopy::Local(h) => {
+                            if clustered {
+                                search_barrier(&h).await;
+                            }
+                            Ok(Reader::Local(h.engine.pin()))
+                        }
+                        ShardCopy::Remote(c) => {
+                            let id = self.remote(t, &c)?.open_reader(keep_alive).await?;
+                            Ok(Reader::Remote(Arc::new(RemoteReader {
+                                client: self.read_client()?.clone(),
+                                copy: c,
+                                index_uuid: t.index_uuid.clone(),
+                                shard: t.shard,
+                                id,
+                            })))
+                        }
+                    }
+                }
+            })
+            .await;
+        match r {
+            Ok(reader) => {
+                let copy = t.copies.swap_remove(used);
+                t.copies = vec![copy];
+                Ok((t, reader))
+            }
+            Err(e) => Err((t, e)),
+        }
     }
 
     /// `search.max_buckets` (transient settings win over persistent ones; ES's default 65,536).
@@ -199,8 +538,8 @@ impl Node {
             }
             None => None,
         };
-        let targets = match &pit {
-            Some((_, shards)) => shards.iter().map(|(t, _)| t.clone()).collect(),
+        let mut targets: Vec<Target> = match &pit {
+            Some((_, shards, _)) => shards.iter().map(|(t, _)| t.clone()).collect(),
             None => targets,
         };
         let from = req.from.unwrap_or(0);
@@ -262,9 +601,11 @@ impl Node {
             sort.push(by_score);
         }
         let mut search_after = req.search_after.clone();
-        let mut pit_run = pit
-            .as_ref()
-            .map(|(_, shards)| PitRun { pinned: shards.iter().map(|(_, p)| p.clone()).collect(), after_keys: None });
+        let mut pit_run = pit.as_ref().map(|(_, shards, keep_alive)| PitRun {
+            readers: shards.iter().map(|(_, r)| r.clone()).collect(),
+            keep_alive: *keep_alive,
+            after_keys: None,
+        });
         if let (Some(run), Some(after)) = (&mut pit_run, &mut search_after)
             && after.len() == sort.len() + 1
         {
@@ -274,7 +615,7 @@ impl Node {
                 .ok_or_else(|| EsError::illegal_argument("the [_shard_doc] value of [search_after] must be a long"))?;
             let (at, key) = (shard_doc >> SHARD_DOC_BITS, shard_doc & ((1i64 << SHARD_DOC_BITS) - 1));
             run.after_keys = Some(
-                (0..run.pinned.len() as i64)
+                (0..run.readers.len() as i64)
                     .map(|i| {
                         Some(match i.cmp(&at) {
                             std::cmp::Ordering::Less => i64::MAX,
@@ -337,8 +678,8 @@ impl Node {
                 .await;
         }
         let (mut hits, total, mut max_score, failed, terminated, partial) = match &collapse {
-            None => run_shards(&targets, &shard_req, pit_run.as_ref()).await,
-            Some(field) => run_collapsed(&targets, shard_req.clone(), field, (from + size) as usize).await?,
+            None => self.run_shards(&mut targets, &shard_req, pit_run.as_ref()).await,
+            Some(field) => run_collapsed(self, &mut targets, shard_req.clone(), field, (from + size) as usize).await?,
         };
         if failed.len() == targets.len() && !targets.is_empty() {
             let first = failed[0].2.clone();
@@ -347,7 +688,7 @@ impl Node {
         if pit.is_some() {
             // Each hit's `_shard_doc` joins its sort values, and breaks ties in the merged order.
             let position: HashMap<(&str, u32), i64> =
-                targets.iter().enumerate().map(|(i, t)| ((t.index.as_str(), t.shard.ident.shard), i as i64)).collect();
+                targets.iter().enumerate().map(|(i, t)| ((t.index.as_str(), t.shard), i as i64)).collect();
             for (index, h) in hits.iter_mut() {
                 let at = position.get(&(index.as_str(), h.shard)).copied().unwrap_or(0);
                 h.sort
@@ -364,11 +705,11 @@ impl Node {
         }
         let aggregations = finalize_aggs(shard_req.aggs.as_deref(), partial, max_buckets)?;
         if !rescorers.is_empty() {
-            max_score = rescore(&targets, &rescorers, &mut hits, shard_req.now_millis).await?.or(max_score);
+            max_score = rescore(self, &mut targets, &rescorers, &mut hits, shard_req.now_millis).await?.or(max_score);
         }
         let mut hits: Vec<(String, ShardHit)> = hits.into_iter().skip(from as usize).take(size as usize).collect();
         if let Some(c) = &req.collapse {
-            self.expand_inner_hits(&targets, &shard_req.query, c, &mut hits).await?;
+            self.expand_inner_hits(&mut targets, &shard_req.query, c, &mut hits).await?;
         }
         if let Some(hl) = &highlight {
             self.highlight_hits(&targets, hl, &shard_req.query, &mut hits).await?;
@@ -383,7 +724,7 @@ impl Node {
             shards_failed: failed,
             terminated_early: req.terminate_after.map(|_| terminated),
             scroll_id: None,
-            pit_id: pit.map(|(id, _)| id),
+            pit_id: pit.map(|(id, _, _)| id),
             aggregations,
         })
     }
@@ -395,17 +736,28 @@ impl Node {
     ) -> Result<(u64, u32, Vec<(String, u32, EsError)>), EsError> {
         let query = query.unwrap_or_else(QueryAst::match_all);
         let now = now_millis();
+        let clustered = self.is_clustered();
+        let query = &query;
         let jobs = targets.iter().map(|t| {
-            let t = t.clone();
-            let q = query.clone();
-            tokio::task::spawn_blocking(move || t.shard.engine.count(&q, &t.alias_filters, now))
+            self.on_copies(t, move |copy| {
+                let q = query.clone();
+                let filters = t.alias_filters.clone();
+                async move {
+                    match copy {
+                        ShardCopy::Local(h) => {
+                            count_local(h, q, filters, now, clustered).await.map_err(ReadError::Shard)
+                        }
+                        ShardCopy::Remote(c) => self.remote(t, &c)?.count(q, filters, now).await,
+                    }
+                }
+            })
         });
         let mut total = 0;
         let mut failed = Vec::new();
-        for (t, r) in targets.iter().zip(futures::future::join_all(jobs).await) {
-            match r.map_err(|e| EsError::internal(e.to_string())).and_then(|r| r) {
+        for (t, (r, _)) in targets.iter().zip(futures::future::join_all(jobs).await) {
+            match r {
                 Ok(n) => total += n,
-                Err(e) => failed.push((t.index.clone(), t.shard.ident.shard, e)),
+                Err(e) => failed.push((t.index.clone(), t.shard, e)),
             }
         }
         if !targets.is_empty() && failed.len() == targets.len() {
@@ -425,18 +777,21 @@ impl Node {
         max_buckets: usize,
         started: Instant,
     ) -> Result<SearchOutcome, EsError> {
-        let shards = targets
-            .into_iter()
-            .map(|t| {
-                let pinned = t.shard.engine.pin();
-                (t, pinned, Cursor::default())
-            })
-            .collect();
+        let opened = futures::future::join_all(targets.into_iter().map(|t| self.open_reader(t, keep_alive))).await;
+        let mut shards = Vec::new();
+        let mut failed_open = Vec::new();
+        for r in opened {
+            match r {
+                Ok((t, reader)) => shards.push((t, reader, Cursor::default())),
+                Err((t, e)) => failed_open.push((t.index, t.shard, e)),
+            }
+        }
         let ctx = ScrollContext {
             request: req,
             highlight,
             max_buckets,
             shards,
+            failed_open,
             size,
             keep_alive,
             last_access: Instant::now(),
@@ -445,7 +800,14 @@ impl Node {
         let id = random_es_id();
         let ctx = Arc::new(tokio::sync::Mutex::new(ctx));
         self.search_contexts.scrolls.lock().insert(id.clone(), ctx.clone());
-        let mut out = self.scroll_page(&ctx, true).await?;
+        let out = self.scroll_page(&ctx, true).await;
+        let mut out = match out {
+            Ok(out) => out,
+            Err(e) => {
+                self.search_contexts.scrolls.lock().remove(&id);
+                return Err(e);
+            }
+        };
         out.scroll_id = Some(id);
         out.took_ms = started.elapsed().as_millis() as u64;
         Ok(out)
@@ -479,8 +841,9 @@ impl Node {
         let mut c = ctx.lock().await;
         c.last_access = Instant::now();
         let size = c.size;
+        let keep_alive = c.keep_alive;
         let mut per_shard = Vec::new();
-        for (i, (t, pinned, cursor)) in c.shards.iter().enumerate() {
+        for (i, (t, reader, cursor)) in c.shards.iter().enumerate() {
             if cursor.exhausted {
                 continue;
             }
@@ -491,25 +854,18 @@ impl Node {
             req.top = size;
             req.search_after = cursor.after.clone();
             req.after_doc_key = cursor.after_doc_key;
-            let engine = t.shard.engine.clone();
-            let pinned = pinned.clone();
-            let filters = t.alias_filters.clone();
-            per_shard.push((
-                i,
-                tokio::task::spawn_blocking(move || {
-                    let mut req = req;
-                    req.filters.extend(filters);
-                    engine.search_with(pinned.searcher(), &req)
-                }),
-            ));
+            req.filters.extend(t.alias_filters.iter().cloned());
+            per_shard.push(async move { (i, self.query_target(t, req, Some((reader, Some(keep_alive)))).await.0) });
         }
+        let results = futures::future::join_all(per_shard).await;
         let mut merged: Vec<(usize, ShardHit)> = Vec::new();
         let mut total = 0;
         let mut max_score: Option<f32> = None;
-        let mut failed = Vec::new();
+        let mut failed = if first { std::mem::take(&mut c.failed_open) } else { Vec::new() };
+        let opened = c.shards.len() + failed.len();
         let mut partial: Option<AggPartial> = None;
-        for (i, job) in per_shard {
-            match job.await.map_err(|e| EsError::internal(e.to_string())).and_then(|r| r) {
+        for (i, r) in results {
+            match r {
                 Ok(mut r) => {
                     merge_partial(&mut partial, r.aggs.take());
                     total += r.total;
@@ -521,7 +877,7 @@ impl Node {
                     }
                     merged.extend(r.hits.into_iter().map(|h| (i, h)));
                 }
-                Err(e) => failed.push((c.shards[i].0.index.clone(), c.shards[i].0.shard.ident.shard, e)),
+                Err(e) => failed.push((c.shards[i].0.index.clone(), c.shards[i].0.shard, e)),
             }
         }
         let sort = c.request.sort.clone();
@@ -535,8 +891,8 @@ impl Node {
         if first {
             c.total = total;
         }
-        let shards_total = c.shards.len() as u32;
-        if first && !c.shards.is_empty() && failed.len() == c.shards.len() {
+        let shards_total = if first { opened as u32 } else { c.shards.len() as u32 };
+        if first && opened > 0 && failed.len() == opened {
             return Err(search_failure(failed[0].2.clone()));
         }
         let aggregations = if first { finalize_aggs(c.request.aggs.as_deref(), partial, c.max_buckets)? } else { None };
@@ -561,9 +917,9 @@ impl Node {
         })
     }
 
-    /// The fetch phase's highlighting: only the hits returned are highlighted, each on its own shard
-    /// (whose mapping and analyzers apply). A failure fails the search, as a fetch failure on every
-    /// shard does in ES.
+    /// The fetch phase's highlighting: only the hits returned are highlighted, each on the copy
+    /// that returned it (whose mapping and analyzers apply). A failure fails the search, as a fetch
+    /// failure on every shard does in ES.
     async fn highlight_hits(
         &self,
         targets: &[Target],
@@ -577,32 +933,36 @@ impl Node {
         let meta = self.metadata();
         let mut jobs = Vec::new();
         for t in targets {
-            let docs: Vec<(usize, u64, Arc<Vec<u8>>)> = hits
+            let (positions, docs): (Vec<usize>, Vec<(u64, Arc<Vec<u8>>)>) = hits
                 .iter()
                 .enumerate()
-                .filter(|(_, (index, h))| *index == t.index && h.shard == t.shard.ident.shard)
-                .map(|(i, (_, h))| (i, h.doc_key, h.doc.source.clone()))
-                .collect();
+                .filter(|(_, (index, h))| *index == t.index && h.shard == t.shard)
+                .map(|(i, (_, h))| (i, (h.doc_key, h.doc.source.clone())))
+                .unzip();
             if docs.is_empty() {
                 continue;
             }
             let settings = meta.indices.get(&t.index).map(|m| highlight_settings(&m.settings)).unwrap_or_default();
-            let engine = t.shard.engine.clone();
             let highlight = highlight.clone();
             let query = query.clone();
-            jobs.push(tokio::task::spawn_blocking(move || {
-                let highlighter = ShardHighlighter::new(&engine, &highlight, &query, settings)?;
-                let mut out = Vec::with_capacity(docs.len());
-                for (i, doc_key, source) in docs {
-                    out.push((i, highlighter.highlight(&source, doc_key)?));
-                }
-                Ok::<_, EsError>(out)
-            }));
+            jobs.push(async move {
+                let highlighted = match t.copies.first() {
+                    Some(ShardCopy::Local(h)) => highlight_local(h.clone(), highlight, query, settings, docs).await,
+                    Some(ShardCopy::Remote(c)) => {
+                        let docs = docs.into_iter().map(|(k, s)| (k, s.to_vec())).collect();
+                        match self.remote(t, c) {
+                            Ok(remote) => remote.highlight((*highlight).clone(), query, settings, docs).await,
+                            Err(e) => Err(e),
+                        }
+                        .map_err(ReadError::into_es)
+                    }
+                    None => Err(t.no_copy()),
+                };
+                highlighted.map(|h| positions.into_iter().zip(h).collect::<Vec<_>>())
+            });
         }
         for job in futures::future::join_all(jobs).await {
-            let highlighted =
-                job.map_err(|e| EsError::internal(e.to_string())).and_then(|r| r).map_err(fetch_failure)?;
-            for (i, hl) in highlighted {
+            for (i, hl) in job.map_err(fetch_failure)? {
                 hits[i].1.highlight = hl;
             }
         }
@@ -733,7 +1093,7 @@ impl Node {
     /// restricted to the group's value), optionally collapsed again by a second field.
     async fn expand_inner_hits(
         &self,
-        targets: &[Target],
+        targets: &mut [Target],
         query: &QueryAst,
         collapse: &Value,
         hits: &mut [(String, ShardHit)],
@@ -773,9 +1133,9 @@ impl Node {
                 let (found, total, max_score, failed, _, _) = match &second {
                     Some(f) => {
                         let f = CollapseField { name: f.clone(), paths: HashMap::new() };
-                        run_collapsed(targets, req, &f, from + size).await?
+                        run_collapsed(self, targets, req, &f, from + size).await?
                     }
-                    None => run_shards(targets, &req, None).await,
+                    None => self.run_shards(targets, &req, None).await,
                 };
                 if let Some((_, _, e)) = failed.into_iter().next() {
                     return Err(search_failure(e));
@@ -819,34 +1179,40 @@ pub fn inner_hits_specs(collapse: &Value) -> Vec<(String, Value)> {
         .collect()
 }
 
-/// What a point-in-time search gives each shard: its pinned searcher and, after `search_after` with
-/// a `_shard_doc` value, its tiebreak position.
+/// What a point-in-time search gives each shard: its pinned reader (and the keep-alive the search
+/// extends it to) and, after `search_after` with a `_shard_doc` value, its tiebreak position.
 struct PitRun {
-    pinned: Vec<tern_shard::search::PinnedSearcher>,
+    readers: Vec<Reader>,
+    keep_alive: Duration,
     after_keys: Option<Vec<Option<i64>>>,
 }
 
 impl Node {
-    /// `POST /{index}/_pit`: pins the current view of every target shard.
-    pub fn open_pit(&self, targets: Vec<Target>, keep_alive: Duration) -> (String, u32) {
+    /// `POST /{index}/_pit`: pins the current view of every target shard, each on one of its
+    /// copies (local or remote). A shard none of whose copies can be pinned fails the request, as
+    /// ES fails opening a point in time that would miss shards.
+    pub async fn open_pit(&self, targets: Vec<Target>, keep_alive: Duration) -> Result<(String, u32), EsError> {
         self.expire_pits();
         let n = targets.len() as u32;
-        let shards = targets
-            .into_iter()
-            .map(|t| {
-                let pinned = t.shard.engine.pin();
-                (t, pinned)
-            })
-            .collect();
+        let opened = futures::future::join_all(targets.into_iter().map(|t| self.open_reader(t, keep_alive))).await;
+        let mut shards = Vec::with_capacity(opened.len());
+        for r in opened {
+            match r {
+                Ok(shard) => shards.push(shard),
+                // Dropping what was opened releases it (remote contexts included).
+                Err((_, e)) => return Err(search_failure(e)),
+            }
+        }
         let id = random_es_id();
         self.search_contexts
             .pits
             .lock()
             .insert(id.clone(), PitContext { shards, keep_alive, last_access: Instant::now() });
-        (id, n)
+        Ok((id, n))
     }
 
-    /// `DELETE /_pit`: how many of `ids` were open.
+    /// `DELETE /_pit`: how many of `ids` were open. Their contexts on other nodes are released in
+    /// the background.
     pub fn close_pits(&self, ids: &[String]) -> usize {
         self.expire_pits();
         let mut pits = self.search_contexts.pits.lock();
@@ -857,12 +1223,18 @@ impl Node {
         self.search_contexts.pits.lock().len()
     }
 
+    /// Reader contexts this node keeps for scrolls and points in time coordinated elsewhere.
+    pub fn open_reader_context_count(&self) -> usize {
+        self.search_contexts.readers.len()
+    }
+
     fn expire_pits(&self) {
         self.search_contexts.pits.lock().retain(|_, p| p.last_access.elapsed() < p.keep_alive);
     }
 
     /// The shards of the point in time a search names, extending its `keep_alive`.
-    fn pit_shards(&self, pit: &Value) -> Result<(String, Vec<(Target, tern_shard::search::PinnedSearcher)>), EsError> {
+    #[allow(clippy::type_complexity)]
+    fn pit_shards(&self, pit: &Value) -> Result<(String, Vec<(Target, Reader)>, Duration), EsError> {
         let id =
             pit.get("id").and_then(Value::as_str).ok_or_else(|| EsError::parsing("[pit] requires [id]"))?.to_string();
         let keep_alive = match pit.get("keep_alive").and_then(Value::as_str) {
@@ -878,7 +1250,7 @@ impl Node {
         if let Some(k) = keep_alive {
             ctx.keep_alive = k;
         }
-        Ok((id, ctx.shards.clone()))
+        Ok((id, ctx.shards.clone(), ctx.keep_alive))
     }
 }
 
@@ -982,7 +1354,8 @@ impl Node {
 /// is run over just the window's documents, their scores are combined, and the hits re-sorted.
 /// Returns the new `max_score`.
 async fn rescore(
-    targets: &[Target],
+    node: &Node,
+    targets: &mut [Target],
     rescorers: &[Rescorer],
     hits: &mut [(String, ShardHit)],
     now: i64,
@@ -995,7 +1368,7 @@ async fn rescore(
         let ids: Vec<&str> = hits[..n].iter().map(|(_, h)| h.doc.id.as_str()).collect();
         let ids_query = tern_query::parse_query(&serde_json::json!({"ids": {"values": ids}})).map_err(EsError::from)?;
         let req = restricted_request(&r.query, ids_query, Vec::new(), n, false, now);
-        let (found, _, _, failed, _, _) = run_shards(targets, &req, None).await;
+        let (found, _, _, failed, _, _) = node.run_shards(targets, &req, None).await;
         if let Some((_, _, e)) = failed.into_iter().next() {
             return Err(search_failure(e));
         }
@@ -1112,7 +1485,8 @@ fn collapse_value(source: &[u8], path: &str) -> Result<Value, EsError> {
 /// for a window of top hits that grows until it holds `want` groups or every shard is exhausted,
 /// so the groups are exact however the values are spread.
 async fn run_collapsed(
-    targets: &[Target],
+    node: &Node,
+    targets: &mut [Target],
     mut req: ShardSearchRequest,
     field: &CollapseField,
     want: usize,
@@ -1120,7 +1494,7 @@ async fn run_collapsed(
     let mut window = (want.max(1) * 4).max(16);
     loop {
         req.top = window;
-        let (hits, total, max_score, failed, terminated, partial) = run_shards(targets, &req, None).await;
+        let (hits, total, max_score, failed, terminated, partial) = node.run_shards(targets, &req, None).await;
         // Every matching document was returned: no larger window can add a group.
         let exhausted = hits.len() as u64 >= total;
         let mut seen = std::collections::HashSet::new();
@@ -1139,43 +1513,45 @@ async fn run_collapsed(
     }
 }
 
-async fn run_shards(targets: &[Target], req: &ShardSearchRequest, pit: Option<&PitRun>) -> ShardRun {
-    let jobs = targets.iter().enumerate().map(|(i, t)| {
-        let t = t.clone();
-        let mut req = req.clone();
-        req.filters.extend(t.alias_filters.iter().cloned());
-        let pinned = pit.and_then(|p| p.pinned.get(i).cloned());
-        if let Some(keys) = pit.and_then(|p| p.after_keys.as_ref()) {
-            req.after_doc_key = keys.get(i).copied().flatten();
-        }
-        tokio::task::spawn_blocking(move || match pinned {
-            Some(p) => t.shard.engine.search_with(p.searcher(), &req),
-            None => t.shard.engine.search(&req),
-        })
-    });
-    let results = futures::future::join_all(jobs).await;
-    let mut hits: Vec<(String, ShardHit)> = Vec::new();
-    let mut total = 0;
-    let mut max_score: Option<f32> = None;
-    let mut failed = Vec::new();
-    let mut terminated = false;
-    let mut partial: Option<AggPartial> = None;
-    for (t, r) in targets.iter().zip(results) {
-        match r.map_err(|e| EsError::internal(e.to_string())).and_then(|r| r) {
-            Ok(mut r) => {
-                merge_partial(&mut partial, r.aggs.take());
-                total += r.total;
-                terminated |= r.terminated_early;
-                if let Some(s) = r.max_score {
-                    max_score = Some(max_score.map_or(s, |m| m.max(s)));
-                }
-                hits.extend(r.hits.into_iter().map(|h| (t.index.clone(), h)));
+impl Node {
+    /// The query phase on every target, each on the first of its copies that answers; a target
+    /// whose answer came from a later copy keeps that copy first, so the follow-ups (highlighting,
+    /// rescoring, inner hits) read the copy the hits came from.
+    async fn run_shards(&self, targets: &mut [Target], req: &ShardSearchRequest, pit: Option<&PitRun>) -> ShardRun {
+        let jobs = targets.iter().enumerate().map(|(i, t)| {
+            let mut req = req.clone();
+            req.filters.extend(t.alias_filters.iter().cloned());
+            if let Some(keys) = pit.and_then(|p| p.after_keys.as_ref()) {
+                req.after_doc_key = keys.get(i).copied().flatten();
             }
-            Err(e) => failed.push((t.index.clone(), t.shard.ident.shard, e)),
+            let reader = pit.and_then(|p| p.readers.get(i).map(|r| (r, Some(p.keep_alive))));
+            self.query_target(t, req, reader)
+        });
+        let results = futures::future::join_all(jobs).await;
+        let mut hits: Vec<(String, ShardHit)> = Vec::new();
+        let mut total = 0;
+        let mut max_score: Option<f32> = None;
+        let mut failed = Vec::new();
+        let mut terminated = false;
+        let mut partial: Option<AggPartial> = None;
+        for (t, (r, used)) in targets.iter_mut().zip(results) {
+            match r {
+                Ok(mut r) => {
+                    t.copies.rotate_left(used);
+                    merge_partial(&mut partial, r.aggs.take());
+                    total += r.total;
+                    terminated |= r.terminated_early;
+                    if let Some(s) = r.max_score {
+                        max_score = Some(max_score.map_or(s, |m| m.max(s)));
+                    }
+                    hits.extend(r.hits.into_iter().map(|h| (t.index.clone(), h)));
+                }
+                Err(e) => failed.push((t.index.clone(), t.shard, e)),
+            }
         }
+        hits.sort_by(|a, b| compare_hits(&a.1, &b.1, &req.sort));
+        (hits, total, max_score, failed, terminated, partial)
     }
-    hits.sort_by(|a, b| compare_hits(&a.1, &b.1, &req.sort));
-    (hits, total, max_score, failed, terminated, partial)
 }
 
 /// The index settings highlighting reads.

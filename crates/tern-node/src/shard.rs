@@ -184,6 +184,32 @@ impl ShardHandle {
         }
     }
 
+    /// One attempt at [`Self::read_barrier`], for searches: a search on a follower copy catches up
+    /// with what its primary has committed when that costs one round trip, but does not wait for
+    /// an election (a group that lost its primary still serves searches, as ES's replicas do).
+    /// `Err` says why the copy could not catch up; the caller decides whether that matters.
+    pub async fn try_read_barrier(&self, timeout: Duration) -> Result<(), EsError> {
+        let Some(client) = &self.forward else {
+            return Ok(());
+        };
+        if self.group.is_leader() {
+            return Ok(());
+        }
+        let no_primary = || {
+            EsError::new(
+                ErrorKind::NoShardAvailable,
+                format!("[{}][{}] no primary to read from", self.ident.index, self.ident.shard),
+            )
+        };
+        let addr = self.group.current_leader_addr().filter(|a| a != client.local_addr()).ok_or_else(no_primary)?;
+        let bytes = client
+            .call(&addr, crate::cluster::CLUSTER_SERVICE, self.group.id, "read_index", Vec::new(), Some(timeout))
+            .await
+            .map_err(|e| no_primary().caused_by(EsError::internal(e.to_string())))?;
+        let index = postcard::from_bytes::<u64>(&bytes).map_err(|e| EsError::internal(e.to_string()))?;
+        self.group.wait_applied(index, timeout).await.map(|_| ()).map_err(EsError::from)
+    }
+
     /// Refreshes on the blocking pool and publishes the visible seq_no.
     pub async fn refresh(self: &Arc<Self>) -> Result<(), EsError> {
         // The period is measured from refresh start to refresh start, so `refresh_interval` is not

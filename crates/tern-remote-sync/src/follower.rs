@@ -141,7 +141,11 @@ async fn round_pinned(
     stats: &IndexStats,
     cancel: &tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), EsError> {
-    sync_metadata(rt, spec, leader).await?;
+    // In a multi-node follower cluster, every node copies files into its own copies of the
+    // follower shards, and the master alone keeps the index's settings, aliases and state in sync.
+    if rt.node.is_elected_master() {
+        sync_metadata(rt, spec, leader).await?;
+    }
     let meta = rt.node.metadata();
     let Some(im) = meta.indices.get(&spec.local_index) else {
         return Err(EsError::index_not_found(&spec.local_index));
@@ -153,6 +157,9 @@ async fn round_pinned(
     let empty = Vec::new();
     for entry in leader.get("shards").and_then(Value::as_array).unwrap_or(&empty) {
         let shard = entry.get("shard").and_then(Value::as_u64).unwrap_or(0) as u32;
+        if !rt.node.holds_copy(&spec.local_index, shard) {
+            continue;
+        }
         let manifest: CommitManifest = serde_json::from_value(entry.get("manifest").cloned().unwrap_or(Value::Null))
             .map_err(|e| EsError::internal(format!("unreadable commit manifest from the leader: {e}")))?;
         let st = stats.shard(shard);

@@ -188,7 +188,8 @@ impl Runtime {
                     }
                 }
             }
-            if last_patterns.elapsed() >= PATTERN_POLL && !state.patterns.is_empty() {
+            // New leader indices are followed once, by the master, whichever node runs this.
+            if last_patterns.elapsed() >= PATTERN_POLL && !state.patterns.is_empty() && self.node.is_elected_master() {
                 last_patterns = Instant::now();
                 api::poll_patterns(&self, &state).await;
             }

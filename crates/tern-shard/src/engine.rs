@@ -65,13 +65,14 @@ pub struct ShardOptions {
 }
 
 /// A document as a GET sees it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StoredDoc {
     pub id: String,
     pub seq_no: i64,
     pub primary_term: i64,
     pub version: i64,
     pub routing: Option<String>,
+    #[serde(with = "crate::wire::shared_bytes")]
     pub source: Arc<Vec<u8>>,
 }
 

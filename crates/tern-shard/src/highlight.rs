@@ -44,7 +44,7 @@ use crate::search::{regex_escape, wildcard_to_regex};
 pub type HitHighlight = Vec<(String, Vec<String>)>;
 
 /// Index settings that shape highlighting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HighlightSettings {
     /// `index.highlight.max_analyzed_offset` (default 1,000,000).
     pub max_analyzed_offset: usize,

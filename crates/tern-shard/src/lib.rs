@@ -16,3 +16,4 @@ pub mod schema;
 
 pub use engine::{ShardEngine, ShardIdent, ShardOptions, StoredDoc};
 pub mod search;
+pub mod wire;

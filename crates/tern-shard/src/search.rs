@@ -31,14 +31,18 @@ use crate::mapping_ext::{FieldKind, MappingExt};
 use crate::schema::TextTarget;
 
 /// What the coordinator asks of one shard.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ShardSearchRequest {
+    #[serde(with = "crate::wire::json")]
     pub query: QueryAst,
     /// Filters that restrict without scoring (filtered aliases, `post_filter`).
+    #[serde(with = "crate::wire::json")]
     pub filters: Vec<QueryAst>,
+    #[serde(with = "crate::wire::json")]
     pub sort: Vec<SortSpec>,
     /// How many top hits to return (`from + size` of the request).
     pub top: usize,
+    #[serde(with = "crate::wire::json")]
     pub search_after: Option<Vec<Value>>,
     pub min_score: Option<f32>,
     pub terminate_after: Option<u64>,
@@ -51,8 +55,10 @@ pub struct ShardSearchRequest {
     pub after_doc_key: Option<i64>,
     /// Aggregations, collected in the same pass as the hits (over the query and `filters`, not the
     /// `post_filter`).
+    #[serde(with = "crate::wire::agg_request")]
     pub aggs: Option<Arc<AggRequest>>,
     /// Restricts the hits (and their total) but not the aggregations.
+    #[serde(with = "crate::wire::json")]
     pub post_filter: Option<QueryAst>,
 }
 
@@ -90,7 +96,7 @@ impl SortValue {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ShardHit {
     pub score: Option<f32>,
     pub sort: Vec<SortValue>,
@@ -102,13 +108,14 @@ pub struct ShardHit {
     pub highlight: Option<crate::highlight::HitHighlight>,
     /// The `collapse` field and this hit's value of it, filled by the coordinator when collapsing
     /// (ES shows it under `fields`).
+    #[serde(with = "crate::wire::json")]
     pub collapse: Option<(String, Value)>,
     /// A collapsed group's expansion (`collapse.inner_hits`), by inner hits name.
     pub inner_hits: Vec<(String, InnerHitsResult)>,
 }
 
 /// The hits of one `inner_hits` expansion of a collapsed group.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct InnerHitsResult {
     pub total: u64,
     pub max_score: Option<f32>,
@@ -116,7 +123,7 @@ pub struct InnerHitsResult {
     pub hits: Vec<(String, ShardHit)>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct ShardSearchResult {
     pub total: u64,
     pub max_score: Option<f32>,

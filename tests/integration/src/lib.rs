@@ -706,6 +706,20 @@ impl TestCluster {
         Ok(TestCluster { alive: vec![true; n], nodes, transport_ports: vec![port; n], net: Some(net) })
     }
 
+    /// Like [`Self::start`], with `per_node[i]` added to node `i`'s settings after `extra` (so it
+    /// wins): a cluster whose nodes differ, such as one master-only node among data nodes.
+    pub fn start_with(n: usize, extra: &[&str], per_node: &[&[&str]]) -> TestCluster {
+        let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+        let nodes = (0..n)
+            .map(|i| {
+                let mut settings: Vec<&str> = extra.to_vec();
+                settings.extend_from_slice(per_node.get(i).copied().unwrap_or_default());
+                Self::spawn_node(i, ports[i], &ports, n, &settings)
+            })
+            .collect();
+        TestCluster { alive: vec![true; n], nodes, transport_ports: ports }
+    }
+
     /// Starts one more node, `node-{n+1}`, seeded with the existing nodes; it is not an initial
     /// master node, so it joins the formed cluster (as a voter of the metadata group if
     /// master-eligible, else as a learner). Returns its index.

@@ -344,6 +344,21 @@ impl Node {
         (m.term, voters)
     }
 
+    /// Whether this node is the elected master (a lone node always is): cluster-wide background
+    /// work (a plugin's metadata upkeep, say) runs there only, once.
+    pub fn is_elected_master(&self) -> bool {
+        match &self.cluster {
+            Some(c) => c.is_master(),
+            None => true,
+        }
+    }
+
+    /// Whether this node holds a data copy of shard `shard` of index `index`.
+    pub fn holds_copy(&self, index: &str, shard: u32) -> bool {
+        let meta = self.metadata();
+        meta.indices.get(index).is_some_and(|im| self.shard(&im.uuid, shard).is_some())
+    }
+
     /// Whether this node runs in a multi-node cluster.
     pub fn is_clustered(&self) -> bool {
         self.cluster.is_some()
@@ -367,6 +382,7 @@ impl Node {
             return;
         };
         cluster.server.register(CLUSTER_SERVICE, Arc::new(ClusterRpc { node: Arc::downgrade(self) }));
+        crate::shard_rpc::register(self);
         let weak = Arc::downgrade(self);
         let mut shutdown = self.shutdown_watch();
         tokio::spawn(async move {
@@ -880,7 +896,6 @@ impl ServiceHandler for ClusterRpc {
                 "propose" => node.handle_forwarded_proposal(request.body).await,
                 "shard" => node.handle_forwarded_shard_write(request.group, request.body).await,
                 "write" => node.handle_forwarded_write(request.group, request.body).await,
-                "refresh" => node.handle_refresh(request.group).await,
                 "read_index" => node.handle_read_index(request.group),
                 other => Err(HandlerError::bad_request(format!("unknown cluster method [{other}]"))),
             }

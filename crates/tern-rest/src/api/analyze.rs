@@ -839,8 +839,8 @@ fn index_ctx(node: &Node, name: &str) -> Result<IndexCtx, EsError> {
     let targets =
         node.search_targets(std::slice::from_ref(&concrete), &IndicesOptions::strict_expand_open_forbid_closed())?;
     let engine = targets
-        .first()
-        .map(|t| t.shard.engine.clone())
+        .iter()
+        .find_map(|t| t.local().map(|h| h.engine.clone()))
         .ok_or_else(|| EsError::new(ErrorKind::NoShardAvailable, format!("[{concrete}] no shard available")))?;
     Ok(IndexCtx { engine, analysis, max_token_count })
 }

@@ -357,7 +357,9 @@ pub async fn get(
 ) -> ApiResult<Response> {
     ctx.params.check(GET_PARAMS)?;
     refresh_before_get(&node, &ctx, &index).await?;
-    let (concrete, doc) = node.get_document(&index, &id, ctx.params.get("routing"), realtime(&ctx)?)?;
+    let (concrete, doc) = node
+        .get_document(&index, &id, ctx.params.get("routing"), realtime(&ctx)?, ctx.params.get("preference"))
+        .await?;
     let doc = check_version(&ctx, doc)?;
     if ctx.method == axum::http::Method::HEAD {
         return ctx.status(if doc.is_some() { StatusCode::OK } else { StatusCode::NOT_FOUND });
@@ -403,7 +405,9 @@ pub async fn get_source(
 ) -> ApiResult<Response> {
     ctx.params.check(GET_PARAMS)?;
     refresh_before_get(&node, &ctx, &index).await?;
-    let (concrete, doc) = node.get_document(&index, &id, ctx.params.get("routing"), realtime(&ctx)?)?;
+    let (concrete, doc) = node
+        .get_document(&index, &id, ctx.params.get("routing"), realtime(&ctx)?, ctx.params.get("preference"))
+        .await?;
     let doc = doc.filter(|d| !d.source.is_empty());
     let Some(doc) = doc else {
         if ctx.method == axum::http::Method::HEAD {
@@ -613,15 +617,21 @@ pub async fn mget(
         node.refresh(&names, &tern_cluster::IndicesOptions::lenient_expand_open()).await?;
     }
     let rt = realtime(&ctx)?;
-    let mut docs = Vec::with_capacity(specs.len());
+    let preference = p.get("preference");
+    let mut gets = Vec::with_capacity(specs.len());
     for (i, (idx, id, routing, filter)) in specs.into_iter().enumerate() {
         let Some(idx) = idx else {
             return Err(ctx.error(EsError::validation(&[format!("index is missing for doc {i}")])));
         };
-        match node.get_document(&idx, &id, routing.as_deref(), rt) {
-            Ok((concrete, doc)) => docs.push(get_body(&concrete, &id, doc.as_ref(), &filter)),
-            Err(e) => docs.push(json!({"_index": idx, "_id": id, "error": e.to_error_json()})),
-        }
+        let node = &node;
+        // The documents are fetched concurrently: each may live on another node.
+        gets.push(async move {
+            match node.get_document(&idx, &id, routing.as_deref(), rt, preference).await {
+                Ok((concrete, doc)) => get_body(&concrete, &id, doc.as_ref(), &filter),
+                Err(e) => json!({"_index": idx, "_id": id, "error": e.to_error_json()}),
+            }
+        });
     }
+    let docs = futures::future::join_all(gets).await;
     ctx.ok(json!({"docs": docs}))
 }

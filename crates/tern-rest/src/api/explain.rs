@@ -109,7 +109,8 @@ pub async fn explain(
     let query = parse_query(&ctx, &body).map_err(|e| ctx.error(e))?;
     let routing = ctx.params.get("routing");
     // The document as the refreshed view holds it; this also resolves `index` to one index.
-    let (concrete, doc) = node.get_document(&index, &id, routing, false).map_err(|e| ctx.error(e))?;
+    let preference = ctx.params.get("preference");
+    let (concrete, doc) = node.get_document(&index, &id, routing, false, preference).await.map_err(|e| ctx.error(e))?;
     let Some(doc) = doc else {
         return ctx.json(StatusCode::NOT_FOUND, json!({"_index": concrete, "_id": id, "matched": false}));
     };
@@ -121,15 +122,15 @@ pub async fn explain(
         im.settings.routing_num_shards(),
     );
     let targets = node
-        .search_targets(std::slice::from_ref(&index), &IndicesOptions::strict_expand_open_forbid_closed())
+        .search_targets_with(
+            std::slice::from_ref(&index),
+            &IndicesOptions::strict_expand_open_forbid_closed(),
+            preference,
+        )
         .map_err(|e| ctx.error(e))?;
-    let target =
-        targets.into_iter().find(|t| t.index == concrete && t.shard.ident.shard == shard).ok_or_else(|| {
-            ctx.error(EsError::new(
-                ErrorKind::NoShardAvailable,
-                format!("[{concrete}][{shard}] shard is not available"),
-            ))
-        })?;
+    let target = targets.into_iter().find(|t| t.index == concrete && t.shard == shard).ok_or_else(|| {
+        ctx.error(EsError::new(ErrorKind::NoShardAvailable, format!("[{concrete}][{shard}] shard is not available")))
+    })?;
     // A bare `match_all` scores its boost; tern-shard compiles it to tantivy's `AllQuery`, which a
     // boolean with other required clauses (the id filter below) drops along with its score. The
     // equivalent `constant_score` keeps it.

@@ -46,6 +46,8 @@ const MSEARCH_PARAMS: &[&str] = &[
 struct Item {
     indices: Vec<String>,
     options: IndicesOptions,
+    /// The header's `preference` (copy choice).
+    preference: Option<String>,
     request: SearchRequest,
 }
 
@@ -116,6 +118,7 @@ fn parse_items(ctx: &Ctx, body: &[u8], default_indices: &[String]) -> Result<Vec
         };
         let mut indices = default_indices.to_vec();
         let mut opts = url_opts.clone();
+        let mut preference = None;
         for (k, v) in &header {
             match k.as_str() {
                 "index" | "indices" => indices = split_list(&scalar(v)),
@@ -123,8 +126,8 @@ fn parse_items(ctx: &Ctx, body: &[u8], default_indices: &[String]) -> Result<Vec
                 "ignore_unavailable" => opts.ignore_unavailable = Some(scalar(v)),
                 "allow_no_indices" => opts.allow_no_indices = Some(scalar(v)),
                 "expand_wildcards" => opts.expand_wildcards = Some(scalar(v)),
+                "preference" => preference = Some(scalar(v)),
                 "routing"
-                | "preference"
                 | "request_cache"
                 | "ccs_minimize_roundtrips"
                 | "allow_partial_search_results"
@@ -158,7 +161,7 @@ fn parse_items(ctx: &Ctx, body: &[u8], default_indices: &[String]) -> Result<Vec
         if indices.is_empty() {
             indices.push("_all".into());
         }
-        items.push(Item { indices, options, request });
+        items.push(Item { indices, options, preference, request });
     }
     Ok(items)
 }
@@ -178,7 +181,7 @@ fn check_total_as_int(req: &SearchRequest) -> Result<(), EsError> {
 
 async fn run_item(node: &Node, item: &Item, total_as_int: bool, typed_keys: bool) -> Value {
     let result = async {
-        let targets = node.search_targets(&item.indices, &item.options)?;
+        let targets = node.search_targets_with(&item.indices, &item.options, item.preference.as_deref())?;
         node.search(targets, &item.request, None).await
     }
     .await;

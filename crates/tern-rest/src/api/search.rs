@@ -119,7 +119,7 @@ pub async fn search(
         }
         Vec::new()
     } else {
-        node.search_targets(&expr, &opts).map_err(|e| ctx.error(e))?
+        node.search_targets_with(&expr, &opts, ctx.params.get("preference")).map_err(|e| ctx.error(e))?
     };
     let out = node.search(targets, &req, scroll).await.map_err(|e| ctx.error(e))?;
     ctx.ok(render_search_typed(&out, &req, rest_total_as_int, typed_keys))
@@ -367,7 +367,7 @@ pub async fn count(
             req.query
         }
     };
-    let targets = node.search_targets(&expr, &opts).map_err(|e| ctx.error(e))?;
+    let targets = node.search_targets_with(&expr, &opts, ctx.params.get("preference")).map_err(|e| ctx.error(e))?;
     let (count, total, failed) = node.count(targets, query).await.map_err(|e| ctx.error(e))?;
     ctx.ok(json!({"count": count, "_shards": shards_json(total, total - failed.len() as u32, &failed)}))
 }
@@ -487,8 +487,10 @@ pub async fn open_pit(State(node): State<Arc<Node>>, Path(index): Path<String>, 
     };
     let keep_alive = parse_time(keep_alive)?;
     let opts = ctx.params.indices_options(IndicesOptions::strict_expand_open_forbid_closed())?;
-    let targets = node.search_targets(&indices_of(Some(Path(index))), &opts).map_err(|e| ctx.error(e))?;
-    let (id, shards) = node.open_pit(targets, keep_alive);
+    let targets = node
+        .search_targets_with(&indices_of(Some(Path(index))), &opts, ctx.params.get("preference"))
+        .map_err(|e| ctx.error(e))?;
+    let (id, shards) = node.open_pit(targets, keep_alive).await.map_err(|e| ctx.error(e))?;
     ctx.ok(json!({"id": id, "_shards": {"total": shards, "successful": shards, "skipped": 0, "failed": 0}}))
 }
 

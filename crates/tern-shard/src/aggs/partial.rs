@@ -212,6 +212,7 @@ pub(crate) struct TopHit {
     pub shard: u32,
     pub doc_key: u64,
     /// The rendered hit, once the shard has loaded the document.
+    #[serde(with = "crate::wire::json")]
     pub hit: Option<Value>,
 }
 

@@ -17,6 +17,8 @@ use super::date::{CalUnit, Interval, parse_offset, parse_time_millis};
 pub struct AggRequest {
     pub(crate) aggs: Vec<AggNode>,
     pub(crate) pipelines: Vec<PipelineNode>,
+    /// The `aggs` JSON this was parsed from: what a shard on another node receives and parses again.
+    source: Value,
 }
 
 /// One aggregation of the tree.
@@ -619,6 +621,11 @@ fn with_vs(extra: &[&'static str]) -> Vec<&'static str> {
 
 impl AggRequest {
     /// Parses an `aggs`/`aggregations` object.
+    /// The request as it was given.
+    pub fn source(&self) -> &Value {
+        &self.source
+    }
+
     pub fn parse(v: &Value) -> Result<AggRequest, EsError> {
         let (aggs, pipelines) = parse_aggs(v, None, 0)?;
         let mut errors = Vec::new();
@@ -627,7 +634,7 @@ impl AggRequest {
         if !errors.is_empty() {
             return Err(EsError::validation(&errors));
         }
-        Ok(AggRequest { aggs, pipelines })
+        Ok(AggRequest { aggs, pipelines, source: v.clone() })
     }
 
     pub fn is_empty(&self) -> bool {
