@@ -12,8 +12,11 @@ the writers go on, heals it, waits for green health, then checks with the writer
 - a write that failed or got no answer may have been applied (as with an ES timeout), but then
   on every copy: the per-copy comparison covers it.
 
-Failover time of a round: from the fault to the first acknowledged write sent after the fault
-to the shard whose primary the victim held. Prints a table and a summary; exits 1 on any lost
+Failover time of a round: from the fault (the docker command returned) to the first
+acknowledged probe: single-document writes routed to the shard whose primary the victim held,
+sent every 100 ms through the other nodes, each on its own connection (so one stuck on the lost
+primary does not hold back the next). Also reported: the bulk writers' first acknowledged write to
+that shard sent after the fault, which includes their request timeout when a request hung. Prints a table and a summary; exits 1 on any lost
 write, divergent copy or round that never turned green.
 
 Standard library only: it runs wherever python3 and the docker CLI are.
@@ -22,6 +25,7 @@ Standard library only: it runs wherever python3 and the docker CLI are.
 import argparse
 import http.client
 import json
+import os
 import random
 import subprocess
 import sys
@@ -155,8 +159,13 @@ class Writer(threading.Thread):
                             kind = (item.get("error") or {}).get("type", "no item")
                             self.failure_kinds[kind] = self.failure_kinds.get(kind, 0) + 1
                             self.failed.append(i)
+                elif status is None:
+                    kind = f"no answer ({resp})"
+                    self.failure_kinds[kind] = self.failure_kinds.get(kind, 0) + len(ids)
+                    self.failed.extend(ids)
                 else:
-                    kind = f"{status} {(resp or {}).get('error', {}).get('type', '') if isinstance(resp, dict) else resp}"
+                    err = resp.get("error", {}) if isinstance(resp, dict) else {}
+                    kind = f"{status} {err.get('type', '') if isinstance(err, dict) else err}"
                     self.failure_kinds[kind] = self.failure_kinds.get(kind, 0) + len(ids)
                     self.failed.extend(ids)
             if not ok_any:
@@ -165,6 +174,60 @@ class Writer(threading.Thread):
             else:
                 time.sleep(self.interval)
         self.idle.set()
+
+
+class Prober(threading.Thread):
+    """Measures failover: every `every` seconds a new single-document write to `shard` (routed
+    there with `routing`), each on its own connection and thread, through a node other than the
+    victim, until one is acknowledged. Independent requests, so a request stuck on the lost
+    primary does not hold back the next one."""
+
+    def __init__(self, cluster, rnd, victim, routing, every=0.1, timeout=15.0, budget=60.0):
+        super().__init__(daemon=True)
+        self.c = cluster
+        self.rnd = rnd
+        self.via = [s for s in cluster.services if s != victim]
+        self.routing = routing
+        self.every = every
+        self.timeout = timeout
+        self.budget = budget
+        self.lock = threading.Lock()
+        self.acked = []  # (id, sent, acked_at)
+        self.failed = []
+        self.first_ack = None
+
+    def one(self, n, sent):
+        i = f"probe-{self.rnd}-{n}"
+        service = self.via[n % len(self.via)]
+        try:
+            status, _ = self.c.request(service, "PUT", f"/{INDEX}/_doc/{i}?routing={self.routing}",
+                                      {"probe": self.rnd}, self.timeout)
+        except (OSError, ValueError, http.client.HTTPException):
+            status = None
+        now = time.monotonic()
+        with self.lock:
+            if status in (200, 201):
+                self.acked.append((i, sent, now))
+                if self.first_ack is None or now < self.first_ack:
+                    self.first_ack = now
+            else:
+                self.failed.append(i)
+
+    def run(self):
+        start = time.monotonic()
+        threads = []
+        n = 0
+        while time.monotonic() - start < self.budget:
+            with self.lock:
+                if self.first_ack is not None:
+                    break
+            t = threading.Thread(target=self.one, args=(n, time.monotonic()), daemon=True)
+            t.start()
+            threads.append(t)
+            n += 1
+            time.sleep(self.every)
+        for t in threads:
+            t.join(self.timeout + 1)
 
 
 def cat_shards(c, via):
@@ -234,6 +297,23 @@ def check(c, shards, acked_ids, timeout):
         time.sleep(1.0)
 
 
+def save_diagnostics(c, diag_dir, rnd):
+    """Each node's view (_cat/nodes, _cat/shards, health, allocation explain) and log tail."""
+    out = os.path.join(diag_dir, f"round-{rnd}")
+    os.makedirs(out, exist_ok=True)
+    for s in c.services:
+        state = {}
+        for path in ("/_cat/nodes?format=json", f"/_cat/shards/{INDEX}?format=json", "/_cluster/health",
+                     "/_cluster/allocation/explain"):
+            state[path] = c.try_request(s, "GET", path, timeout=5)
+        with open(os.path.join(out, f"{s}-state.json"), "w") as fh:
+            json.dump(state, fh, indent=1, default=str)
+        logs = subprocess.run(["docker", "logs", "--tail", "5000", c.container(s)], capture_output=True, text=True)
+        with open(os.path.join(out, f"{s}.log"), "w") as fh:
+            fh.write(logs.stdout + logs.stderr)
+    return out
+
+
 def inject(c, fault, service):
     name = c.container(service)
     if fault == "kill":
@@ -273,6 +353,8 @@ def main():
     ap.add_argument("--check-timeout", type=float, default=60.0)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--json", help="also write the figures to this file")
+    ap.add_argument("--diag-dir", default="/tmp/tern-fault-rounds",
+                    help="where a round that does not turn green leaves the nodes' state and logs")
     a = ap.parse_args()
     random.seed(a.seed)
     services = a.services.split(",")
@@ -299,16 +381,32 @@ def main():
 
     gate = threading.Event()
     gate.set()
+    probes = []
     writers = [Writer(c, k, a.bulk, a.interval, a.write_timeout, gate) for k in range(a.writers)]
     for w in writers:
         w.start()
 
     def all_acked():
         out = []
-        for w in writers:
+        for w in writers + probes:
             with w.lock:
                 out.extend(w.acked)
         return out
+
+    # Routing values of each shard (ids known to live there), for the failover probes.
+    time.sleep(2.0)
+    gate.clear()
+    for w in writers:
+        w.idle.wait(a.write_timeout + 5)
+    lost, divergent, shard_of = check(c, a.shards, [i for i, _, _ in all_acked()], a.check_timeout)
+    if lost or divergent:
+        sys.exit(f"the checks failed before any fault: lost {lost[:10]}, divergent {divergent}")
+    routing = {}
+    for i, sh_ in shard_of.items():
+        routing.setdefault(sh_, i)
+    if len(routing) != a.shards:
+        sys.exit(f"no document on some shard after the warm-up writes: {sorted(routing)}")
+    gate.set()
 
     faults = a.faults.split(",")
     rounds = []
@@ -321,24 +419,46 @@ def main():
         primary = next((r["node"] for r in rows if r["shard"] == str(shard) and r["prirep"] == "p"), None)
         victim = primary or random.choice(services)
         time.sleep(1.0)  # writes flowing before the fault
-        t0 = time.monotonic()
         inject(c, fault, victim)
+        # The clock starts once the docker command returned: the fault is in effect from here on
+        # (a write sent before may still have been answered by the victim).
+        t0 = time.monotonic()
+        prober = Prober(c, rnd + 1, victim, routing[shard])
+        prober.start()
+        probes.append(prober)
         time.sleep(a.hold)
         heal(c, fault, victim)
         healed = time.monotonic()
         green = wait_green(c, a.green_timeout)
+        if green is None:
+            # Another fault on a cluster that has not recovered tests nothing but the first
+            # failure: stop here, keeping what the nodes said and logged for diagnosis.
+            prober.join()
+            where = save_diagnostics(c, a.diag_dir, rnd + 1)
+            rounds.append({"round": rnd + 1, "fault": fault, "victim": victim, "shard": shard,
+                           "victim_was_primary": bool(primary), "failover_s": None,
+                           "writers_first_ack_s": None, "green_after_heal_s": None,
+                           "acked_total": len(all_acked()), "lost": None, "divergent": None,
+                           "problems": [f"not green {a.green_timeout:.0f} s after healing; diagnostics in {where}"],
+                           "hold_s": healed - t0})
+            log(f"round {rnd + 1:2}: {fault:10} {victim} (primary of shard {shard}): NOT GREEN "
+                f"{a.green_timeout:.0f} s after healing; stopping; diagnostics in {where}")
+            break
         time.sleep(1.0)  # writes flowing after the heal
         # Hold the writers for the checks (copies compared while nothing is written).
         gate.clear()
         for w in writers:
             w.idle.wait(a.write_timeout + 5)
+        prober.join()
         acked = all_acked()
         lost, divergent, shard_of = check(c, a.shards, [i for i, _, _ in acked], a.check_timeout)
-        failover = min((at - t0 for i, sent, at in acked if sent >= t0 and shard_of.get(i) == shard), default=None)
-        failed = sum(len(w.failed) for w in writers)
-        applied_failed = sum(1 for w in writers for i in w.failed if i in shard_of)
+        failover = prober.first_ack - t0 if prober.first_ack is not None else None
+        writers_first = min((at - t0 for i, sent, at in acked if sent >= t0 and shard_of.get(i) == shard
+                             and not i.startswith("probe-")), default=None)
+        failed = sum(len(w.failed) for w in writers + probes)
+        applied_failed = sum(1 for w in writers + probes for i in w.failed if i in shard_of)
         row = {"round": rnd + 1, "fault": fault, "victim": victim, "shard": shard, "victim_was_primary": bool(primary),
-               "failover_s": failover, "green_after_heal_s": green, "acked_total": len(acked),
+               "failover_s": failover, "writers_first_ack_s": writers_first, "green_after_heal_s": green, "acked_total": len(acked),
                "failed_total": failed, "failed_but_applied_total": applied_failed, "docs": len(shard_of),
                "lost": len(lost), "divergent": len(divergent), "problems": (lost[:10] + divergent)[:10],
                "hold_s": healed - t0}
@@ -356,7 +476,12 @@ def main():
     for w in writers:
         w.join(a.write_timeout + 5)
     acked = all_acked()
-    lost, divergent, shard_of = check(c, a.shards, [i for i, _, _ in acked], a.check_timeout)
+    stopped_early = any(r["green_after_heal_s"] is None for r in rounds)
+    if stopped_early:
+        # Copies missing or not started: the final comparison would report the outage, not data.
+        lost, divergent, shard_of = [], [], {}
+    else:
+        lost, divergent, shard_of = check(c, a.shards, [i for i, _, _ in acked], a.check_timeout)
     kinds = {}
     for w in writers:
         for k, v in w.failure_kinds.items():
@@ -375,25 +500,31 @@ def main():
     for r in rounds:
         fo = f"{r['failover_s']:.2f} s" if r["failover_s"] is not None else "none"
         gr = f"{r['green_after_heal_s']:.2f} s" if r["green_after_heal_s"] is not None else "never"
+        unchecked = "not checked"
         print(f"| {r['round']} | {r['fault']} | {r['victim']} | {r['shard']} | {fo} | {gr} | {r['acked_total']} | "
-              f"{r['lost']} | {r['divergent']} |")
+              f"{unchecked if r['lost'] is None else r['lost']} | {unchecked if r['divergent'] is None else r['divergent']} |")
     print()
     never_green = sum(1 for r in rounds if r["green_after_heal_s"] is None)
     print(f"rounds: {len(rounds)}; acknowledged writes: {len(acked)}; lost writes: {len(lost)}; "
           f"divergent copies: {len(divergent)}; rounds never green: {never_green}")
-    failed = sum(len(w.failed) for w in writers)
+    failed = sum(len(w.failed) for w in writers + probes)
     print(f"failed or unanswered writes: {failed}, applied anyway on every copy: "
-          f"{sum(1 for w in writers for i in w.failed if i in shard_of)}; by reason: {kinds}")
+          f"{sum(1 for w in writers + probes for i in w.failed if i in shard_of)}; writers' failures by reason: {kinds}")
     for f in faults:
         print(f"failover after {f}: {stats([r['failover_s'] for r in rounds if r['fault'] == f])}")
+        print(f"  bulk writers' first ack on that shard after {f}: "
+              f"{stats([r['writers_first_ack_s'] for r in rounds if r['fault'] == f])}")
         print(f"green after healing {f}: {stats([r['green_after_heal_s'] for r in rounds if r['fault'] == f])}")
+    if stopped_early:
+        print("the final checks were skipped: the run stopped at a round that never turned green")
     bad = lost or divergent or never_green or any(r["lost"] or r["divergent"] for r in rounds)
     if a.json:
         with open(a.json, "w") as fh:
             json.dump({"rounds": rounds, "acked": len(acked), "lost": len(lost), "divergent": divergent,
                        "failed": failed, "failure_kinds": kinds, "args": vars(a)}, fh, indent=1)
     if bad:
-        print("FAILED: " + "; ".join((lost[:10] + divergent)[:10]))
+        problems = [p for r in rounds for p in r["problems"]]
+        print("FAILED: " + "; ".join((lost[:10] + divergent + problems)[:10]))
         sys.exit(1)
 
 
