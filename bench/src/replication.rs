@@ -227,7 +227,15 @@ struct Latency {
 }
 
 /// Sequential `PUT /{index}/_doc/{id}` through node `via`, after a warm-up.
-fn latency(ctx: &Ctx, nodes: &Nodes, index: &str, via: usize, n: usize, label: &str, replicas: u32) -> anyhow::Result<Latency> {
+fn latency(
+    ctx: &Ctx,
+    nodes: &Nodes,
+    index: &str,
+    via: usize,
+    n: usize,
+    label: &str,
+    replicas: u32,
+) -> anyhow::Result<Latency> {
     let es = &nodes.es[via];
     let warmup = (n / 10).max(10);
     let mut samples = Vec::with_capacity(n);
@@ -254,12 +262,21 @@ struct Writers {
     docs: usize,
     docs_per_sec: f64,
     latency: LatencySummary,
+    /// CPU seconds of all tern processes, and of this client, over the measurement.
+    server_cpu_secs: f64,
+    client_cpu_secs: f64,
+    /// Average cores the whole machine was busy (all processes): near 2 on this VM means the
+    /// figure is CPU-bound.
+    machine_busy_cores: f64,
 }
 
 /// `writers` concurrent tasks, each a loop of single-document `PUT`s for `secs`, writer `k`
 /// through node `k % n`.
 fn writers(ctx: &Ctx, nodes: &Nodes, index: &str, writers: usize, secs: u64, replicas: u32) -> anyhow::Result<Writers> {
     let stop = Arc::new(AtomicBool::new(false));
+    let cpu0 = nodes.cpu_secs();
+    let self0 = process::process_cpu_secs(std::process::id());
+    let busy0 = process::machine_busy_secs();
     let started = Instant::now();
     let lat = ctx.rt.block_on(async {
         let mut tasks = Vec::new();
@@ -292,6 +309,9 @@ fn writers(ctx: &Ctx, nodes: &Nodes, index: &str, writers: usize, secs: u64, rep
         Ok::<_, anyhow::Error>(lat)
     })?;
     let secs = started.elapsed().as_secs_f64();
+    let server_cpu_secs = nodes.cpu_secs() - cpu0;
+    let client_cpu_secs = process::process_cpu_secs(std::process::id()) - self0;
+    let machine_busy_cores = (process::machine_busy_secs() - busy0) / secs;
     Ok(Writers {
         nodes: nodes.procs.len(),
         replicas,
@@ -300,13 +320,17 @@ fn writers(ctx: &Ctx, nodes: &Nodes, index: &str, writers: usize, secs: u64, rep
         docs: lat.len(),
         docs_per_sec: lat.len() as f64 / secs,
         latency: LatencySummary::of_ms(&lat),
+        server_cpu_secs,
+        client_cpu_secs,
+        machine_busy_cores,
     })
 }
 
 pub fn run(ctx: &Ctx, a: &Args) -> anyhow::Result<(String, Value)> {
     eprintln!("replication: generating {} {} docs", a.docs, a.shape.name());
     let corpus = Corpus::generate(&ctx.generator, a.shape, a.docs)?;
-    let small = json!({"properties": {"n": {"type": "long"}, "message": {"type": "text"}, "level": {"type": "keyword"}}});
+    let small =
+        json!({"properties": {"n": {"type": "long"}, "message": {"type": "text"}, "level": {"type": "keyword"}}});
     let mut ingests = Vec::new();
     let mut latencies = Vec::new();
     let mut writer_runs = Vec::new();
@@ -399,12 +423,28 @@ pub fn run(ctx: &Ctx, a: &Args) -> anyhow::Result<(String, Value)> {
                     f(r.latency.p50_ms, 2),
                     f(r.latency.p99_ms, 2),
                     if r.writers == 1 { "1x".into() } else { format!("{}x", f(r.docs_per_sec / one.docs_per_sec, 1)) },
+                    f(r.server_cpu_secs * 1000.0 / r.docs.max(1) as f64, 3),
+                    f(r.client_cpu_secs * 1000.0 / r.docs.max(1) as f64, 3),
+                    f(r.machine_busy_cores, 2),
                 ]);
             }
         }
     }
-    md.push_str(&table(&["nodes", "replicas", "writers", "docs/s", "p50 ms", "p99 ms", "vs 1 writer"], &rows));
+    md.push_str(&table(
+        &[
+            "nodes",
+            "replicas",
+            "writers",
+            "docs/s",
+            "p50 ms",
+            "p99 ms",
+            "vs 1 writer",
+            "tern CPU ms/doc",
+            "client CPU ms/doc",
+            "machine busy cores",
+        ],
+        &rows,
+    ));
     let results = json!({"ingest": ingests, "latency": latencies, "writers": writer_runs});
     Ok((md, results))
 }
-

@@ -680,10 +680,7 @@ impl TestCluster {
     /// Starts `n` nodes named `node-1`..`node-n` in cluster `tern-it-cluster`, with `extra`
     /// settings on each.
     pub fn start(n: usize, extra: &[&str]) -> TestCluster {
-        let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
-        let seeds: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-        let nodes = (0..n).map(|i| Self::spawn_node(None, "127.0.0.1", ports[i], i, &seeds, n, extra)).collect();
-        TestCluster { alive: vec![true; n], nodes, transport_ports: ports, net: None }
+        Self::start_with(n, extra, &[])
     }
 
     /// Like [`Self::start`], but each node runs in its own network namespace, so a test can cut a
@@ -710,14 +707,15 @@ impl TestCluster {
     /// wins): a cluster whose nodes differ, such as one master-only node among data nodes.
     pub fn start_with(n: usize, extra: &[&str], per_node: &[&[&str]]) -> TestCluster {
         let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+        let seeds: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
         let nodes = (0..n)
             .map(|i| {
                 let mut settings: Vec<&str> = extra.to_vec();
                 settings.extend_from_slice(per_node.get(i).copied().unwrap_or_default());
-                Self::spawn_node(i, ports[i], &ports, n, &settings)
+                Self::spawn_node(None, "127.0.0.1", ports[i], i, &seeds, n, &settings)
             })
             .collect();
-        TestCluster { alive: vec![true; n], nodes, transport_ports: ports }
+        TestCluster { alive: vec![true; n], nodes, transport_ports: ports, net: None }
     }
 
     /// Starts one more node, `node-{n+1}`, seeded with the existing nodes; it is not an initial
