@@ -874,7 +874,7 @@ impl std::fmt::Debug for TestCluster {
 ///
 /// The bridge lives in its own namespace so the host's firewall (Docker's `FORWARD DROP` with
 /// `bridge-nf-call-iptables`) never sees the bridged traffic and nothing in the root namespace
-/// but the client links changes. Deleting the namespaces (on drop) removes every link.
+/// but the client links changes. Dropping the lab deletes the client links and the namespaces.
 pub struct NetLab {
     /// `tern-it-{pid}-{k}`: the prefix of every namespace of this lab.
     prefix: String,
@@ -1008,6 +1008,10 @@ impl std::fmt::Debug for NetLab {
 impl Drop for NetLab {
     fn drop(&mut self) {
         for i in 0..self.nodes {
+            // Deleting the root-namespace end removes the pair at once; a deleted namespace is
+            // only torn down (with its links) once the kernel drops its last reference, which
+            // closing sockets can hold for a while.
+            let _ = run_ip(&["link", "del", &self.client_link(i)]);
             let _ = run_ip(&["netns", "del", &self.netns(i)]);
         }
         let _ = run_ip(&["netns", "del", &self.switch()]);
