@@ -41,6 +41,10 @@ use crate::metadata::{ClusterMetadata, DiscoveryNode, IndexMetadata};
 use crate::settings::parse_auto_expand_replicas;
 use crate::wildcard::wildcard_match;
 
+/// A copy outweighs any number of witnesses in a node's load: copies are balanced first, and
+/// witnesses (cheap: a log, no index) only spread among nodes with equally many copies.
+const COPY_WEIGHT: usize = 1 << 20;
+
 /// Where the copies of one shard live.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShardAllocation {
@@ -143,12 +147,13 @@ impl ClusterMetadata {
             return;
         }
         let awareness = self.awareness_attributes();
-        // Copies per node over the whole table: the balance the next placement keeps.
+        // Copies per node over the whole table (witnesses only break ties): the balance the next
+        // placement keeps.
         let mut load: BTreeMap<String, usize> = self.nodes.keys().map(|id| (id.clone(), 0)).collect();
         for shards in self.routing_table.values() {
             for s in shards {
                 for c in &s.copies {
-                    *load.entry(c.clone()).or_default() += 2;
+                    *load.entry(c.clone()).or_default() += COPY_WEIGHT;
                 }
                 if let Some(w) = &s.witness {
                     *load.entry(w.clone()).or_default() += 1;
@@ -191,7 +196,7 @@ impl ClusterMetadata {
                 s.copies.retain(|o| *o != c);
                 s.started.remove(&c);
                 if let Some(l) = load.get_mut(&c) {
-                    *l = l.saturating_sub(2);
+                    *l = l.saturating_sub(COPY_WEIGHT);
                 }
             }
         }
@@ -209,7 +214,7 @@ impl ClusterMetadata {
                 break;
             }
             let Some(node) = self.pick_node(s, im, awareness, load) else { break };
-            *load.entry(node.clone()).or_default() += 2;
+            *load.entry(node.clone()).or_default() += COPY_WEIGHT;
             if s.witness.as_deref() == Some(node.as_str()) {
                 s.witness = None;
             }
@@ -243,7 +248,7 @@ impl ClusterMetadata {
             s.copies.retain(|c| *c != victim);
             s.started.remove(&victim);
             if let Some(l) = load.get_mut(&victim) {
-                *l = l.saturating_sub(2);
+                *l = l.saturating_sub(COPY_WEIGHT);
             }
         }
         // 4. The witness of a two-copy group. It stays while a copy is lost (dropping a voter while

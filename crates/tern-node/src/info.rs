@@ -375,7 +375,7 @@ pub fn cluster_health(
 // ---------------------------------------------------------------------------------------------
 
 /// The per-shard counters `_stats`, `_nodes/stats` and `_cat` report. Times are milliseconds.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ShardStats {
     pub docs_count: u64,
     pub docs_deleted: u64,
@@ -1044,9 +1044,39 @@ impl Node {
         h
     }
 
-    /// Statistics of the named indices' shard copies, in the given order. Blocking (see
+    /// The statistics of the named indices' started copies on other nodes, by (index uuid, shard,
+    /// node id), fetched in parallel; a copy that does not answer is left out.
+    pub async fn remote_copy_stats(&self, meta: &ClusterMetadata, names: &[String]) -> RemoteStats {
+        let Some(cluster) = &self.cluster else { return RemoteStats::new() };
+        let client = cluster.raft.client();
+        let mut jobs = Vec::new();
+        for name in names {
+            let Some(im) = meta.indices.get(name).filter(|im| im.is_open()) else { continue };
+            for shard in 0..im.number_of_shards() {
+                for n in self.copy_nodes(meta, &im.uuid, shard) {
+                    if n.id == self.info.node_id {
+                        continue;
+                    }
+                    let uuid = im.uuid.clone();
+                    jobs.push(async move {
+                        let copy = crate::shard_rpc::RemoteCopy {
+                            node_id: n.id.clone(),
+                            node_name: n.name.clone(),
+                            address: n.transport_address.clone(),
+                        };
+                        let remote = crate::shard_rpc::RemoteShard { client, copy: &copy, index_uuid: &uuid, shard };
+                        remote.stats().await.ok().map(|st| ((uuid.clone(), shard, n.id.clone()), st))
+                    });
+                }
+            }
+        }
+        futures::future::join_all(jobs).await.into_iter().flatten().collect()
+    }
+
+    /// Statistics of the named indices' shard copies, in the given order: this node's copies, and
+    /// other nodes' copies from `remote` ([`Self::remote_copy_stats`]). Blocking (see
     /// [`ShardStats::of`]); call it from `spawn_blocking`.
-    pub fn indices_stats(&self, meta: &ClusterMetadata, names: &[String]) -> Vec<IndexStats> {
+    pub fn indices_stats(&self, meta: &ClusterMetadata, names: &[String], remote: &RemoteStats) -> Vec<IndexStats> {
         let routing = self.routing_table(meta, Some(names));
         let by_name: BTreeMap<&str, &IndexRouting> = routing.iter().map(|r| (r.index.as_str(), r)).collect();
         let mut out = Vec::new();
@@ -1057,15 +1087,18 @@ impl Node {
             let copies = r
                 .copies()
                 .map(|c| {
-                    // In a cluster this node holds at most one copy of each shard: its statistics
-                    // stand for its own copy and for the primary (copies hold the same documents,
-                    // up to replication lag); other nodes' replicas show none.
-                    let local_copy =
-                        self.is_clustered() && (c.primary || c.node_id.as_deref() == Some(self.info.node_id.as_str()));
-                    let handle =
-                        ((c.primary || local_copy) && c.state.is_active()).then(|| handles.get(&c.shard)).flatten();
+                    // A lone node's copies are all local; in a cluster a copy is this node's own or
+                    // another node's (its figures come from `remote`).
+                    let mine = !self.is_clustered() || c.node_id.as_deref() == Some(self.info.node_id.as_str());
+                    let handle = (mine && c.state.is_active()).then(|| handles.get(&c.shard)).flatten();
+                    let fetched = c
+                        .node_id
+                        .as_ref()
+                        .filter(|_| !mine)
+                        .and_then(|n| remote.get(&(im.uuid.clone(), c.shard, n.clone())).cloned());
                     let stats = match (handle, c.state.is_active()) {
                         (Some(h), _) => Some(ShardStats::of(&h.engine)),
+                        (None, true) if fetched.is_some() => fetched,
                         // A closed index's started copy: present, but nothing is loaded.
                         (None, true) => Some(ShardStats { shard_count: 1, ..ShardStats::empty() }),
                         (None, false) => None,
@@ -1382,3 +1415,6 @@ impl Node {
         Ok(AllocationExplanation { copy, decisions, current_node })
     }
 }
+
+/// Other nodes' shard copy statistics, by (index uuid, shard, node id).
+pub type RemoteStats = std::collections::HashMap<(String, u32, String), ShardStats>;

@@ -20,6 +20,7 @@ pub mod indices;
 pub mod info;
 pub mod node;
 pub mod persist;
+pub mod recovery;
 pub mod search;
 pub mod shard;
 pub mod shard_rpc;

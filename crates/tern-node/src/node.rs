@@ -209,6 +209,7 @@ impl Node {
             version: ES_VERSION,
         };
         let (shutdown, _) = tokio::sync::watch::channel(false);
+        let group_settings = crate::recovery::group_settings(&settings);
         let mut cluster = None;
         let mut lone_transport = None;
         if multi_node && let Some(server) = transport {
@@ -257,7 +258,7 @@ impl Node {
             stale_copies: parking_lot::Mutex::new(HashMap::new()),
             metadata_lock: tokio::sync::Mutex::new(()),
             shards: RwLock::new(HashMap::new()),
-            group_settings: GroupSettings::default(),
+            group_settings,
             search_contexts: Default::default(),
             shutdown,
         });
@@ -453,7 +454,7 @@ impl Node {
         engine.set_merges_enabled(meta.settings.merges_enabled());
         let group_id = Self::group_id(&meta.uuid, shard);
         let log = self.wal.log_store(group_id, durability_of(meta));
-        let handler = Arc::new(ShardStateMachine { engine: engine.clone() });
+        let handler = Arc::new(ShardStateMachine::new(engine.clone(), self.cluster.is_some()));
         if let Some(cluster) = &self.cluster {
             let bootstrap = self.bootstrap_of(&self.metadata(), &meta.uuid, shard);
             let started = RaftGroup::start(

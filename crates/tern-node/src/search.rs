@@ -933,7 +933,7 @@ impl Node {
         let meta = self.metadata();
         let mut jobs = Vec::new();
         for t in targets {
-            let (positions, docs): (Vec<usize>, Vec<(u64, Arc<Vec<u8>>)>) = hits
+            let (positions, docs): (Vec<usize>, Vec<_>) = hits
                 .iter()
                 .enumerate()
                 .filter(|(_, (index, h))| *index == t.index && h.shard == t.shard)
@@ -1590,4 +1590,37 @@ pub fn search_failure(cause: EsError) -> EsError {
         .with("grouped", true)
         .with_status(status)
         .caused_by(cause)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preferences_parse_like_es() {
+        assert_eq!(Preference::parse("").unwrap(), Preference::default());
+        assert_eq!(Preference::parse("_local").unwrap().kind, PreferenceKind::Local);
+        assert_eq!(Preference::parse("_only_local").unwrap().kind, PreferenceKind::OnlyLocal);
+        assert_eq!(
+            Preference::parse("_only_nodes:a, b*").unwrap().kind,
+            PreferenceKind::OnlyNodes(vec!["a".into(), "b*".into()])
+        );
+        assert_eq!(Preference::parse("_prefer_nodes:x").unwrap().kind, PreferenceKind::PreferNodes(vec!["x".into()]));
+        assert_eq!(Preference::parse("session-1").unwrap().kind, PreferenceKind::Custom("session-1".into()));
+        let p = Preference::parse("_shards:0,2|_local").unwrap();
+        assert_eq!((p.shards.clone(), p.kind.clone()), (Some(vec![0, 2]), PreferenceKind::Local));
+        assert!(p.wants_shard(2) && !p.wants_shard(1));
+        assert_eq!(Preference::parse("_shards:1").unwrap().kind, PreferenceKind::Any);
+        let e = Preference::parse("_primary").unwrap_err();
+        assert_eq!((e.kind, e.reason.as_str()), (ErrorKind::IllegalArgument, "no Preference for [_primary]"));
+        assert_eq!(Preference::parse("_shards:x").unwrap_err().kind, ErrorKind::IllegalArgument);
+    }
+
+    #[test]
+    fn a_custom_preference_picks_the_same_copy_every_time() {
+        assert_eq!(preference_hash("abc", 0), preference_hash("abc", 0));
+        // Different shards of one session spread over the copies.
+        let picks: std::collections::HashSet<usize> = (0..16).map(|s| preference_hash("abc", s) % 2).collect();
+        assert_eq!(picks.len(), 2);
+    }
 }

@@ -2,22 +2,102 @@
 //!
 //! [`ShardStateMachine`] is the adapter openraft drives (through tern-raft's [`ApplyHandler`]): it
 //! decodes each committed command and applies it to the engine. The raft term of the entry becomes
-//! the documents' `_primary_term`.
+//! the documents' `_primary_term`. Its raft snapshots are engine commits, pinned until the next
+//! one so that a copy that fell behind the purged log can fetch their files (peer recovery: see
+//! [`crate::recovery`]).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
 use parking_lot::Mutex;
 use tern_common::ErrorKind;
 use tern_common::EsError;
-use tern_raft::{ApplyHandler, GroupError, RaftGroup};
+use tern_raft::{ApplyHandler, GroupError, LocalSnapshot, RaftGroup, SnapshotSource};
+use tern_shard::commit_files::{CommitManifest, HeldCommit, PinnedCommit};
 use tern_shard::ops::{OpFailure, ShardCommand, ShardReply};
 use tern_shard::{ShardEngine, ShardIdent};
 use tern_transport::{HandlerErrorKind, TransportClient, TransportError};
 use tokio::sync::watch;
 
+use crate::recovery::{RecoveryState, SharedRecovery};
+
+type FetchResult = Result<Arc<CommitManifest>, String>;
+
+/// A snapshot's files being fetched (or fetched, waiting for openraft to install them).
+struct Fetch {
+    marker: Option<String>,
+    result: Shared<BoxFuture<'static, FetchResult>>,
+    abort: tokio::task::AbortHandle,
+}
+
 pub struct ShardStateMachine {
     pub engine: Arc<ShardEngine>,
+    /// Whether snapshots are pinned for other copies (a copy in a cluster); a lone node's shard has
+    /// nobody to send them to and skips the checksums a pin computes.
+    pin_snapshots: bool,
+    /// The commit of the last raft snapshot (built here or installed), whose files a lagging copy
+    /// fetches: held so merges cannot delete them until the next snapshot replaces it, and pinned
+    /// (checksummed) the first time a copy asks for it.
+    snapshot: Mutex<Option<(HeldCommit, Option<Arc<PinnedCommit>>)>>,
+    /// The fetch of the leader's snapshot, outliving the RPC that started it (see
+    /// [`ApplyHandler::fetch_snapshot`]).
+    fetch: Mutex<Option<Fetch>>,
+    /// This copy's last peer recovery, for `_cat/recovery`.
+    recovery: Mutex<Option<SharedRecovery>>,
+}
+
+impl ShardStateMachine {
+    /// The handler of a shard copy; `clustered` when other copies may need its snapshots.
+    pub fn new(engine: Arc<ShardEngine>, clustered: bool) -> ShardStateMachine {
+        ShardStateMachine {
+            engine,
+            pin_snapshots: clustered,
+            snapshot: Mutex::new(None),
+            fetch: Mutex::new(None),
+            recovery: Mutex::new(None),
+        }
+    }
+
+    /// The commit of the group's last snapshot on this copy, if it has one on disk, pinned for
+    /// copying. Blocking: the first call for a snapshot reads its new files for their checksums.
+    pub fn snapshot_commit(&self) -> Result<Option<Arc<PinnedCommit>>, EsError> {
+        let Some((held, pinned)) = self.snapshot.lock().clone() else {
+            return Ok(None);
+        };
+        if let Some(pin) = pinned {
+            return Ok(Some(pin));
+        }
+        let pin = Arc::new(self.engine.pin_held(&held)?);
+        let mut snapshot = self.snapshot.lock();
+        // Unless a newer snapshot replaced it meanwhile, later calls reuse this pin.
+        if let Some((current, slot)) = snapshot.as_mut()
+            && current.marker() == held.marker()
+        {
+            *slot = Some(pin.clone());
+        }
+        Ok(Some(pin))
+    }
+
+    /// Where the files of a snapshot being fetched are staged: next to the shard's directory, so
+    /// they move in by rename, and kept across restarts so an interrupted copy resumes.
+    pub(crate) fn staging_dir(&self) -> Option<PathBuf> {
+        let path = self.engine.path()?;
+        Some(path.with_file_name(format!("{}.recovery", self.engine.ident().shard)))
+    }
+
+    /// This copy's last (or running) peer recovery.
+    pub fn recovery(&self) -> Option<RecoveryState> {
+        self.recovery.lock().as_ref().map(|r| r.lock().clone())
+    }
+
+    pub(crate) fn begin_recovery(&self, state: RecoveryState) -> SharedRecovery {
+        let shared: SharedRecovery = Arc::new(Mutex::new(state));
+        *self.recovery.lock() = Some(shared.clone());
+        shared
+    }
 }
 
 impl ApplyHandler for ShardStateMachine {
@@ -40,9 +120,96 @@ impl ApplyHandler for ShardStateMachine {
         self.engine.committed_marker()
     }
 
+    /// A snapshot is a durable commit, held (replacing the previous snapshot's) so that its files
+    /// stay while a lagging copy fetches them.
     fn persist(&self) -> Result<Option<String>, String> {
-        self.engine.flush().map_err(|e| e.reason)?;
-        Ok(self.engine.committed_marker())
+        if !self.pin_snapshots {
+            self.engine.flush().map_err(|e| e.reason)?;
+            return Ok(self.engine.committed_marker());
+        }
+        match self.engine.flush_and_hold().map_err(|e| e.reason)? {
+            Some(held) => {
+                let marker = held.marker();
+                *self.snapshot.lock() = Some((held, None));
+                Ok(marker)
+            }
+            None => Ok(self.engine.committed_marker()),
+        }
+    }
+
+    fn can_install_snapshot(&self) -> bool {
+        self.pin_snapshots && self.engine.path().is_some()
+    }
+
+    /// Fetches the files of the leader's snapshot commit that this copy lacks into the staging
+    /// directory, on a task of its own: a big copy outlives the leader's RPC, whose next attempt
+    /// for the same snapshot waits on the same task.
+    async fn fetch_snapshot(self: Arc<Self>, source: SnapshotSource, snapshot: LocalSnapshot) -> Result<(), String> {
+        let marker = snapshot.marker;
+        let result = {
+            let mut fetch = self.fetch.lock();
+            match &*fetch {
+                Some(f) if f.marker == marker => f.result.clone(),
+                _ => {
+                    if let Some(old) = fetch.take() {
+                        old.abort.abort();
+                    }
+                    let task =
+                        tokio::spawn(crate::recovery::fetch_snapshot_files(self.clone(), source, marker.clone()));
+                    let abort = task.abort_handle();
+                    let result = task
+                        .map(|joined| joined.map_err(|e| format!("the snapshot fetch stopped: {e}")).and_then(|r| r))
+                        .boxed()
+                        .shared();
+                    *fetch = Some(Fetch { marker: marker.clone(), result: result.clone(), abort });
+                    result
+                }
+            }
+        };
+        let outcome = result.await;
+        if outcome.is_err() {
+            // Forget the failure, so the leader's next attempt starts a new fetch.
+            let mut fetch = self.fetch.lock();
+            if fetch.as_ref().is_some_and(|f| f.marker == marker && f.result.peek().is_some_and(|r| r.is_err())) {
+                *fetch = None;
+            }
+        }
+        outcome.map(|_| ())
+    }
+
+    /// Switches the engine, in place, to the fetched commit with the snapshot's marker, and holds it
+    /// as this copy's snapshot (this copy may lead the group next and send it on).
+    fn install_snapshot(&self, snapshot: &LocalSnapshot) -> Result<(), String> {
+        let fetched = {
+            let fetch = self.fetch.lock();
+            fetch.as_ref().filter(|f| f.marker == snapshot.marker).and_then(|f| f.result.peek().cloned())
+        };
+        let manifest = match fetched {
+            Some(Ok(manifest)) => manifest,
+            Some(Err(e)) => return Err(e),
+            None => return Err(format!("the files of snapshot {:?} were not fetched", snapshot.marker)),
+        };
+        let staging = self.staging_dir().ok_or("an in-memory shard cannot install a snapshot")?;
+        let recovery = self.recovery.lock().clone();
+        if let Some(r) = &recovery {
+            r.lock().stage = crate::recovery::Stage::Finalize;
+        }
+        self.engine.install_commit(&staging, &manifest, snapshot.marker.clone()).map_err(|e| e.reason)?;
+        *self.fetch.lock() = None;
+        if let Err(e) = std::fs::remove_dir_all(&staging) {
+            tracing::warn!(dir = %staging.display(), error = %e, "removing the recovery staging directory failed");
+        }
+        match self.engine.hold_commit() {
+            Ok(held) => *self.snapshot.lock() = held.map(|h| (h, None)),
+            Err(e) => {
+                tracing::warn!(shard = ?self.engine.ident(), error = %e.reason, "holding the installed snapshot failed")
+            }
+        }
+        if let Some(r) = &recovery {
+            r.lock().finish();
+        }
+        tracing::info!(shard = ?self.engine.ident(), marker = ?snapshot.marker, files = manifest.files.len(), "installed the leader's snapshot");
+        Ok(())
     }
 }
 

@@ -239,6 +239,10 @@ impl RemoteShard<'_> {
     pub(crate) async fn flush(&self) -> Result<(), ReadError> {
         self.call("flush", &self.shard_ref()).await
     }
+
+    pub(crate) async fn stats(&self) -> Result<crate::info::ShardStats, ReadError> {
+        self.call("stats", &self.shard_ref()).await
+    }
 }
 
 /// A reader context on another node, held by a scroll or point in time of this (coordinating)
@@ -548,6 +552,16 @@ impl ShardReadRpc {
                 let shard: ShardRef = decode(&request.body)?;
                 let answer = match Self::copy(node, &shard) {
                     Ok(h) => h.flush().await.map_err(shard_failure),
+                    Err(f) => Err(f),
+                };
+                encode(&answer)
+            }
+            "stats" => {
+                let shard: ShardRef = decode(&request.body)?;
+                let answer = match Self::copy(node, &shard) {
+                    Ok(h) => tokio::task::spawn_blocking(move || crate::info::ShardStats::of(&h.engine))
+                        .await
+                        .map_err(|e| shard_failure(EsError::internal(e.to_string()))),
                     Err(f) => Err(f),
                 };
                 encode(&answer)

@@ -263,6 +263,7 @@ pub struct RaftGroup<H: ApplyHandler> {
     pub id: GroupId,
     pub node_id: u64,
     raft: Raft<H>,
+    handler: Arc<H>,
     /// Multi-node groups: keeps the group reachable through the node's transport until shutdown
     /// (or until the group is dropped).
     registration: parking_lot::Mutex<Option<Registration>>,
@@ -302,10 +303,10 @@ impl<H: ApplyHandler> RaftGroup<H> {
     ) -> Result<Self, GroupError> {
         let start = |reason: String| GroupError::Start { group: id, reason };
         let config = Self::config(id, settings, false)?;
-        let sm = StateMachine::new(handler);
+        let sm = StateMachine::new(handler.clone());
         let raft =
             openraft::Raft::new(node_id, config, PeerlessNetwork, log, sm).await.map_err(|e| start(e.to_string()))?;
-        let group = RaftGroup { id, node_id, raft, registration: parking_lot::Mutex::new(None) };
+        let group = RaftGroup { id, node_id, raft, handler, registration: parking_lot::Mutex::new(None) };
         if !group.raft.is_initialized().await.map_err(|e| start(e.to_string()))? {
             let mut members = BTreeMap::new();
             members.insert(node_id, BasicNode::new(node_addr));
@@ -338,12 +339,18 @@ impl<H: ApplyHandler> RaftGroup<H> {
         let raft = openraft::Raft::new(node_id, config, transport.network(id, node_id), log, sm)
             .await
             .map_err(|e| start(e.to_string()))?;
-        let endpoint = Arc::new(RaftEndpoint { group: id, raft: raft.clone(), handler });
+        let endpoint = Arc::new(RaftEndpoint {
+            group: id,
+            raft: raft.clone(),
+            handler: handler.clone(),
+            client: transport.client().clone(),
+            snapshot_lock: Arc::default(),
+        });
         let Some(registration) = transport.registry().register(id, endpoint) else {
             let _ = raft.shutdown().await;
             return Err(start(format!("raft group {id} is already running on this node")));
         };
-        let group = RaftGroup { id, node_id, raft, registration: parking_lot::Mutex::new(Some(registration)) };
+        let group = RaftGroup { id, node_id, raft, handler, registration: parking_lot::Mutex::new(Some(registration)) };
         if let Bootstrap::Initialize(voters) = bootstrap {
             let initialized = group.raft.is_initialized().await.map_err(|e| start(e.to_string()))?;
             if !initialized {
@@ -480,6 +487,11 @@ impl<H: ApplyHandler> RaftGroup<H> {
             .transfer_leader(to)
             .await
             .map_err(|e| GroupError::Fatal { group: self.id, reason: e.to_string() })
+    }
+
+    /// The state machine's handler.
+    pub fn handler(&self) -> &Arc<H> {
+        &self.handler
     }
 
     /// The group's state as this node sees it now.

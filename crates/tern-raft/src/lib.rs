@@ -22,4 +22,4 @@ pub use group::{
 };
 pub use network::RaftTransport;
 pub use rpc::GroupRegistry;
-pub use state_machine::{ApplyHandler, LocalSnapshot};
+pub use state_machine::{ApplyHandler, LocalSnapshot, SnapshotSource};

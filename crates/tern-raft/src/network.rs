@@ -205,8 +205,13 @@ impl RaftNetworkV2<TypeConfig> for PeerNetwork {
     }
 
     /// Sends the whole snapshot (its metadata and [`LocalSnapshot`], postcard-encoded) in one
-    /// request. A follower whose state machine cannot install snapshots refuses it; that comes
-    /// back as a logged, typed `Unreachable` and openraft retries after its backoff.
+    /// request, with this node's address: the follower fetches what the snapshot stands for (a
+    /// shard's files) from here before it answers. A follower whose state machine cannot install
+    /// snapshots, or whose fetch failed, refuses it; that comes back as a logged, typed
+    /// `Unreachable` and openraft retries after its backoff. A timeout is retried at once, and the
+    /// follower's fetch carries on meanwhile (see [`ApplyHandler::fetch_snapshot`]).
+    ///
+    /// [`ApplyHandler::fetch_snapshot`]: crate::ApplyHandler::fetch_snapshot
     async fn full_snapshot(
         &mut self,
         vote: Vote,
@@ -215,7 +220,12 @@ impl RaftNetworkV2<TypeConfig> for PeerNetwork {
         option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
         let last_log_id = snapshot.meta.last_log_id;
-        let request = SnapshotRequest { vote, meta: snapshot.meta, snapshot: snapshot.snapshot };
+        let request = SnapshotRequest {
+            vote,
+            meta: snapshot.meta,
+            snapshot: snapshot.snapshot,
+            source: self.client.local_addr().to_string(),
+        };
         let result = tokio::select! {
             result = self.call::<_, SnapshotResponse<TypeConfig>>(method::SNAPSHOT, &request, option.soft_ttl()) => result,
             closed = cancel => return Err(StreamingError::Closed(closed)),

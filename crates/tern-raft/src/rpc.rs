@@ -4,7 +4,8 @@
 //! `POST /raft/{group}/{method}` with a postcard body. The [`GroupRegistry`] is that service's
 //! handler: it maps a group id to the group's running raft instance on this node and hands the
 //! decoded message to it (`append` -> `Raft::append_entries`, `vote`, `pre_vote`, `snapshot` ->
-//! `Raft::install_full_snapshot`, `transfer_leader`). A group registers when it starts and leaves
+//! the handler's [`ApplyHandler::fetch_snapshot`] then `Raft::install_full_snapshot`,
+//! `transfer_leader`). A group registers when it starts and leaves
 //! when it shuts down (or its handle is dropped); a message for a group this node does not run is
 //! answered [`HandlerErrorKind::UnknownTarget`], which the sender treats as "unreachable, back off"
 //! — the normal state of affairs while a copy is being created or removed.
@@ -17,14 +18,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
+use openraft::async_runtime::watch::WatchReceiver;
 use openraft::raft::{AppendEntriesRequest, TransferLeaderRequest, VoteRequest};
 use parking_lot::RwLock;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use tern_transport::{HandlerError, HandlerErrorKind, HandlerFuture, InboundRequest, ServiceHandler};
+use tern_transport::{HandlerError, HandlerErrorKind, HandlerFuture, InboundRequest, ServiceHandler, TransportClient};
 
 use crate::group::Raft;
-use crate::state_machine::{ApplyHandler, LocalSnapshot};
+use crate::state_machine::{ApplyHandler, LocalSnapshot, SnapshotSource};
 use crate::types::{GroupId, TypeConfig, Vote};
 
 /// The transport service name of raft traffic.
@@ -39,13 +41,15 @@ pub(crate) mod method {
     pub const TRANSFER_LEADER: &str = "transfer_leader";
 }
 
-/// A whole snapshot in one message: the leader's vote, the snapshot's metadata and its
-/// [`LocalSnapshot`] (whatever that carries; today the handler's marker).
+/// A whole snapshot in one message: the leader's vote, the snapshot's metadata, its
+/// [`LocalSnapshot`] (the handler's marker) and the sender's transport address, where the
+/// follower's handler fetches whatever else the snapshot stands for.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct SnapshotRequest {
     pub vote: Vote,
     pub meta: openraft::alias::SnapshotMetaOf<TypeConfig>,
     pub snapshot: LocalSnapshot,
+    pub source: String,
 }
 
 pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Bytes, HandlerError> {
@@ -62,11 +66,15 @@ pub(crate) trait GroupEndpoint: Send + Sync + 'static {
 }
 
 /// The receiving end of a raft group: its openraft instance plus its handler (to know whether it
-/// can install snapshots before openraft is asked to).
+/// can install snapshots, and to fetch what a snapshot stands for, before openraft is asked to).
 pub(crate) struct RaftEndpoint<H: ApplyHandler> {
     pub group: GroupId,
     pub raft: Raft<H>,
     pub handler: Arc<H>,
+    pub client: TransportClient,
+    /// One snapshot install at a time: a leader whose RPC timed out sends the snapshot again while
+    /// the first fetch may still run.
+    pub snapshot_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 fn stopped(group: GroupId, e: impl std::fmt::Display) -> HandlerError {
@@ -108,8 +116,27 @@ impl<H: ApplyHandler> GroupEndpoint for RaftEndpoint<H> {
                         )))
                     });
                 }
+                let (handler, client, lock) = (self.handler.clone(), self.client.clone(), self.snapshot_lock.clone());
                 Box::pin(async move {
                     let req: SnapshotRequest = decode(&body)?;
+                    let _one_at_a_time = lock.lock().await;
+                    // Fetch only what openraft will install: a snapshot from a current leader that
+                    // goes beyond what this copy has committed (openraft answers the others itself).
+                    let (vote, committed) = {
+                        let m = raft.metrics().borrow_watched().clone();
+                        (m.vote, m.local_committed)
+                    };
+                    let current_leader = req.vote.partial_cmp(&vote) != Some(std::cmp::Ordering::Less);
+                    if current_leader && req.meta.last_log_id > committed {
+                        let source = SnapshotSource { group, addr: req.source.clone(), client };
+                        handler.fetch_snapshot(source, req.snapshot.clone()).await.map_err(|reason| {
+                            tracing::warn!(group, source = %req.source, %reason, "fetching a raft snapshot failed");
+                            HandlerError::unavailable(format!(
+                                "raft group {group}: fetching snapshot {:?} from {} failed: {reason}",
+                                req.meta.last_log_id, req.source
+                            ))
+                        })?;
+                    }
                     let snapshot = openraft::Snapshot { meta: req.meta, snapshot: req.snapshot };
                     encode(&raft.install_full_snapshot(req.vote, snapshot).await.map_err(|e| stopped(group, e))?)
                 })
@@ -249,11 +276,13 @@ mod tests {
                 last_membership: StoredMembership::new(Some(log_id(3, 11)), membership),
             },
             snapshot: LocalSnapshot { marker: Some("m".into()) },
+            source: "127.0.0.1:9300".into(),
         };
         let back: SnapshotRequest = roundtrip(&snap);
         assert_eq!(back.meta, snap.meta);
         assert_eq!(back.vote, snap.vote);
         assert_eq!(back.snapshot.marker, snap.snapshot.marker);
+        assert_eq!(back.source, snap.source);
         assert_eq!(roundtrip(&Reply(vec![9; 3])), Reply(vec![9; 3]));
     }
 }

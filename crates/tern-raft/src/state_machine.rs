@@ -10,6 +10,7 @@
 //! `apply` runs the handler on tokio's blocking pool: indexing is CPU work and must not stall the
 //! runtime. Entries that are ready together are applied as one batch in one blocking call.
 
+use std::future::Future;
 use std::io;
 use std::sync::Arc;
 
@@ -19,7 +20,9 @@ use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine, S
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use crate::types::{LogId, Reply, StoredMembership, TypeConfig};
+use tern_transport::TransportClient;
+
+use crate::types::{GroupId, LogId, Reply, StoredMembership, TypeConfig};
 
 /// The application side of a raft group's state machine.
 pub trait ApplyHandler: Send + Sync + 'static {
@@ -39,8 +42,27 @@ pub trait ApplyHandler: Send + Sync + 'static {
         false
     }
 
+    /// Brings to this node whatever `snapshot` stands for beyond its marker (a shard copies the
+    /// leader's commit files from `source`), before openraft is handed the snapshot.
+    ///
+    /// It runs in the follower's RPC handler, outside openraft: openraft's install must be quick
+    /// and cannot fail without stopping the group, while a copy takes as long as the data needs and
+    /// may fail (the leader then sends the snapshot again). The leader's RPC may time out while this
+    /// runs; an implementation whose fetch outlives one RPC should keep it going and let the next
+    /// attempt for the same snapshot pick it up. On success, the next [`Self::install_snapshot`]
+    /// of `snapshot` must succeed. The default has nothing to fetch: a marker-only snapshot.
+    fn fetch_snapshot(
+        self: Arc<Self>,
+        source: SnapshotSource,
+        snapshot: LocalSnapshot,
+    ) -> impl Future<Output = Result<(), String>> + Send {
+        let _ = (source, snapshot);
+        async { Ok(()) }
+    }
+
     /// Replaces the handler's whole state with `snapshot`, taken on the group's leader, whose
-    /// marker is `snapshot.marker`; afterwards [`Self::durable_marker`] must return that marker.
+    /// marker is `snapshot.marker` (after [`Self::fetch_snapshot`] of it succeeded); afterwards
+    /// [`Self::durable_marker`] must return that marker.
     fn install_snapshot(&self, snapshot: &LocalSnapshot) -> Result<(), String> {
         Err(format!("this state machine cannot install snapshots (snapshot marker {:?})", snapshot.marker))
     }
@@ -65,11 +87,22 @@ impl AppliedState {
 /// A snapshot: the handler's durable state at a marker.
 ///
 /// The raft network sends it to a lagging follower as it is (postcard, in one message: see
-/// `network.rs`), so whatever it comes to carry must stay serde-serializable; a snapshot that is a
-/// set of files will need a streamed transfer instead.
+/// `network.rs`), so whatever it carries must stay serde-serializable and small. State too big for
+/// one message (a shard's files) is not in it: the follower's handler fetches that from the sender
+/// ([`ApplyHandler::fetch_snapshot`]) before the snapshot is installed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LocalSnapshot {
     pub marker: Option<String>,
+}
+
+/// Where a snapshot being installed comes from: the node that sent it (the group's leader) and a
+/// transport client to reach it.
+#[derive(Debug, Clone)]
+pub struct SnapshotSource {
+    pub group: GroupId,
+    /// The sender's transport address (`host:port`).
+    pub addr: String,
+    pub client: TransportClient,
 }
 
 type SnapshotOf = openraft::alias::SnapshotOf<TypeConfig, LocalSnapshot>;

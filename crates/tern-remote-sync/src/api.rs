@@ -99,6 +99,7 @@ pub async fn put_pattern(
     ctx.params.check(&["master_timeout", "timeout"])?;
     let body = body.required_json().map_err(|e| ctx.error(e))?;
     let spec = parse_pattern(&name, &body).map_err(|e| ctx.error(e))?;
+    rt.node.catch_up_metadata().await.map_err(|e| ctx.error(e))?;
     rt.client(&spec.remote_cluster).map_err(|e| ctx.error(e))?;
     let n = name.clone();
     rt.node
@@ -175,6 +176,7 @@ pub async fn auto_sync_stats(Extension(rt): Extension<Arc<Runtime>>, ctx: Ctx) -
 /// operator: seeds, the leader's cluster name and version, last contact and last error.
 pub async fn remote_info(Extension(rt): Extension<Arc<Runtime>>, ctx: Ctx) -> ApiResult<Response> {
     ctx.params.check(&[])?;
+    rt.node.catch_up_metadata().await.map_err(|e| ctx.error(e))?;
     let configured = remotes(&rt.node.metadata());
     let mut out = Map::new();
     for (name, config) in configured {

@@ -14,10 +14,6 @@
 //! so a copy interrupted by a crash or a leader outage resumes where it stopped.
 
 use std::collections::{BTreeSet, HashMap};
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +22,7 @@ use reqwest::Method;
 use serde_json::{Map, Value, json};
 use tern_cluster::IndicesOptions;
 use tern_common::{ErrorKind, EsError};
-use tern_node::commit_copy::{CommitFile, CommitManifest, file_crc32};
+use tern_node::commit_copy::{CommitFile, CommitManifest, Staging};
 use tern_node::node::now_millis;
 
 use crate::Runtime;
@@ -35,7 +31,6 @@ use crate::config::{CUSTOM_KEY, FollowSpec, SyncState, never_synced};
 use crate::leader::CRC_HEADER;
 use crate::stats::{CopyStats, IndexStats};
 
-const PROGRESS_LOG: &str = "progress.log";
 pub const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_secs(30);
 
 /// The cluster-level knobs, read at the start of each round so changes apply without restarts.
@@ -210,65 +205,6 @@ async fn round_pinned(
     Ok(())
 }
 
-/// Chunks already staged and verified, by file: `offset -> length`.
-type Staged = HashMap<String, BTreeSet<(u64, u64)>>;
-
-/// Drops staged files the leader's commit no longer has, sizes the needed ones, and reads back
-/// the chunks an earlier attempt logged, keeping only those whose bytes still check out.
-fn prepare_staging(dir: &Path, needed: &[CommitFile]) -> Result<Staged, EsError> {
-    let io = |what: &str, e: std::io::Error| EsError::internal(format!("remote sync staging: {what}: {e}"));
-    std::fs::create_dir_all(dir).map_err(|e| io("create", e))?;
-    let wanted: HashMap<&str, &CommitFile> = needed.iter().map(|f| (f.name.as_str(), f)).collect();
-    for entry in std::fs::read_dir(dir).map_err(|e| io("list", e))?.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let keep = name == PROGRESS_LOG
-            || wanted
-                .get(name.as_str())
-                .is_some_and(|f| entry.metadata().map(|m| m.len() == f.length).unwrap_or(false));
-        if !keep {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
-    let mut staged = Staged::new();
-    if let Ok(log) = File::open(dir.join(PROGRESS_LOG)) {
-        for line in BufReader::new(log).lines().map_while(Result::ok) {
-            let parts: Vec<&str> = line.split(' ').collect();
-            let [name, offset, len, crc] = parts[..] else { continue };
-            let (Ok(offset), Ok(len), Ok(crc)) = (offset.parse::<u64>(), len.parse::<u64>(), crc.parse::<u32>()) else {
-                continue;
-            };
-            if !wanted.contains_key(name) {
-                continue;
-            }
-            let Ok(f) = File::open(dir.join(name)) else { continue };
-            let mut buf = vec![0u8; len as usize];
-            if f.read_exact_at(&mut buf, offset).is_ok() && crc32fast::hash(&buf) == crc {
-                staged.entry(name.to_string()).or_default().insert((offset, len));
-            }
-        }
-    }
-    // Rewrite the log with what survived, then size every needed file (keeping staged bytes).
-    let mut log = File::create(dir.join(PROGRESS_LOG)).map_err(|e| io("progress log", e))?;
-    for (name, chunks) in &staged {
-        for (offset, len) in chunks {
-            let f = File::open(dir.join(name)).map_err(|e| io(name, e))?;
-            let mut buf = vec![0u8; *len as usize];
-            f.read_exact_at(&mut buf, *offset).map_err(|e| io(name, e))?;
-            writeln!(log, "{name} {offset} {len} {}", crc32fast::hash(&buf)).map_err(|e| io("progress log", e))?;
-        }
-    }
-    for f in needed {
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join(&f.name))
-            .map_err(|e| io(&f.name, e))?;
-        file.set_len(f.length).map_err(|e| io(&f.name, e))?;
-    }
-    Ok(staged)
-}
-
 #[allow(clippy::too_many_arguments)]
 async fn copy_shard(
     rt: &Arc<Runtime>,
@@ -286,51 +222,29 @@ async fn copy_shard(
     let needed: Vec<CommitFile> = manifest.files.iter().filter(|f| !have.contains(&f.name)).cloned().collect();
     let staged = {
         let (dir, needed) = (staging.clone(), needed.clone());
-        tokio::task::spawn_blocking(move || prepare_staging(&dir, &needed))
-            .await
-            .map_err(|e| EsError::internal(e.to_string()))??
+        Arc::new(
+            tokio::task::spawn_blocking(move || Staging::open(&dir, &needed))
+                .await
+                .map_err(|e| EsError::internal(e.to_string()))??,
+        )
     };
     let total_bytes: u64 = needed.iter().map(|f| f.length).sum();
     st.begin_round(needed.len() as u64, total_bytes);
     st.detail.lock().lag_bytes = total_bytes;
 
-    let mut jobs = Vec::new();
-    let mut already = 0u64;
-    for f in &needed {
-        let done = staged.get(&f.name);
-        let mut offset = 0;
-        let mut missing = false;
-        while offset < f.length {
-            let len = limits.chunk_size.min(f.length - offset);
-            if done.is_some_and(|d| d.contains(&(offset, len))) {
-                already += len;
-            } else {
-                jobs.push((f.name.clone(), offset, len));
-                missing = true;
-            }
-            offset += len;
-        }
-        if !missing {
-            st.add(&st.current_finished_files_count, 1);
-        }
+    let (jobs, already) = staged.missing_chunks(&needed, limits.chunk_size);
+    let mut remaining: HashMap<String, u64> = HashMap::new();
+    for (name, _, _) in &jobs {
+        *remaining.entry(name.clone()).or_insert(0) += 1;
     }
+    let finished = needed.iter().filter(|f| !remaining.contains_key(&f.name)).count() as u64;
+    st.add(&st.current_finished_files_count, finished);
     st.add(&st.current_finished_bytes, already);
-    let progress = Arc::new(parking_lot::Mutex::new(
-        OpenOptions::new()
-            .append(true)
-            .open(staging.join(PROGRESS_LOG))
-            .map_err(|e| EsError::internal(format!("remote sync progress log: {e}")))?,
-    ));
     let permits = rt.throttle.chunk_permits(limits.max_concurrent_file_chunks);
-    let remaining: Arc<parking_lot::Mutex<HashMap<String, u64>>> =
-        Arc::new(parking_lot::Mutex::new(jobs.iter().fold(HashMap::new(), |mut m, (n, _, _)| {
-            *m.entry(n.clone()).or_insert(0) += 1;
-            m
-        })));
+    let remaining = Arc::new(parking_lot::Mutex::new(remaining));
     let fetched: u64 = futures::stream::iter(jobs)
         .map(|(name, offset, len)| {
-            let (permits, progress, remaining, staging) =
-                (permits.clone(), progress.clone(), remaining.clone(), staging.clone());
+            let (permits, staged, remaining) = (permits.clone(), staged.clone(), remaining.clone());
             async move {
                 let _permit = permits.acquire_owned().await.map_err(|_| cancelled())?;
                 if *cancel.borrow() {
@@ -350,18 +264,10 @@ async fn copy_shard(
                         bytes.len()
                     )));
                 }
-                let crc = crc32fast::hash(&bytes);
-                let target = staging.join(&name);
                 let name2 = name.clone();
-                tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-                    let f = OpenOptions::new().write(true).open(&target)?;
-                    f.write_all_at(&bytes, offset)?;
-                    writeln!(progress.lock(), "{name2} {offset} {len} {crc}")?;
-                    Ok(())
-                })
-                .await
-                .map_err(|e| EsError::internal(e.to_string()))?
-                .map_err(|e| EsError::internal(format!("writing staged chunk of [{name}]: {e}")))?;
+                tokio::task::spawn_blocking(move || staged.write_chunk(&name2, offset, &bytes))
+                    .await
+                    .map_err(|e| EsError::internal(e.to_string()))??;
                 st.add(&st.current_finished_bytes, len);
                 let mut rem = remaining.lock();
                 if let Some(n) = rem.get_mut(&name) {
@@ -379,8 +285,8 @@ async fn copy_shard(
 
     // Whole-file checks, then make the staged files durable before they become the commit.
     {
-        let (dir, needed) = (staging.clone(), needed.clone());
-        tokio::task::spawn_blocking(move || verify_staged(&dir, &needed))
+        let (staged, needed) = (staged.clone(), needed.clone());
+        tokio::task::spawn_blocking(move || staged.verify(&needed))
             .await
             .map_err(|e| EsError::internal(e.to_string()))??;
     }
@@ -391,25 +297,6 @@ async fn copy_shard(
     let _ = tokio::fs::remove_dir_all(&staging).await;
     st.add(&st.total_synced_files, needed.len() as u64);
     st.add(&st.total_synced_bytes, fetched);
-    Ok(())
-}
-
-fn verify_staged(dir: &Path, needed: &[CommitFile]) -> Result<(), EsError> {
-    for f in needed {
-        let path: PathBuf = dir.join(&f.name);
-        let crc = file_crc32(&path)?;
-        if crc != f.crc32 {
-            // Start this file over next round.
-            let _ = std::fs::remove_file(&path);
-            return Err(EsError::internal(format!(
-                "staged file [{}] does not match the leader's checksum ({crc} != {})",
-                f.name, f.crc32
-            )));
-        }
-        File::open(&path)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| EsError::internal(format!("syncing staged file [{}]: {e}", f.name)))?;
-    }
     Ok(())
 }
 
@@ -582,29 +469,4 @@ pub async fn stop(rt: &Runtime, names: &[String]) -> Result<(), EsError> {
         rt.forget_stats(n);
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Read;
-
-    #[test]
-    fn staging_keeps_only_verified_chunks() {
-        let dir = tempfile::tempdir().unwrap();
-        let data = b"0123456789abcdef".to_vec();
-        let f = CommitFile { name: "seg.idx".into(), length: 16, crc32: crc32fast::hash(&data) };
-        std::fs::write(dir.path().join("seg.idx"), [&data[..8], &[0u8; 8][..]].concat()).unwrap();
-        std::fs::write(dir.path().join("stale.idx"), b"old").unwrap();
-        let good = crc32fast::hash(&data[..8]);
-        let bad = crc32fast::hash(b"whatever");
-        std::fs::write(dir.path().join(PROGRESS_LOG), format!("seg.idx 0 8 {good}\nseg.idx 8 8 {bad}\ngarbage\n"))
-            .unwrap();
-        let staged = prepare_staging(dir.path(), std::slice::from_ref(&f)).unwrap();
-        assert_eq!(staged["seg.idx"], [(0u64, 8u64)].into_iter().collect());
-        assert!(!dir.path().join("stale.idx").exists(), "files the commit no longer has are dropped");
-        let mut log = String::new();
-        File::open(dir.path().join(PROGRESS_LOG)).unwrap().read_to_string(&mut log).unwrap();
-        assert_eq!(log, format!("seg.idx 0 8 {good}\n"));
-    }
 }

@@ -131,6 +131,8 @@ impl Runtime {
     /// Starts following: checks the remote and the leader index, prepares the local index, records
     /// the task in the cluster metadata, and wakes the supervisor so the first round runs now.
     pub async fn start_follow(self: &Arc<Self>, spec: FollowSpec) -> Result<(), EsError> {
+        // The remote may have been configured through another node a moment ago.
+        self.node.catch_up_metadata().await?;
         let client = self.client(&spec.remote_cluster)?;
         let leader = client
             .json(Method::GET, &format!("/_remote_sync/leader/{}", seg(&spec.remote_index)), None)

@@ -9,12 +9,16 @@
 //!
 //! The source side **pins** a commit ([`PinnedCommit`]): it holds the commit's segment metas, which
 //! tantivy's garbage collector treats as alive, so merges on the source can go on while a copy is in
-//! flight without deleting the files being read. The target side stages the files elsewhere, then
-//! [`install_commit`] moves them in and switches `meta.json` with one atomic rename.
+//! flight without deleting the files being read. The target side stages the files elsewhere
+//! ([`Staging`]: chunked, each chunk checksummed and logged, so an interrupted copy resumes with what
+//! it already has), then [`install_commit`] moves them in and switches `meta.json` with one atomic
+//! rename. Remote sync (between clusters) and peer recovery (a raft snapshot install between copies
+//! of one shard) are both built from these pieces.
 
 use std::collections::{BTreeSet, HashMap};
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use parking_lot::Mutex;
@@ -61,6 +65,13 @@ impl CommitManifest {
     pub fn file_names(&self) -> BTreeSet<String> {
         self.files.iter().map(|f| f.name.clone()).collect()
     }
+
+    /// The raft position recorded in the commit point's payload (see `ShardEngine`'s commits).
+    pub fn marker(&self) -> Option<String> {
+        let meta: serde_json::Value = serde_json::from_str(&self.meta).ok()?;
+        let payload: serde_json::Value = serde_json::from_str(meta.get("payload")?.as_str()?).ok()?;
+        payload.get("marker")?.as_str().map(String::from)
+    }
 }
 
 /// Whole-file checksums by `(name, length)`: files never change, so each is read once per process
@@ -85,6 +96,22 @@ impl ChecksumCache {
         }
         cache.insert(name.to_string(), (length, crc));
         Ok(crc)
+    }
+}
+
+/// A commit whose files tantivy keeps while this value exists, not read yet: what a raft snapshot
+/// holds on every copy, cheaply. [`crate::ShardEngine::pin_held`] turns it into a [`PinnedCommit`]
+/// (reading files for their checksums) once some copy actually needs it.
+#[derive(Clone)]
+pub struct HeldCommit {
+    pub(crate) meta: IndexMeta,
+}
+
+impl HeldCommit {
+    /// The raft position recorded in the commit's payload.
+    pub fn marker(&self) -> Option<String> {
+        let payload: serde_json::Value = serde_json::from_str(self.meta.payload.as_deref()?).ok()?;
+        payload.get("marker")?.as_str().map(String::from)
     }
 }
 
@@ -155,6 +182,11 @@ fn io_err(name: &str, e: std::io::Error) -> EsError {
     EsError::internal(format!("cannot read commit file [{name}]: {e}"))
 }
 
+/// CRC-32 (IEEE) of a chunk, as [`CommitFile::crc32`] is of a whole file.
+pub fn crc32(bytes: &[u8]) -> u32 {
+    crc32fast::hash(bytes)
+}
+
 /// CRC-32 of a whole file, streamed.
 pub fn file_crc32(path: &Path) -> Result<u32, EsError> {
     let name = path.display().to_string();
@@ -171,18 +203,34 @@ pub fn file_crc32(path: &Path) -> Result<u32, EsError> {
     Ok(hasher.finalize())
 }
 
+/// The files of `manifest` a copy must fetch: those it does not hold with the same name and length
+/// (`have`: the names of its own last commit, whose files are in `shard_dir`).
+pub fn files_to_fetch(shard_dir: &Path, have: &BTreeSet<String>, manifest: &CommitManifest) -> Vec<CommitFile> {
+    manifest
+        .files
+        .iter()
+        .filter(|f| {
+            !have.contains(&f.name)
+                || std::fs::metadata(shard_dir.join(&f.name)).map(|m| m.len() != f.length).unwrap_or(true)
+        })
+        .cloned()
+        .collect()
+}
+
 /// Makes the (released) shard in `shard_dir` hold exactly the commit of `manifest`.
 ///
 /// Every file of the manifest must be either already in `shard_dir` (same name, same length) or
 /// verified in `staged_dir`. Files are moved in, then `meta.json` is replaced by one atomic rename:
 /// a crash before it leaves the old commit intact, a crash after it leaves the new one. The commit
-/// payload keeps the source's sequence numbers and mapping but takes `local_marker`, the raft
-/// position of *this* copy's own log. Files no longer referenced are removed last.
+/// payload keeps the source's sequence numbers and mapping but takes `marker` as its raft position:
+/// remote sync passes the position of *this* copy's own log (the source is another cluster's
+/// shard), peer recovery the snapshot's (the source is this copy's own raft group, whose log then
+/// resumes after it). Files no longer referenced are removed last.
 pub fn install_commit(
     shard_dir: &Path,
     staged_dir: &Path,
     manifest: &CommitManifest,
-    local_marker: Option<String>,
+    marker: Option<String>,
 ) -> Result<(), EsError> {
     let fail = |what: &str, e: std::io::Error| EsError::internal(format!("installing commit: {what}: {e}"));
     std::fs::create_dir_all(shard_dir).map_err(|e| fail("create shard dir", e))?;
@@ -215,7 +263,7 @@ pub fn install_commit(
         .and_then(|p| serde_json::from_str(p).ok())
         .unwrap_or_else(|| serde_json::json!({}));
     if let Some(obj) = payload.as_object_mut() {
-        obj.insert("marker".into(), local_marker.map(serde_json::Value::String).unwrap_or(serde_json::Value::Null));
+        obj.insert("marker".into(), marker.map(serde_json::Value::String).unwrap_or(serde_json::Value::Null));
     }
     meta["payload"] = serde_json::Value::String(payload.to_string());
     write_atomic(shard_dir, META_FILE, meta.to_string().as_bytes()).map_err(|e| fail("commit point", e))?;
@@ -254,4 +302,210 @@ fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
     }
     std::fs::rename(&tmp, dir.join(name))?;
     File::open(dir)?.sync_all()
+}
+
+/// The progress log of a staging directory: one `name offset length crc32` line per chunk written.
+pub const PROGRESS_LOG: &str = "progress.log";
+
+/// A directory where the files of a commit being copied land, chunk by chunk, before
+/// [`install_commit`].
+///
+/// Every chunk written is appended to [`PROGRESS_LOG`] with its CRC-32, so after an interruption (a
+/// crash, the source going away, a newer commit to copy) [`Staging::open`] keeps exactly the chunks
+/// whose bytes still check out and the copy resumes with the rest. A file the new commit does not
+/// need is dropped; files are immutable, so a staged chunk of a file that is still needed is still
+/// valid whatever commit it was fetched for.
+pub struct Staging {
+    dir: PathBuf,
+    /// Chunks already staged and verified, by file: `(offset, length)`.
+    staged: HashMap<String, BTreeSet<(u64, u64)>>,
+    log: Mutex<File>,
+}
+
+impl Staging {
+    /// Prepares `dir` for `needed`: drops files it does not list, reads back the chunks an earlier
+    /// attempt logged (keeping only those whose bytes still check out), and sizes every needed file.
+    /// Blocking (reads staged bytes).
+    pub fn open(dir: &Path, needed: &[CommitFile]) -> Result<Staging, EsError> {
+        let io = |what: &str, e: std::io::Error| EsError::internal(format!("staging commit files: {what}: {e}"));
+        std::fs::create_dir_all(dir).map_err(|e| io("create", e))?;
+        let wanted: HashMap<&str, &CommitFile> = needed.iter().map(|f| (f.name.as_str(), f)).collect();
+        for entry in std::fs::read_dir(dir).map_err(|e| io("list", e))?.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let keep = name == PROGRESS_LOG
+                || wanted
+                    .get(name.as_str())
+                    .is_some_and(|f| entry.metadata().map(|m| m.len() == f.length).unwrap_or(false));
+            if !keep {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        let mut staged: HashMap<String, BTreeSet<(u64, u64)>> = HashMap::new();
+        if let Ok(log) = File::open(dir.join(PROGRESS_LOG)) {
+            for line in BufReader::new(log).lines().map_while(Result::ok) {
+                let parts: Vec<&str> = line.split(' ').collect();
+                let [name, offset, len, crc] = parts[..] else { continue };
+                let (Ok(offset), Ok(len), Ok(crc)) = (offset.parse::<u64>(), len.parse::<u64>(), crc.parse::<u32>())
+                else {
+                    continue;
+                };
+                let within = |f: &&CommitFile| offset.checked_add(len).is_some_and(|end| end <= f.length);
+                if !wanted.get(name).is_some_and(within) {
+                    continue;
+                }
+                let Ok(f) = File::open(dir.join(name)) else { continue };
+                let mut buf = vec![0u8; len as usize];
+                if f.read_exact_at(&mut buf, offset).is_ok() && crc32fast::hash(&buf) == crc {
+                    staged.entry(name.to_string()).or_default().insert((offset, len));
+                }
+            }
+        }
+        // Rewrite the log with what survived, then size every needed file (keeping staged bytes).
+        let mut log = File::create(dir.join(PROGRESS_LOG)).map_err(|e| io("progress log", e))?;
+        for (name, chunks) in &staged {
+            let f = File::open(dir.join(name)).map_err(|e| io(name, e))?;
+            for (offset, len) in chunks {
+                let mut buf = vec![0u8; *len as usize];
+                f.read_exact_at(&mut buf, *offset).map_err(|e| io(name, e))?;
+                writeln!(log, "{name} {offset} {len} {}", crc32fast::hash(&buf)).map_err(|e| io("progress log", e))?;
+            }
+        }
+        for f in needed {
+            let file = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(dir.join(&f.name))
+                .map_err(|e| io(&f.name, e))?;
+            file.set_len(f.length).map_err(|e| io(&f.name, e))?;
+        }
+        let log = OpenOptions::new().append(true).open(dir.join(PROGRESS_LOG)).map_err(|e| io("progress log", e))?;
+        Ok(Staging { dir: dir.to_path_buf(), staged, log: Mutex::new(log) })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Whether the chunk `offset..offset + len` of `name` is already staged and verified.
+    pub fn has_chunk(&self, name: &str, offset: u64, len: u64) -> bool {
+        self.staged.get(name).is_some_and(|c| c.contains(&(offset, len)))
+    }
+
+    /// The chunks of `files` (cut every `chunk_size` bytes) still to fetch, as `(name, offset,
+    /// length)`, and the bytes already staged.
+    pub fn missing_chunks(&self, files: &[CommitFile], chunk_size: u64) -> (Vec<(String, u64, u64)>, u64) {
+        let chunk_size = chunk_size.max(1);
+        let mut jobs = Vec::new();
+        let mut already = 0;
+        for f in files {
+            let mut offset = 0;
+            while offset < f.length {
+                let len = chunk_size.min(f.length - offset);
+                if self.has_chunk(&f.name, offset, len) {
+                    already += len;
+                } else {
+                    jobs.push((f.name.clone(), offset, len));
+                }
+                offset += len;
+            }
+        }
+        (jobs, already)
+    }
+
+    /// Writes one fetched (and already checked) chunk and logs it. Blocking.
+    pub fn write_chunk(&self, name: &str, offset: u64, bytes: &[u8]) -> Result<(), EsError> {
+        let fail = |e: std::io::Error| EsError::internal(format!("writing staged chunk of [{name}]: {e}"));
+        let f = OpenOptions::new().write(true).open(self.dir.join(name)).map_err(fail)?;
+        f.write_all_at(bytes, offset).map_err(fail)?;
+        writeln!(self.log.lock(), "{name} {offset} {} {}", bytes.len(), crc32fast::hash(bytes)).map_err(fail)
+    }
+
+    /// Checks every staged file of `files` against its whole-file CRC and makes it durable before it
+    /// becomes part of a commit. A file that fails is removed, so the next attempt fetches it again.
+    /// Blocking.
+    pub fn verify(&self, files: &[CommitFile]) -> Result<(), EsError> {
+        for f in files {
+            let path = self.dir.join(&f.name);
+            let crc = file_crc32(&path)?;
+            if crc != f.crc32 {
+                let _ = std::fs::remove_file(&path);
+                return Err(EsError::internal(format!(
+                    "staged file [{}] does not match the source's checksum ({crc} != {})",
+                    f.name, f.crc32
+                )));
+            }
+            File::open(&path)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| EsError::internal(format!("syncing staged file [{}]: {e}", f.name)))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(name: &str, data: &[u8]) -> CommitFile {
+        CommitFile { name: name.into(), length: data.len() as u64, crc32: crc32fast::hash(data) }
+    }
+
+    #[test]
+    fn staging_keeps_only_verified_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = b"0123456789abcdef".to_vec();
+        let f = file("seg.idx", &data);
+        std::fs::write(dir.path().join("seg.idx"), [&data[..8], &[0u8; 8][..]].concat()).unwrap();
+        std::fs::write(dir.path().join("stale.idx"), b"old").unwrap();
+        let good = crc32fast::hash(&data[..8]);
+        let bad = crc32fast::hash(b"whatever");
+        std::fs::write(
+            dir.path().join(PROGRESS_LOG),
+            format!("seg.idx 0 8 {good}\nseg.idx 8 8 {bad}\nseg.idx 12 8 {good}\ngarbage\n"),
+        )
+        .unwrap();
+        let staging = Staging::open(dir.path(), std::slice::from_ref(&f)).unwrap();
+        assert!(staging.has_chunk("seg.idx", 0, 8));
+        assert!(!staging.has_chunk("seg.idx", 8, 8), "a chunk whose bytes do not match its crc is fetched again");
+        assert!(!dir.path().join("stale.idx").exists(), "files the commit no longer has are dropped");
+        let log = std::fs::read_to_string(dir.path().join(PROGRESS_LOG)).unwrap();
+        assert_eq!(log, format!("seg.idx 0 8 {good}\n"));
+    }
+
+    /// An interrupted copy resumes: the second attempt fetches only what the first did not stage,
+    /// and the result verifies against the source's checksums.
+    #[test]
+    fn an_interrupted_copy_resumes_with_what_was_staged() {
+        let dir = tempfile::tempdir().unwrap();
+        let a: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        let b: Vec<u8> = (0..3_000u32).map(|i| (i % 13) as u8).collect();
+        let files = vec![file("a.idx", &a), file("b.store", &b)];
+        let source = |name: &str| if name == "a.idx" { &a } else { &b };
+
+        let first = Staging::open(dir.path(), &files).unwrap();
+        let (jobs, already) = first.missing_chunks(&files, 4096);
+        assert_eq!((jobs.len(), already), (4, 0), "{jobs:?}");
+        // The first attempt stops after two chunks.
+        for (name, offset, len) in jobs.iter().take(2) {
+            first.write_chunk(name, *offset, &source(name)[*offset as usize..(*offset + *len) as usize]).unwrap();
+        }
+        drop(first);
+
+        let second = Staging::open(dir.path(), &files).unwrap();
+        let (jobs, already) = second.missing_chunks(&files, 4096);
+        assert_eq!(already, 8192);
+        assert_eq!(jobs, vec![("a.idx".to_string(), 8192, 1808), ("b.store".to_string(), 0, 3000)]);
+        assert!(second.verify(&files).is_err(), "a file with chunks missing fails its checksum");
+        // The file that failed was removed, so the next attempt fetches it whole.
+        let third = Staging::open(dir.path(), &files).unwrap();
+        let (jobs, already) = third.missing_chunks(&files, 4096);
+        assert_eq!((jobs.len(), already), (4, 0), "{jobs:?}");
+        for (name, offset, len) in &jobs {
+            third.write_chunk(name, *offset, &source(name)[*offset as usize..(*offset + *len) as usize]).unwrap();
+        }
+        third.verify(&files).unwrap();
+        assert_eq!(std::fs::read(dir.path().join("a.idx")).unwrap(), a);
+        assert_eq!(std::fs::read(dir.path().join("b.store")).unwrap(), b);
+    }
 }

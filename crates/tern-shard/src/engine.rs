@@ -35,7 +35,7 @@ use tern_common::{ErrorKind, EsError};
 use tern_mapping::{IndexedValue, Mapping};
 
 use crate::analysis::{Analyzer, AnalyzerRegistry};
-use crate::commit_files::{ChecksumCache, PinnedCommit};
+use crate::commit_files::{ChecksumCache, CommitManifest, HeldCommit, PinnedCommit};
 use crate::mapping_ext::MappingExt;
 use crate::ops::*;
 use crate::schema::{Fields, TEXT_SLOTS, TextTarget, build_schema};
@@ -158,6 +158,7 @@ pub struct ShardEngine {
     analyzers: AnalyzerRegistry,
     checksums: ChecksumCache,
     merges_enabled: AtomicBool,
+    writer_memory_bytes: usize,
     pub counters: ShardCounters,
 }
 
@@ -177,24 +178,13 @@ impl ShardEngine {
             }
             None => Index::create_in_ram(schema),
         };
-        let payload: CommitPayload = index
-            .load_metas()
-            .map_err(engine_err)?
-            .payload
-            .as_deref()
-            .and_then(|p| serde_json::from_str(p).ok())
-            .unwrap_or(CommitPayload { max_seq_no: -1, ..Default::default() });
+        let payload = load_payload(&index)?;
         let mapping = if payload.mapping.is_null() {
             opts.mapping
         } else {
             Mapping::parse(&payload.mapping).map_err(EsError::from)?
         };
-        let writer_opts = tantivy::indexer::IndexWriterOptions::builder()
-            .memory_budget_per_thread(opts.writer_memory_bytes.max(15 << 20))
-            .num_worker_threads(1)
-            .num_merge_threads(1)
-            .build();
-        let writer = index.writer_with_options(writer_opts).map_err(engine_err)?;
+        let writer = new_writer(&index, opts.writer_memory_bytes)?;
         let reader = || index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(engine_err);
         let get_reader = reader()?;
         let search_reader = reader()?;
@@ -224,6 +214,7 @@ impl ShardEngine {
             analyzers,
             checksums: ChecksumCache::default(),
             merges_enabled: AtomicBool::new(true),
+            writer_memory_bytes: opts.writer_memory_bytes,
             counters: ShardCounters::default(),
         })
     }
@@ -813,6 +804,88 @@ impl ShardEngine {
         PinnedCommit::new(meta, dir, num_docs, &self.checksums)
     }
 
+    /// Commits (what [`Self::flush`] does) and holds that very commit, for the raft snapshot of a
+    /// shard with several copies: a copy that fell behind the purged log fetches its files, which
+    /// must outlive merges until the next snapshot replaces it. `None` for an in-memory shard.
+    /// Nothing is read here (see [`Self::pin_held`]): a node restarting with a purged log builds a
+    /// snapshot of every shard before it starts.
+    pub fn flush_and_hold(&self) -> Result<Option<HeldCommit>, EsError> {
+        let mut st = self.state.lock();
+        self.commit_locked(&mut st, false)?;
+        self.counters.flush_total.fetch_add(1, Ordering::Relaxed);
+        // Read under the lock: this is the commit just made, not one a refresh made since.
+        self.hold_commit()
+    }
+
+    /// Holds the last commit (`None` for an in-memory shard).
+    pub fn hold_commit(&self) -> Result<Option<HeldCommit>, EsError> {
+        if self.path.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(HeldCommit { meta: self.index.load_metas().map_err(engine_err)? }))
+    }
+
+    /// Pins a held commit for copying: lists its files with their checksums (reading files not
+    /// seen before). Blocking.
+    pub fn pin_held(&self, held: &HeldCommit) -> Result<PinnedCommit, EsError> {
+        let dir =
+            self.path.as_deref().ok_or_else(|| EsError::illegal_argument("an in-memory shard has no files to copy"))?;
+        let num_docs = held.meta.segments.iter().map(|s| s.num_docs() as u64).sum();
+        PinnedCommit::new(held.meta.clone(), dir, num_docs, &self.checksums)
+    }
+
+    /// Replaces this shard's whole state, in place, with the commit of `manifest` whose files this
+    /// copy lacked are staged (and verified) in `staged_dir`; the commit's raft position becomes
+    /// `marker`. This is how a copy installs its group leader's snapshot (peer recovery).
+    ///
+    /// Under the write lock: the writer stops (uncommitted changes and running merges of the old
+    /// state are dropped or finished), [`crate::commit_files::install_commit`] switches
+    /// `meta.json` atomically, then a new writer opens on the new commit and both readers reload.
+    /// Searches running meanwhile keep the old segments (still mapped) and see the old commit;
+    /// later ones see the new one, never a mix. If the install fails the shard reopens on whatever
+    /// commit is on disk (the old one, unless the switch itself happened).
+    pub fn install_commit(
+        &self,
+        staged_dir: &Path,
+        manifest: &CommitManifest,
+        marker: Option<String>,
+    ) -> Result<(), EsError> {
+        let dir =
+            self.path.clone().ok_or_else(|| EsError::illegal_argument("an in-memory shard cannot install a commit"))?;
+        let mut st = self.state.lock();
+        let writer = st.writer.take().ok_or_else(|| EsError::new(ErrorKind::IndexClosed, "closed"))?;
+        writer.wait_merging_threads().map_err(engine_err)?;
+        let installed = crate::commit_files::install_commit(&dir, staged_dir, manifest, marker);
+        let reopened = self.reopen_locked(&mut st);
+        installed.and(reopened)
+    }
+
+    /// Opens a new writer and resets the write state and both readers to the commit on disk.
+    fn reopen_locked(&self, st: &mut WriteState) -> Result<(), EsError> {
+        let payload = load_payload(&self.index)?;
+        let writer = new_writer(&self.index, self.writer_memory_bytes)?;
+        if !self.merges_enabled() {
+            writer.set_merge_policy(Box::new(tantivy::merge_policy::NoMergePolicy));
+        }
+        if !payload.mapping.is_null() {
+            st.mapping = Mapping::parse(&payload.mapping).map_err(EsError::from)?;
+        }
+        st.writer = Some(writer);
+        st.live.clear();
+        st.live_bytes = 0;
+        st.tombstones.clear();
+        st.max_seq_no = payload.max_seq_no;
+        st.refreshed_seq_no = payload.max_seq_no;
+        st.last_commit_seq_no = payload.max_seq_no;
+        st.mapping_dirty = false;
+        st.slots = payload.slots;
+        st.marker = payload.marker;
+        st.uncommitted_ops = 0;
+        self.get_reader.reload().map_err(engine_err)?;
+        self.search_reader.reload().map_err(engine_err)?;
+        Ok(())
+    }
+
     /// The files of the last commit, by name.
     pub fn committed_files(&self) -> Result<std::collections::BTreeSet<String>, EsError> {
         let Some(dir) = self.path.as_deref() else {
@@ -894,6 +967,26 @@ impl ShardEngine {
         }
         Ok(())
     }
+}
+
+/// The payload of the commit on disk (a fresh index has none).
+fn load_payload(index: &Index) -> Result<CommitPayload, EsError> {
+    Ok(index
+        .load_metas()
+        .map_err(engine_err)?
+        .payload
+        .as_deref()
+        .and_then(|p| serde_json::from_str(p).ok())
+        .unwrap_or(CommitPayload { max_seq_no: -1, ..Default::default() }))
+}
+
+fn new_writer(index: &Index, memory_bytes: usize) -> Result<IndexWriter, EsError> {
+    let opts = tantivy::indexer::IndexWriterOptions::builder()
+        .memory_budget_per_thread(memory_bytes.max(15 << 20))
+        .num_worker_threads(1)
+        .num_merge_threads(1)
+        .build();
+    index.writer_with_options(opts).map_err(engine_err)
 }
 
 fn writer_of(st: &mut WriteState) -> Result<&mut IndexWriter, EsError> {

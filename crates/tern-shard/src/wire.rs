@@ -76,3 +76,85 @@ pub mod agg_request {
         AggRequest::parse(&source).map(|a| Some(Arc::new(a))).map_err(|e| serde::de::Error::custom(e.reason))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+    use tern_query::{QueryAst, SortSpec};
+
+    use crate::StoredDoc;
+    use crate::aggs::{AggPartial, AggRequest, FinalizeOptions};
+    use crate::search::{ShardHit, ShardSearchRequest, ShardSearchResult, SortValue};
+
+    #[test]
+    fn a_search_request_crosses_the_wire_in_postcard() {
+        let aggs = AggRequest::parse(&json!({"low": {"min": {"field": "n"}}})).expect("aggs");
+        let mut sort = SortSpec::new("n");
+        sort.missing = Some(json!("_first"));
+        let req = ShardSearchRequest {
+            query: tern_query::parse_query(&json!({"range": {"n": {"gte": 3, "lt": "10"}}})).expect("query"),
+            filters: vec![QueryAst::match_all()],
+            sort: vec![sort],
+            top: 7,
+            search_after: Some(vec![json!(4), json!("x")]),
+            min_score: Some(0.5),
+            terminate_after: None,
+            track_scores: true,
+            now_millis: 42,
+            after_doc_key: Some(-1),
+            aggs: Some(Arc::new(aggs)),
+            post_filter: Some(tern_query::parse_query(&json!({"term": {"k": "v"}})).expect("post filter")),
+        };
+        let bytes = postcard::to_stdvec(&req).expect("encode");
+        let back: ShardSearchRequest = postcard::from_bytes(&bytes).expect("decode");
+        assert_eq!(back.query, req.query);
+        assert_eq!(back.sort, req.sort);
+        assert_eq!(back.search_after, req.search_after);
+        assert_eq!(back.post_filter, req.post_filter);
+        assert_eq!((back.top, back.after_doc_key, back.now_millis), (7, Some(-1), 42));
+        assert_eq!(back.aggs.as_ref().map(|a| a.source().clone()), Some(json!({"low": {"min": {"field": "n"}}})));
+    }
+
+    #[test]
+    fn a_search_result_keeps_sources_and_infinite_partials() {
+        let aggs = AggRequest::parse(&json!({"low": {"min": {"field": "n"}}})).expect("aggs");
+        let result = ShardSearchResult {
+            total: 3,
+            max_score: Some(1.5),
+            hits: vec![ShardHit {
+                score: Some(1.5),
+                sort: vec![SortValue::I64(3), SortValue::Missing],
+                doc: StoredDoc {
+                    id: "a".into(),
+                    seq_no: 1,
+                    primary_term: 2,
+                    version: 3,
+                    routing: Some("r".into()),
+                    source: Arc::new(br#"{"n":3}"#.to_vec()),
+                },
+                shard: 1,
+                doc_key: 9,
+                highlight: Some(vec![("t".into(), vec!["<em>x</em>".into()])]),
+                collapse: Some(("k".into(), json!(["v"]))),
+                inner_hits: Vec::new(),
+            }],
+            terminated_early: false,
+            aggs: Some(AggPartial::empty(&aggs)),
+        };
+        let bytes = postcard::to_stdvec(&result).expect("encode");
+        let back: ShardSearchResult = postcard::from_bytes(&bytes).expect("decode");
+        let hit = &back.hits[0];
+        assert_eq!(hit.doc, result.hits[0].doc);
+        assert_eq!(
+            (hit.sort.clone(), hit.doc_key, hit.collapse.clone()),
+            (result.hits[0].sort.clone(), 9, result.hits[0].collapse.clone())
+        );
+        assert_eq!(hit.highlight, result.hits[0].highlight);
+        // An empty `min` is +inf until it is finalized (to null): JSON could not carry it.
+        let finalize =
+            |p: AggPartial| p.finalize(&aggs, &FinalizeOptions::default()).expect("finalize").to_json(false, false);
+        assert_eq!(finalize(back.aggs.expect("aggs")), finalize(result.aggs.expect("aggs")));
+    }
+}

@@ -1,11 +1,12 @@
 //! A copy that installs another copy's pinned commit holds the same documents, versions and seq_nos,
-//! and a later round copies only the files it lacks, even while the source merges.
+//! and a later round copies only the files it lacks, even while the source merges; a running copy
+//! can install its raft leader's snapshot commit in place (peer recovery) and carry on from it.
 
 use std::path::Path;
 
 use serde_json::json;
 use tern_mapping::Mapping;
-use tern_shard::commit_files::{CommitManifest, PinnedCommit, install_commit};
+use tern_shard::commit_files::{CommitManifest, PinnedCommit, Staging, files_to_fetch, install_commit};
 use tern_shard::ops::{DocOp, DocOpKind, ShardCommand, WriteCondition};
 use tern_shard::{ShardEngine, ShardIdent, ShardOptions};
 
@@ -152,4 +153,75 @@ fn a_pinned_commit_survives_merges_on_the_source() {
         assert_eq!(crc32fast::hash(&data), f.crc32, "{} still readable and intact", f.name);
     }
     assert!(pinned.read_chunk("../../etc/passwd", 0, 10).is_err(), "only files of the commit are served");
+}
+
+/// Peer recovery: a running copy that fell behind (and wrote things of its own that were never
+/// committed by the group) installs the leader's snapshot commit in place, with the leader's raft
+/// position, and keeps applying after it.
+#[test]
+fn a_running_copy_installs_the_leaders_snapshot_in_place() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (leader_dir, copy_dir, staging_dir) = (tmp.path().join("l"), tmp.path().join("c"), tmp.path().join("s"));
+    let leader = open(&leader_dir, "idx");
+    let copy = open(&copy_dir, "idx");
+    let mut raft = 0;
+    for i in 0..30 {
+        let doc =
+            || op(&format!("d{i}"), DocOpKind::Index { source: format!(r#"{{"n":{i}}}"#).into_bytes(), create: false });
+        write(&leader, &mut raft, vec![doc()]);
+        if i < 10 {
+            let mut copy_raft = raft - 1;
+            write(&copy, &mut copy_raft, vec![doc()]);
+        }
+    }
+    // Something only the copy has, uncommitted: the install must drop it.
+    copy.apply(
+        &ShardCommand::Ops {
+            now_millis: 1,
+            ops: vec![op("stray", DocOpKind::Index { source: b"{}".to_vec(), create: false })],
+        },
+        1,
+        "1-999".into(),
+    );
+    let held = leader.flush_and_hold().unwrap().expect("an on-disk shard holds its snapshot commit");
+    let pinned = leader.pin_held(&held).unwrap();
+    assert_eq!(held.marker(), pinned.manifest().marker());
+    let marker = pinned.manifest().marker();
+    assert_eq!(marker.as_deref(), Some("1-30"));
+    assert_eq!(leader.committed_marker(), marker, "the pinned commit is the snapshot just made");
+
+    let needed = files_to_fetch(&copy_dir, &copy.committed_files().unwrap(), pinned.manifest());
+    assert_eq!(needed.len(), pinned.manifest().files.len(), "each copy writes its own segments");
+    let staging = Staging::open(&staging_dir, &needed).unwrap();
+    let (chunks, _) = staging.missing_chunks(&needed, 1000);
+    for (name, offset, len) in chunks {
+        staging.write_chunk(&name, offset, &pinned.read_chunk(&name, offset, len as usize).unwrap()).unwrap();
+    }
+    staging.verify(&needed).unwrap();
+    let searcher_before = copy.searcher();
+    copy.install_commit(&staging_dir, pinned.manifest(), marker.clone()).unwrap();
+
+    assert_eq!(copy.committed_marker(), marker, "the copy resumes at the leader's raft position");
+    assert_eq!(copy.applied_marker(), marker);
+    assert!(copy.get("stray").is_none());
+    let ids: Vec<String> = (0..30).map(|i| format!("d{i}")).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    assert_eq!(ids_and_versions(&copy, &ids), ids_and_versions(&leader, &ids));
+    assert_eq!(copy.max_seq_no(), leader.max_seq_no());
+    assert_eq!(copy.doc_count(), 30, "searches see the new commit at once");
+    assert_eq!(searcher_before.num_docs(), 10, "a search that started before still sees the old commit whole");
+    drop(searcher_before);
+
+    // Both carry on with the same next entry and stay identical.
+    let next = || vec![op("d5", DocOpKind::Index { source: br#"{"n":-5}"#.to_vec(), create: false })];
+    let mut copy_raft = raft;
+    write(&leader, &mut raft, next());
+    write(&copy, &mut copy_raft, next());
+    assert_eq!(ids_and_versions(&copy, &["d5"]), ids_and_versions(&leader, &["d5"]));
+    copy.flush().unwrap();
+    copy.release().unwrap();
+    drop(copy);
+    let reopened = open(&copy_dir, "idx");
+    assert_eq!(reopened.committed_marker().as_deref(), Some("1-31"));
+    assert_eq!(reopened.doc_count(), 30);
 }

@@ -98,7 +98,8 @@ fn three_nodes_form_one_cluster_replicate_fail_over_and_restart() {
     }
     let (_, shards) = c.node(0).get("/_cat/shards/logs?format=json&h=shard,prirep,state,node", ());
     let rows = shards.as_array().expect("rows");
-    assert_eq!(rows.len(), 6, "{shards}");
+    // Two shards with one replica: four copies over the three nodes.
+    assert_eq!(rows.len(), 4, "{shards}");
     assert!(rows.iter().all(|r| r["state"] == "STARTED"), "{shards}");
     for s in ["0", "1"] {
         let primaries = rows.iter().filter(|r| r["shard"] == s && r["prirep"] == "p").count();
@@ -317,8 +318,8 @@ fn acknowledged_writes_survive_the_loss_of_a_primary() {
             (contents == reference).then_some(())
         });
     }
-    let (_, health) = c.node(victim).get("/_cluster/health/orders", ());
-    assert_eq!(health["status"], "green", "{health}");
+    // The returned node's copies are started once their primaries caught them up: green.
+    wait_health(&c, victim, "green");
 }
 
 /// Name of the node holding the primary of `shard` of `index`, as node `i` sees it (started copies).
@@ -373,6 +374,8 @@ fn failover_times_over_five_rounds() {
         c.restart(victim);
         c.wait_formed(CLUSTER_TIMEOUT);
         wait_count(&c, victim, "rounds", u64::from(written));
+        // The next loss is survivable once both copies are in sync again.
+        wait_health(&c, other, "green");
     }
     for i in 0..3 {
         wait_count(&c, i, "rounds", u64::from(written));
@@ -557,4 +560,54 @@ fn replicas_are_honoured_survive_a_node_loss_and_change_at_runtime() {
     });
     let acked = bulk(&c, 2, "alloc", 400..450);
     assert_eq!(acked.len(), 50);
+}
+
+/// A lost copy is re-created on a node that had none (four nodes, one replica: the fourth node is
+/// neither copy nor witness), from the primary's snapshot files since the log behind them is gone;
+/// the cluster turns green again with every document on the new copy.
+#[test]
+fn a_lost_copy_is_recreated_elsewhere_from_snapshot_files() {
+    let mut c = TestCluster::start(4, &["tern.raft.snapshot_every_logs=20", "tern.raft.logs_kept_after_snapshot=5"]);
+    c.wait_formed(CLUSTER_TIMEOUT);
+    c.node(0).put_ok("/moved", json!({"settings": {"number_of_shards": 1, "number_of_replicas": 1}}));
+    wait_health(&c, 0, "green");
+    for k in 0..10u32 {
+        assert_eq!(bulk(&c, 0, "moved", k * 30..k * 30 + 30).len(), 30);
+    }
+    c.node(0).post_ok("/moved/_flush", json!({}));
+    let rows = cat_shards(&c, 0, "moved");
+    let holders: Vec<String> = rows.iter().map(|r| r.3.clone()).collect();
+    assert_eq!(holders.len(), 2, "{rows:?}");
+    // Lose the replica's node: the copy goes to a node that holds nothing of the shard.
+    let replica = rows.iter().find(|r| r.1 == "r").map(|r| r.3.clone()).expect("a replica");
+    let lost = c.index_of(&replica);
+    c.kill9(lost);
+    let survivor = c.alive()[0];
+    wait_until(CLUSTER_TIMEOUT, "a new copy, started, on another node", |last| {
+        let h = health_of(&c, survivor);
+        let rows = cat_shards(&c, survivor, "moved");
+        *last = format!("{h} {rows:?}");
+        let nodes: Vec<&str> = rows.iter().filter(|r| r.2 == "STARTED").map(|r| r.3.as_str()).collect();
+        (h["status"] == "green" && nodes.len() == 2 && !nodes.contains(&replica.as_str())).then_some(())
+    });
+    // The new copy has every document (each node renders its own copy's count).
+    let rows = cat_shards(&c, survivor, "moved");
+    let newcomer = rows.iter().map(|r| r.3.clone()).find(|n| !holders.contains(n)).expect("the new holder");
+    let i = c.index_of(&newcomer);
+    wait_until(CLUSTER_TIMEOUT, "the new copy to hold every document", |last| {
+        let _ = c.node(i).client().try_send("POST", "/moved/_refresh", Body::Empty, &[]);
+        let (_, v) = c.node(i).get("/moved/_search?preference=_only_local&size=0&track_total_hits=true", ());
+        *last = v.to_string();
+        (v["hits"]["total"]["value"] == 300).then_some(())
+    });
+    // It came from the primary's files: a finished peer recovery to the new holder.
+    wait_until(CLUSTER_TIMEOUT, "a finished peer recovery to the new copy", |last| {
+        let r = c.node(survivor).client().try_send("GET", "/_cat/recovery/moved?format=json", Body::Empty, &[]).ok()?;
+        *last = r.text.clone();
+        r.json
+            .as_array()?
+            .iter()
+            .find(|row| row["type"] == "peer" && row["target_node"] == newcomer.as_str() && row["stage"] == "done")
+            .map(|_| ())
+    });
 }

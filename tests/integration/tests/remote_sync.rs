@@ -627,3 +627,95 @@ fn leader_outage_then_switchover_and_reverse_sync() {
     assert_eq!(status, 403, "the old leader is a read-only follower now");
     println!("sync back copied {copied} files");
 }
+
+/// `_id -> (_version, _seq_no, _source)` of one shard copy: shard `shard` as the node behind `c`
+/// holds it (`preference=_shards:N|_only_local`), or `None` when it holds no copy.
+fn copy_docs(c: &HttpClient, index: &str, shard: u32) -> Option<BTreeMap<String, (i64, i64, Value)>> {
+    let (status, v) = c.post(
+        &format!("/{index}/_search?preference=_shards:{shard}|_only_local"),
+        json!({"size": 10000, "version": true, "seq_no_primary_term": true}),
+    );
+    if status != 200 || v["_shards"]["successful"] != 1 {
+        return None;
+    }
+    Some(
+        v["hits"]["hits"]
+            .as_array()?
+            .iter()
+            .map(|h| {
+                let n = |k: &str| h[k].as_i64().unwrap_or(-1);
+                (h["_id"].as_str().unwrap_or_default().to_string(), (n("_version"), n("_seq_no"), h["_source"].clone()))
+            })
+            .collect(),
+    )
+}
+
+/// A follower cluster of three nodes: every copy of every follower shard (one replica, so two
+/// copies on different nodes) converges to the leader's shard, every node serves the index, writes
+/// are refused through any node, and a pattern starts following a new leader index once.
+#[test]
+fn a_multi_node_follower_syncs_every_copy() {
+    use tern_integration_tests::{CLUSTER_TIMEOUT, TestCluster};
+    let leader = Cluster::start("lead-multi");
+    leader.put_ok("/events", json!({"settings": {"number_of_shards": 2, "number_of_replicas": 0}}));
+    index_docs(&leader, "events", 0, 200);
+    let followers = TestCluster::start(3, &[]);
+    followers.wait_formed(CLUSTER_TIMEOUT);
+    connect(followers.node(0).client(), "leader1", &leader);
+    let v = followers.node(1).put_ok(
+        "/start_remote_sync",
+        json!({"remote_cluster": "leader1", "remote_index": "events", "local_index": "events",
+               "settings": {"index.remote_sync.sync_interval": "1s", "index.number_of_replicas": 1}}),
+    );
+    assert_eq!(v["acknowledged"], true, "{v}");
+    for i in 0..3 {
+        wait_converged(&leader, "events", followers.node(i).client(), "events");
+    }
+    // Updates and deletes that keep the count reach every copy.
+    for id in 0..20 {
+        leader.put_ok(&format!("/events/_doc/d{id}"), json!({"n": id, "updated": true}));
+    }
+    leader.delete("/events/_doc/d150", ());
+    leader.put_ok("/events/_doc/new", json!({"n": -1}));
+    leader.refresh("events");
+    for shard in 0..2u32 {
+        let want = copy_docs(&leader, "events", shard).expect("the leader's shard");
+        let mut holders = 0;
+        wait_until(CONVERGE, &format!("every copy of follower shard {shard} to match the leader"), |last| {
+            holders = 0;
+            for i in 0..3 {
+                let c = followers.node(i).client();
+                c.refresh("events");
+                if let Some(have) = copy_docs(c, "events", shard) {
+                    holders += 1;
+                    if have != want {
+                        *last = format!("node-{}: {} docs vs {}", i + 1, have.len(), want.len());
+                        return None;
+                    }
+                }
+            }
+            (holders == 2).then_some(())
+        });
+    }
+    // Read-only through every node, copy or not.
+    for i in 0..3 {
+        let (status, body) = followers.node(i).put("/events/_doc/x", json!({"n": 0}));
+        assert_eq!(status, 403, "{body}");
+        assert_eq!(body["error"]["type"], "cluster_block_exception", "{body}");
+    }
+    let stats = followers.node(2).get_ok("/events/sync_stats");
+    println!("sync_stats on node-3: {stats}");
+    // A pattern on a multi-node follower follows a new leader index, once.
+    followers.node(2).put_ok(
+        "/auto_sync/pattern/multi",
+        json!({"remote_cluster": "leader1", "remote_index_patterns": "metrics*", "local_index_pattern": "{{remote_index}}",
+               "settings": {"index.remote_sync.sync_interval": "1s"}}),
+    );
+    leader.put_ok("/metrics-1", json!({"settings": {"number_of_shards": 1}}));
+    index_docs(&leader, "metrics-1", 0, 30);
+    for i in 0..3 {
+        wait_converged(&leader, "metrics-1", followers.node(i).client(), "metrics-1");
+    }
+    let (_, cat) = followers.node(0).get("/_cat/indices/metrics*?format=json&h=index", ());
+    assert_eq!(cat.as_array().map(Vec::len), Some(1), "{cat}");
+}

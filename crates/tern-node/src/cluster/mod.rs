@@ -383,6 +383,7 @@ impl Node {
         };
         cluster.server.register(CLUSTER_SERVICE, Arc::new(ClusterRpc { node: Arc::downgrade(self) }));
         crate::shard_rpc::register(self);
+        crate::recovery::register(self, &cluster.server);
         let weak = Arc::downgrade(self);
         let mut shutdown = self.shutdown_watch();
         tokio::spawn(async move {
@@ -622,8 +623,47 @@ impl Node {
         }
     }
 
+    /// Waits until this node has applied every metadata change the master had committed when
+    /// called: a request that reads cluster state right after another node changed it (the
+    /// settings a plugin reads, say) sees the change. A no-op on the master and on a lone node.
+    pub async fn catch_up_metadata(&self) -> Result<(), EsError> {
+        let Some(c) = &self.cluster else { return Ok(()) };
+        let Some(group) = c.group() else { return Ok(()) };
+        if group.is_leader() {
+            return Ok(());
+        }
+        let Some(addr) = group.current_leader_addr() else {
+            return Err(master_not_discovered(Duration::ZERO));
+        };
+        let bytes = c
+            .raft
+            .client()
+            .call(&addr, CLUSTER_SERVICE, METADATA_GROUP, "read_index", Vec::new(), Some(PING_TIMEOUT))
+            .await
+            .map_err(|e| EsError::new(ErrorKind::StatusException, e.to_string()).with_status(503))?;
+        let index: u64 = postcard::from_bytes(&bytes).map_err(|e| EsError::internal(e.to_string()))?;
+        group
+            .wait_applied(index, MASTER_TIMEOUT)
+            .await
+            .map(|_| ())
+            .map_err(|e| EsError::new(ErrorKind::Timeout, e.to_string()))
+    }
+
     /// On a shard group's leader: its commit index, for a follower's read barrier.
     fn handle_read_index(&self, group_id: u64) -> Result<Bytes, HandlerError> {
+        if group_id == METADATA_GROUP {
+            let group = self
+                .cluster
+                .as_ref()
+                .and_then(|c| c.group())
+                .ok_or_else(|| HandlerError::unavailable("no metadata group yet"))?;
+            let m = group.metrics();
+            if !m.is_leader() {
+                return Err(HandlerError::unavailable("not the master"));
+            }
+            let index = m.committed.map_or(0, |p| p.index);
+            return postcard::to_stdvec(&index).map(Bytes::from).map_err(|e| HandlerError::internal(e.to_string()));
+        }
         let handle = self
             .all_shards()
             .into_iter()

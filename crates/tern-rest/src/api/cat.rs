@@ -653,7 +653,8 @@ pub async fn indices(
     let names = meta.resolve_indices(&index_expr(&path, "index"), &opts).map_err(|e| ctx.error(EsError::from(e)))?;
     let n2 = node.clone();
     let (m2, names2) = (meta.clone(), names.clone());
-    let stats = blocking(move || n2.indices_stats(&m2, &names2)).await.map_err(|e| ctx.error(e))?;
+    let remote = node.remote_copy_stats(&meta, &names).await;
+    let stats = blocking(move || n2.indices_stats(&m2, &names2, &remote)).await.map_err(|e| ctx.error(e))?;
     let mut t = Table::new(indices_columns());
     for ix in &stats {
         if health_filter.is_some_and(|h| h != ix.health) {
@@ -806,7 +807,8 @@ pub async fn shards(
     let names = meta.resolve_indices(&index_expr(&path, "index"), &opts).map_err(|e| ctx.error(EsError::from(e)))?;
     let n2 = node.clone();
     let m2 = meta.clone();
-    let stats = blocking(move || n2.indices_stats(&m2, &names)).await.map_err(|e| ctx.error(e))?;
+    let remote = node.remote_copy_stats(&meta, &names).await;
+    let stats = blocking(move || n2.indices_stats(&m2, &names, &remote)).await.map_err(|e| ctx.error(e))?;
     let ip = node.publish_ip();
     let now = tern_node::node::now_millis();
     let registry = node.cluster_nodes();
@@ -1391,7 +1393,8 @@ fn recovery_columns() -> Vec<Column> {
 }
 
 /// `GET /_cat/recovery`, `/_cat/recovery/{index}`: every open primary recovered locally (from an
-/// empty store when the index was created while this node ran, else from its existing store).
+/// empty store when the index was created while this node ran, else from its existing store), and
+/// every copy's last peer recovery (the files of its raft leader's snapshot), on any node.
 pub async fn recovery(
     State(node): State<Arc<Node>>,
     path: Option<Path<Vec<(String, String)>>>,
@@ -1462,6 +1465,45 @@ pub async fn recovery(
                 ("translog_ops_percent", "100.0%".into()),
             ]);
         }
+    }
+    for r in node.recoveries().await {
+        let Some(im) = meta.indices.values().find(|im| im.uuid == r.index_uuid) else { continue };
+        if !names.contains(&im.name) || !im.is_open() || (active_only && r.stop_millis.is_some()) {
+            continue;
+        }
+        let host = |addr: &str| addr.rsplit_once(':').map_or(addr, |(h, _)| h).to_string();
+        let percent = |done: u64, total: u64| {
+            format!("{:.1}%", if total == 0 { 100.0 } else { done as f64 * 100.0 / total as f64 })
+        };
+        let stop = r.stop_millis.unwrap_or(0);
+        t.push(vec![
+            ("index", im.name.clone().into()),
+            ("shard", r.shard.into()),
+            ("start_time", iso_millis(r.start_millis).into()),
+            ("start_time_millis", r.start_millis.into()),
+            ("stop_time", r.stop_millis.and_then(iso_millis).into()),
+            ("stop_time_millis", stop.into()),
+            ("time", Cell::Millis(r.time_millis() as u64)),
+            ("type", "peer".into()),
+            ("stage", r.stage.as_str().to_ascii_lowercase().into()),
+            ("source_host", host(&r.source_address).into()),
+            ("source_node", r.source_node.clone().into()),
+            ("target_host", host(&r.target_address).into()),
+            ("target_node", r.target_node.clone().into()),
+            ("repository", "n/a".into()),
+            ("snapshot", "n/a".into()),
+            ("files", r.files_to_recover.into()),
+            ("files_recovered", r.files_recovered.into()),
+            ("files_percent", percent(r.files_recovered, r.files_to_recover).into()),
+            ("files_total", r.files_total.into()),
+            ("bytes", Cell::Bytes(r.bytes_to_recover)),
+            ("bytes_recovered", Cell::Bytes(r.bytes_recovered)),
+            ("bytes_percent", percent(r.bytes_recovered, r.bytes_to_recover).into()),
+            ("bytes_total", Cell::Bytes(r.bytes_total)),
+            ("translog_ops", 0u64.into()),
+            ("translog_ops_recovered", 0u64.into()),
+            ("translog_ops_percent", "100.0%".into()),
+        ]);
     }
     t.respond(&ctx, &o)
 }

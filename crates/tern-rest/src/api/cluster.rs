@@ -686,9 +686,11 @@ pub async fn stats(
     let meta = node.metadata();
     let names: Vec<String> = meta.indices.keys().cloned().collect();
     let (n2, m2, names2) = (node.clone(), meta.clone(), names.clone());
-    let (indices_stats, ns) = crate::api::stats::blocking(move || (n2.indices_stats(&m2, &names2), n2.node_stats()))
-        .await
-        .map_err(|e| ctx.error(e))?;
+    let remote = node.remote_copy_stats(&meta, &names).await;
+    let (indices_stats, ns) =
+        crate::api::stats::blocking(move || (n2.indices_stats(&m2, &names2, &remote), n2.node_stats()))
+            .await
+            .map_err(|e| ctx.error(e))?;
     let health = node.cluster_health(&meta, &names);
     let human = ctx.human;
     let mut totals = tern_node::info::ShardStats::empty();

@@ -479,7 +479,8 @@ pub async fn stats(
         let by_index = if per_index {
             let meta = n2.metadata();
             let names: Vec<String> = meta.indices.keys().cloned().collect();
-            n2.indices_stats(&meta, &names)
+            // A node's own copies only, as ES's node stats.
+            n2.indices_stats(&meta, &names, &Default::default())
         } else {
             Vec::new()
         };

@@ -521,7 +521,8 @@ pub async fn stats(
     }
     let n2 = node.clone();
     let m2 = meta.clone();
-    let all = blocking(move || n2.indices_stats(&m2, &names)).await.map_err(|e| ctx.error(e))?;
+    let remote = node.remote_copy_stats(&meta, &names).await;
+    let all = blocking(move || n2.indices_stats(&m2, &names, &remote)).await.map_err(|e| ctx.error(e))?;
     let metrics = metrics.as_deref();
     let human = ctx.human;
     let (mut total, mut ok) = (0u32, 0u32);
