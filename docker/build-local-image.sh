@@ -2,11 +2,17 @@
 # Builds the tern image FROM scratch with the locally built release binary and exactly the shared
 # libraries it links (found with ldd), so no base image has to be pulled.
 # Usage: docker/build-local-image.sh [image-tag]   (default tern:local)
+# TERN_BIN=path/to/tern uses another binary than target/release/tern (e.g. target/debug/tern,
+# to skip a release build on a busy machine); it is not built for you.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 tag=${1:-tern:local}
-bin="$root/target/release/tern"
+bin="${TERN_BIN:-$root/target/release/tern}"
+if [ -n "${TERN_BIN:-}" ] && [ ! -x "$bin" ]; then
+  echo "TERN_BIN=$bin is not an executable" >&2
+  exit 1
+fi
 if [ ! -x "$bin" ]; then
   (cd "$root" && cargo build --release -p tern-server)
 fi

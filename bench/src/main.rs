@@ -16,6 +16,9 @@
 //! - `remote-sync`: two tern processes, leader and follower. Cross-cluster sync throughput with the
 //!   throttle off vs a plain file copy of the same shard, and sync lag under steady writes.
 //!
+//! - `replication`: 1 node vs 3 nodes on loopback: bulk ingest with 1 and 2 replicas, single-doc
+//!   write latency, and 1 vs 64 concurrent writers (group commit).
+//!
 //! Corpus, mappings and queries come from the shared `gen.py` (see its README). Everything runs on
 //! the same machine: the client's CPU use is reported next to the server's so a reader can tell
 //! when the load generator, not tern, is the limit.
@@ -26,6 +29,7 @@ mod http;
 mod ingest;
 mod process;
 mod remote_sync;
+mod replication;
 mod report;
 mod rss;
 mod search;
@@ -171,6 +175,30 @@ enum Cmd {
         #[arg(long, default_value_t = 300)]
         timeout_secs: u64,
     },
+    /// Replication costs: bulk ingest on 1 node vs 3 nodes with 1 and 2 replicas (same corpus),
+    /// single-document write latency 1 vs 3 nodes, 1 vs many concurrent writers.
+    Replication {
+        #[arg(long, default_value_t = 100_000)]
+        docs: usize,
+        #[arg(long, value_enum, default_value = "logs")]
+        shape: Shape,
+        #[arg(long, default_value_t = 1000)]
+        bulk_size: usize,
+        /// Concurrent bulk clients (client k sends through node k mod n).
+        #[arg(long, default_value_t = 3)]
+        clients: usize,
+        #[arg(long, default_value_t = 1)]
+        shards: u32,
+        /// Timed sequential single-document writes per configuration.
+        #[arg(long, default_value_t = 500)]
+        latency_writes: usize,
+        /// Concurrent writers compared with one writer.
+        #[arg(long, default_value_t = 64)]
+        writers: usize,
+        /// Seconds of each writers measurement.
+        #[arg(long, default_value_t = 10)]
+        writer_secs: u64,
+    },
 }
 
 /// What every subcommand needs.
@@ -267,6 +295,22 @@ fn main() -> anyhow::Result<()> {
                     chunk_size: chunk_size.clone(),
                     max_concurrent_file_chunks: *max_concurrent_file_chunks,
                     timeout_secs: *timeout_secs,
+                },
+            )?,
+        ),
+        Cmd::Replication { docs, shape, bulk_size, clients, shards, latency_writes, writers, writer_secs } => (
+            "replication",
+            replication::run(
+                &ctx,
+                &replication::Args {
+                    shape: *shape,
+                    docs: *docs,
+                    bulk_size: *bulk_size,
+                    clients: *clients,
+                    shards: *shards,
+                    latency_writes: *latency_writes,
+                    writers: *writers,
+                    writer_secs: *writer_secs,
                 },
             )?,
         ),

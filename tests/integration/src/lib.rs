@@ -118,8 +118,14 @@ pub struct HttpClient {
 
 impl HttpClient {
     pub fn new(addr: SocketAddr) -> HttpClient {
+        HttpClient::with_timeout(addr, REQUEST_TIMEOUT)
+    }
+
+    /// A client whose requests give up after `timeout`: for writers racing a partition, where a
+    /// request to a cut-off node would otherwise hang for the whole [`REQUEST_TIMEOUT`].
+    pub fn with_timeout(addr: SocketAddr, timeout: Duration) -> HttpClient {
         let inner = reqwest::blocking::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
+            .timeout(timeout)
             .pool_max_idle_per_host(16)
             .build()
             .expect("build HTTP client");
@@ -444,6 +450,8 @@ pub fn tern_binary() -> PathBuf {
 /// The real `tern` binary in a child process with its own data directory.
 pub struct TestProcess {
     bin: PathBuf,
+    /// The network namespace the process runs in (`ip netns exec`), if any.
+    netns: Option<String>,
     data_dir: tempfile::TempDir,
     args: Vec<String>,
     child: Option<Child>,
@@ -451,6 +459,8 @@ pub struct TestProcess {
     /// Logs of earlier runs (before restarts).
     history: String,
     client: HttpClient,
+    /// The REST address of the current run.
+    http_addr: SocketAddr,
     /// How long the last start took until `"message":"started"`.
     pub last_start: Duration,
 }
@@ -458,6 +468,12 @@ pub struct TestProcess {
 impl TestProcess {
     /// Starts `tern` with a fresh data directory and the given `-E key=value` settings.
     pub fn start(settings: &[&str]) -> TestProcess {
+        Self::start_in(None, settings)
+    }
+
+    /// [`Self::start`] inside network namespace `netns` (through `ip netns exec`, which execs the
+    /// binary: the child's pid is tern's, so `kill9` and `terminate` reach it).
+    pub fn start_in(netns: Option<String>, settings: &[&str]) -> TestProcess {
         let bin = tern_binary();
         assert!(
             bin.is_file(),
@@ -480,12 +496,14 @@ impl TestProcess {
         let placeholder: SocketAddr = "127.0.0.1:9".parse().expect("addr");
         let mut p = TestProcess {
             bin,
+            netns,
             data_dir,
             args,
             child: None,
             output: Arc::new(Output::default()),
             history: String::new(),
             client: HttpClient::new(placeholder),
+            http_addr: placeholder,
             last_start: Duration::ZERO,
         };
         p.spawn();
@@ -495,7 +513,15 @@ impl TestProcess {
     fn spawn(&mut self) {
         assert!(self.child.is_none(), "the process is already running");
         let started = Instant::now();
-        let mut child = Command::new(&self.bin)
+        let mut command = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns.as_str()]).arg(&self.bin);
+                c
+            }
+            None => Command::new(&self.bin),
+        };
+        let mut child = command
             .args(&self.args)
             .env("TERN_LOG", "info,openraft=warn,tantivy=warn")
             .stdin(Stdio::null())
@@ -520,10 +546,16 @@ impl TestProcess {
         };
         self.last_start = started.elapsed();
         self.client = HttpClient::new(addr);
+        self.http_addr = addr;
     }
 
     pub fn client(&self) -> &HttpClient {
         &self.client
+    }
+
+    /// The REST address of the current run (it changes on restart: `http.port` is 0).
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -636,6 +668,9 @@ pub struct TestCluster {
     nodes: Vec<TestProcess>,
     alive: Vec<bool>,
     pub transport_ports: Vec<u16>,
+    /// The network namespaces of a [`Self::start_partitionable`] cluster. Declared after `nodes`
+    /// so the processes are killed before their namespaces are deleted.
+    net: Option<NetLab>,
 }
 
 /// How long a cluster may take to form or to react to a node's loss or return.
@@ -645,54 +680,94 @@ impl TestCluster {
     /// Starts `n` nodes named `node-1`..`node-n` in cluster `tern-it-cluster`, with `extra`
     /// settings on each.
     pub fn start(n: usize, extra: &[&str]) -> TestCluster {
-        let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
-        let nodes = (0..n).map(|i| Self::spawn_node(i, ports[i], &ports, n, extra)).collect();
-        TestCluster { alive: vec![true; n], nodes, transport_ports: ports }
+        Self::start_with(n, extra, &[])
+    }
+
+    /// Like [`Self::start`], but each node runs in its own network namespace, so a test can cut a
+    /// node off the others at the network level ([`Self::cut`], [`Self::heal`]) while the test
+    /// still reaches its REST port. `Err` says why that is impossible here (not root, no `ip`):
+    /// the caller skips with that message. See [`NetLab`] for the topology.
+    pub fn start_partitionable(n: usize, extra: &[&str]) -> Result<TestCluster, String> {
+        NetLab::unavailable_reason().map_or(Ok(()), Err)?;
+        let net = NetLab::create(n);
+        let port = NetLab::TRANSPORT_PORT;
+        let seeds: Vec<String> = (0..n).map(|i| format!("{}:{port}", net.cluster_ip(i))).collect();
+        let nodes = (0..n)
+            .map(|i| {
+                let http = format!("http.host={}", net.client_ip(i));
+                let mut settings: Vec<&str> = vec![&http];
+                settings.extend_from_slice(extra);
+                Self::spawn_node(Some(net.netns(i)), &net.cluster_ip(i), port, i, &seeds, n, &settings)
+            })
+            .collect();
+        Ok(TestCluster { alive: vec![true; n], nodes, transport_ports: vec![port; n], net: Some(net) })
     }
 
     /// Like [`Self::start`], with `per_node[i]` added to node `i`'s settings after `extra` (so it
     /// wins): a cluster whose nodes differ, such as one master-only node among data nodes.
     pub fn start_with(n: usize, extra: &[&str], per_node: &[&[&str]]) -> TestCluster {
         let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+        let seeds: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
         let nodes = (0..n)
             .map(|i| {
                 let mut settings: Vec<&str> = extra.to_vec();
                 settings.extend_from_slice(per_node.get(i).copied().unwrap_or_default());
-                Self::spawn_node(i, ports[i], &ports, n, &settings)
+                Self::spawn_node(None, "127.0.0.1", ports[i], i, &seeds, n, &settings)
             })
             .collect();
-        TestCluster { alive: vec![true; n], nodes, transport_ports: ports }
+        TestCluster { alive: vec![true; n], nodes, transport_ports: ports, net: None }
     }
 
     /// Starts one more node, `node-{n+1}`, seeded with the existing nodes; it is not an initial
     /// master node, so it joins the formed cluster (as a voter of the metadata group if
     /// master-eligible, else as a learner). Returns its index.
     pub fn add_node(&mut self, extra: &[&str]) -> usize {
+        assert!(self.net.is_none(), "add_node is not supported on a partitionable cluster");
         let port = free_port();
         let i = self.nodes.len();
-        let node = Self::spawn_node(i, port, &self.transport_ports, i, extra);
+        let seeds: Vec<String> = self.transport_ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let node = Self::spawn_node(None, "127.0.0.1", port, i, &seeds, i, extra);
         self.nodes.push(node);
         self.alive.push(true);
         self.transport_ports.push(port);
         i
     }
 
-    /// Node `node-{i+1}` on transport `port`, seeded with `seed_ports`; the first `masters` nodes
-    /// are the initial master nodes.
-    fn spawn_node(i: usize, port: u16, seed_ports: &[u16], masters: usize, extra: &[&str]) -> TestProcess {
-        let seeds = seed_ports.iter().map(|p| format!("127.0.0.1:{p}")).collect::<Vec<_>>().join(",");
+    /// Node `node-{i+1}` with its transport on `host:port` (in network namespace `netns`, if
+    /// any), seeded with `seeds`; the first `masters` nodes are the initial master nodes.
+    fn spawn_node(
+        netns: Option<String>,
+        host: &str,
+        port: u16,
+        i: usize,
+        seeds: &[String],
+        masters: usize,
+        extra: &[&str],
+    ) -> TestProcess {
         let masters = (1..=masters).map(|m| format!("node-{m}")).collect::<Vec<_>>().join(",");
         let mut settings: Vec<String> = vec![
             format!("node.name=node-{}", i + 1),
             "cluster.name=tern-it-cluster".into(),
-            "transport.host=127.0.0.1".into(),
+            format!("transport.host={host}"),
             format!("transport.port={port}"),
-            format!("discovery.seed_hosts={seeds}"),
+            format!("discovery.seed_hosts={}", seeds.join(",")),
             format!("cluster.initial_master_nodes={masters}"),
         ];
         settings.extend(extra.iter().map(|s| s.to_string()));
         let refs: Vec<&str> = settings.iter().map(String::as_str).collect();
-        TestProcess::start(&refs)
+        TestProcess::start_in(netns, &refs)
+    }
+
+    /// Cuts node `i` off the other nodes at the network level (its link to the switch goes
+    /// down: packets are dropped, not refused, as with a pulled cable). The test still reaches
+    /// its REST port. Only on a [`Self::start_partitionable`] cluster.
+    pub fn cut(&self, i: usize) {
+        self.net.as_ref().expect("cut needs TestCluster::start_partitionable").set_link(i, false);
+    }
+
+    /// Reconnects node `i` after [`Self::cut`].
+    pub fn heal(&self, i: usize) {
+        self.net.as_ref().expect("heal needs TestCluster::start_partitionable").set_link(i, true);
     }
 
     /// Node `i` (0-based).
@@ -782,6 +857,172 @@ impl std::fmt::Debug for TestCluster {
         f.debug_struct("TestCluster")
             .field("transport_ports", &self.transport_ports)
             .field("alive", &self.alive)
+            .field("net", &self.net)
             .finish()
     }
+}
+
+/// Network namespaces for a partitionable cluster: one per node, plus a "switch" namespace with
+/// a bridge. Each node has two links:
+///
+/// - `c0`, its cluster link, a veth to a port of the switch's bridge (`10.A.B.{i+1}/24`): the
+///   transport binds here and peers dial here. Taking the switch-side port down cuts the node
+///   off every peer while its process keeps running, which is what a partition is.
+/// - `h0`, its client link, a point-to-point veth to the test's (root) namespace
+///   (`10.A.B+1.{4i+2}/30`): the REST port binds here, so the test talks to a cut-off node. No
+///   namespace routes between the two subnets, so peers cannot reach each other through it.
+///
+/// The bridge lives in its own namespace so the host's firewall (Docker's `FORWARD DROP` with
+/// `bridge-nf-call-iptables`) never sees the bridged traffic and nothing in the root namespace
+/// but the client links changes. Dropping the lab deletes the client links and the namespaces.
+pub struct NetLab {
+    /// `tern-it-{pid}-{k}`: the prefix of every namespace of this lab.
+    prefix: String,
+    /// `10.A.B`: the cluster subnet; `10.A.B+1` holds the client links.
+    subnet: (u8, u8),
+    nodes: usize,
+}
+
+static NETLAB_COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+impl NetLab {
+    /// Every node's transport port (each namespace has its own port space).
+    pub const TRANSPORT_PORT: u16 = 9300;
+
+    /// Why network namespaces cannot be used here, if they cannot.
+    pub fn unavailable_reason() -> Option<String> {
+        let uid =
+            Command::new("id").arg("-u").output().ok().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+        if uid.as_deref() != Some("0") {
+            return Some(format!("network namespaces need root (uid is {})", uid.as_deref().unwrap_or("unknown")));
+        }
+        match Command::new("ip").args(["netns", "list"]).output() {
+            Ok(o) if o.status.success() => None,
+            Ok(o) => Some(format!("`ip netns list` failed: {}", String::from_utf8_lossy(&o.stderr).trim())),
+            Err(e) => Some(format!("the `ip` command (iproute2) is not available: {e}")),
+        }
+    }
+
+    /// Creates the namespaces and links for `n` nodes; panics with the failing command (root and
+    /// `ip` are there, so a failure is a real problem, not a reason to skip).
+    pub fn create(n: usize) -> NetLab {
+        assert!(n <= 60, "a /24 and /30 links for at most 60 nodes");
+        Self::remove_stale();
+        let k = NETLAB_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let pid = std::process::id();
+        // A /24 pair no address of the root namespace uses (concurrent test binaries pick apart).
+        let used = run_ip(&["-o", "addr", "show"]).unwrap_or_default();
+        let subnet = (0..64u32)
+            .map(|step| {
+                let a = 128 + ((pid + step * 7) % 64) as u8;
+                let b = ((k * 2 + 2 * step as usize) % 254) as u8;
+                (a, b)
+            })
+            .find(|(a, b)| !used.contains(&format!(" 10.{a}.{}.", b + 1)))
+            .expect("a free 10.x.y.0/24 subnet");
+        let lab = NetLab { prefix: format!("tern-it-{pid}-{k}"), subnet, nodes: n };
+        lab.setup().unwrap_or_else(|e| panic!("setting up network namespaces failed: {e}"));
+        lab
+    }
+
+    fn setup(&self) -> Result<(), String> {
+        let sw = self.switch();
+        run_ip(&["netns", "add", &sw])?;
+        run_ip(&["-n", &sw, "link", "add", "br0", "type", "bridge"])?;
+        run_ip(&["-n", &sw, "link", "set", "br0", "up"])?;
+        for i in 0..self.nodes {
+            let ns = self.netns(i);
+            let port = format!("p{i}");
+            let host_end = self.client_link(i);
+            run_ip(&["netns", "add", &ns])?;
+            run_ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+            run_ip(&["-n", &sw, "link", "add", &port, "type", "veth", "peer", "name", "c0", "netns", &ns])?;
+            run_ip(&["-n", &sw, "link", "set", &port, "master", "br0"])?;
+            run_ip(&["-n", &sw, "link", "set", &port, "up"])?;
+            run_ip(&["-n", &ns, "addr", "add", &format!("{}/24", self.cluster_ip(i)), "dev", "c0"])?;
+            run_ip(&["-n", &ns, "link", "set", "c0", "up"])?;
+            run_ip(&["link", "add", &host_end, "type", "veth", "peer", "name", "h0", "netns", &ns])?;
+            let (a, b) = self.subnet;
+            let base = 4 * i as u32;
+            run_ip(&["addr", "add", &format!("10.{a}.{}.{}/30", b + 1, base + 1), "dev", &host_end])?;
+            run_ip(&["link", "set", &host_end, "up"])?;
+            run_ip(&["-n", &ns, "addr", "add", &format!("{}/30", self.client_ip(i)), "dev", "h0"])?;
+            run_ip(&["-n", &ns, "link", "set", "h0", "up"])?;
+        }
+        Ok(())
+    }
+
+    /// Namespaces of earlier test runs whose process is gone (a killed test binary never dropped
+    /// its lab).
+    fn remove_stale() {
+        let list = run_ip(&["netns", "list"]).unwrap_or_default();
+        for name in list.lines().filter_map(|l| l.split_whitespace().next()) {
+            let Some(pid) = name.strip_prefix("tern-it-").and_then(|r| r.split('-').next()) else { continue };
+            if pid.parse::<u32>().is_ok() && !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = run_ip(&["netns", "del", name]);
+            }
+        }
+    }
+
+    fn switch(&self) -> String {
+        format!("{}-sw", self.prefix)
+    }
+
+    /// The network namespace of node `i`.
+    pub fn netns(&self, i: usize) -> String {
+        format!("{}-n{}", self.prefix, i + 1)
+    }
+
+    /// The root-namespace end of node `i`'s client link (at most 15 characters).
+    fn client_link(&self, i: usize) -> String {
+        let (a, b) = self.subnet;
+        format!("tn{a}x{b}h{i}")
+    }
+
+    /// Node `i`'s address on the cluster network (transport).
+    pub fn cluster_ip(&self, i: usize) -> String {
+        let (a, b) = self.subnet;
+        format!("10.{a}.{b}.{}", i + 1)
+    }
+
+    /// Node `i`'s address on its client link (REST).
+    pub fn client_ip(&self, i: usize) -> String {
+        let (a, b) = self.subnet;
+        format!("10.{a}.{}.{}", b + 1, 4 * i + 2)
+    }
+
+    /// Brings node `i`'s switch port up or down.
+    pub fn set_link(&self, i: usize, up: bool) {
+        let port = format!("p{i}");
+        run_ip(&["-n", &self.switch(), "link", "set", &port, if up { "up" } else { "down" }])
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+impl std::fmt::Debug for NetLab {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetLab").field("prefix", &self.prefix).field("subnet", &self.subnet).finish()
+    }
+}
+
+impl Drop for NetLab {
+    fn drop(&mut self) {
+        for i in 0..self.nodes {
+            // Deleting the root-namespace end removes the pair at once; a deleted namespace is
+            // only torn down (with its links) once the kernel drops its last reference, which
+            // closing sockets can hold for a while.
+            let _ = run_ip(&["link", "del", &self.client_link(i)]);
+            let _ = run_ip(&["netns", "del", &self.netns(i)]);
+        }
+        let _ = run_ip(&["netns", "del", &self.switch()]);
+    }
+}
+
+/// Runs `ip args...`; its stdout, or an error quoting the command and its stderr.
+fn run_ip(args: &[&str]) -> Result<String, String> {
+    let out = Command::new("ip").args(args).output().map_err(|e| format!("ip {}: {e}", args.join(" ")))?;
+    if !out.status.success() {
+        return Err(format!("ip {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
