@@ -57,6 +57,10 @@ pub struct ShardAllocation {
     /// The log-only voter of a two-copy group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub witness: Option<String>,
+    /// Whether the witness votes in the group (reported like a started copy): until it does, the
+    /// group tolerates no further loss, so the shard is not green.
+    #[serde(default)]
+    pub witness_started: bool,
     /// The copy leading the group (ES's primary), as its leader last reported it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary: Option<String>,
@@ -69,6 +73,11 @@ pub struct ShardAllocation {
 impl ShardAllocation {
     pub fn is_started(&self, node_id: &str) -> bool {
         self.started.contains(node_id)
+    }
+
+    /// A witness is assigned but does not vote yet.
+    pub fn witness_pending(&self) -> bool {
+        self.witness.is_some() && !self.witness_started
     }
 
     /// The voters the group should have: the started copies and the witness.
@@ -172,6 +181,7 @@ impl ClusterMetadata {
                 if s.initial.is_empty() && !s.copies.is_empty() {
                     // A new group: its first copies are created together, empty, as its voters.
                     s.started = s.copies.iter().cloned().collect();
+                    s.witness_started = s.witness.is_some();
                     s.initial = s.copies.iter().cloned().chain(s.witness.clone()).collect();
                 }
             }
@@ -273,12 +283,14 @@ impl ClusterMetadata {
                 if let Some(w) = pick {
                     *load.entry(w.clone()).or_default() += 1;
                     s.witness = Some(w);
+                    s.witness_started = false;
                 }
             }
-        } else if let Some(w) = s.witness.take()
-            && let Some(l) = load.get_mut(&w)
-        {
-            *l = l.saturating_sub(1);
+        } else if let Some(w) = s.witness.take() {
+            s.witness_started = false;
+            if let Some(l) = load.get_mut(&w) {
+                *l = l.saturating_sub(1);
+            }
         }
     }
 

@@ -502,10 +502,12 @@ impl ClusterMetadata {
                 Ok(MetadataOutcome::NodeLeft { node_id })
             }
             MetadataCommand::ShardStarted { index_uuid, shard, node_id } => {
-                if let Some(s) = self.routing_table.get_mut(&index_uuid).and_then(|v| v.get_mut(shard as usize))
-                    && s.copies.contains(&node_id)
-                {
-                    s.started.insert(node_id.clone());
+                if let Some(s) = self.routing_table.get_mut(&index_uuid).and_then(|v| v.get_mut(shard as usize)) {
+                    if s.copies.contains(&node_id) {
+                        s.started.insert(node_id.clone());
+                    } else if s.witness.as_ref() == Some(&node_id) {
+                        s.witness_started = true;
+                    }
                 }
                 Ok(MetadataOutcome::ShardStarted { index_uuid, shard, node_id })
             }

@@ -1025,6 +1025,23 @@ impl Node {
         IndexRouting { index: im.name.clone(), shards }
     }
 
+    /// A shard whose witness does not vote yet tolerates no further node loss: it counts as an
+    /// initializing copy and the index is not green.
+    fn with_witnesses(&self, meta: &ClusterMetadata, im: &IndexMetadata, mut h: IndexHealth) -> IndexHealth {
+        if !self.is_clustered() || !im.is_open() {
+            return h;
+        }
+        for s in h.shards.iter_mut() {
+            if meta.shard_allocation(&im.uuid, s.shard).is_some_and(|a| a.witness_pending()) {
+                s.initializing_shards += 1;
+                s.status = s.status.max(HealthStatus::Yellow);
+                h.initializing_shards += 1;
+                h.status = h.status.max(HealthStatus::Yellow);
+            }
+        }
+        h
+    }
+
     /// Cluster health over the given concrete indices (ES computes it over the indices the request
     /// resolved to; pass every index for the whole cluster).
     pub fn cluster_health(&self, meta: &ClusterMetadata, indices: &[String]) -> ClusterHealth {
@@ -1033,7 +1050,7 @@ impl Node {
         let requested = all
             .iter()
             .filter(|r| wanted.contains(r.index.as_str()))
-            .filter_map(|r| meta.indices.get(&r.index).map(|im| index_health(im, r)))
+            .filter_map(|r| meta.indices.get(&r.index).map(|im| self.with_witnesses(meta, im, index_health(im, r))))
             .collect();
         let mut h = cluster_health(&self.info.cluster_name, self.is_data_node() as u32, requested, &all);
         if self.is_clustered() {

@@ -842,7 +842,12 @@ impl Node {
             if votes {
                 voters.insert(*raft);
             }
-            if votes && alloc.copies.contains(id) && !alloc.is_started(id) {
+            let unreported = if alloc.copies.contains(id) {
+                !alloc.is_started(id)
+            } else {
+                alloc.witness.as_ref() == Some(id) && !alloc.witness_started
+            };
+            if votes && unreported {
                 newly_started.push(id.clone());
             }
         }
