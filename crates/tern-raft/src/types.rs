@@ -8,49 +8,15 @@ use serde::{Deserialize, Serialize};
 
 /// An opaque command proposed to a raft group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct Proposal(#[serde(with = "serde_bytes_compat")] pub Vec<u8>);
+pub struct Proposal(#[serde(with = "serde_bytes")] pub Vec<u8>);
 
 /// The state machine's opaque answer to one applied [`Proposal`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct Reply(#[serde(with = "serde_bytes_compat")] pub Vec<u8>);
+pub struct Reply(#[serde(with = "serde_bytes")] pub Vec<u8>);
 
 impl std::fmt::Display for Proposal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "proposal({} bytes)", self.0.len())
-    }
-}
-
-/// Serializes a byte vector as one byte string rather than a sequence of numbers, which keeps both
-/// postcard and JSON encodings compact.
-mod serde_bytes_compat {
-    use serde::{Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(v)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Vec<u8>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("bytes")
-            }
-            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
-                Ok(v.to_vec())
-            }
-            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
-                Ok(v)
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Vec<u8>, A::Error> {
-                let mut out = Vec::new();
-                while let Some(b) = a.next_element::<u8>()? {
-                    out.push(b);
-                }
-                Ok(out)
-            }
-        }
-        d.deserialize_byte_buf(V)
     }
 }
 
